@@ -1,0 +1,61 @@
+"""Every hyperparameter of a ganjax run, with its default. Experiment configs import and override this.
+
+The defaults are the paper's GAN: the TF DCGAN tutorial recipe (non-saturating loss, Adam 1e-4, batch 256).
+"""
+
+import ml_collections
+
+
+def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999) -> ml_collections.ConfigDict:
+  # eps 1e-7 is Keras's default; the paper trained with Keras.
+  return ml_collections.ConfigDict(dict(name="adam", learning_rate=learning_rate, b1=b1, b2=b2, eps=1e-7))
+
+
+def rmsprop(learning_rate: float) -> ml_collections.ConfigDict:
+  # Keras's RMSprop: decay 0.9 and g / (sqrt(v) + 1e-7), i.e. eps outside the square root.
+  return ml_collections.ConfigDict(
+      dict(name="rmsprop", learning_rate=learning_rate, decay=0.9, eps=1e-7, eps_in_sqrt=False)
+  )
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0  # the one root of all randomness: init, data order, noise, dropout
+
+  # Data: tensorflow-datasets MNIST, train split only.
+  config.data_dir = ""  # '' -> $TFDS_DATA_DIR, else ~/tensorflow_datasets
+  config.mnist_idx_dir = ""  # optional folder with the four MNIST IDX .gz files to prepare from offline
+  config.download = True  # may fetch and prepare MNIST when data_dir has no prepared copy
+  config.mnist_url = ""  # where to fetch the IDX files; '' -> tfds's MNIST mirror
+  config.batch_size = 256  # real images per critic step (and fakes per generator step)
+
+  # Length: num_epochs passes over the 60k images, counted in real batches (n_critic per generator step).
+  config.num_epochs = 60
+  config.num_train_steps = -1  # generator steps; > 0 overrides num_epochs
+
+  # Models (the paper's DCGAN).
+  config.latent_dim = 100
+  config.generator_features = (256, 128, 64)  # Dense 7x7xF0, ConvT F1 (stride 1), ConvT F2 (stride 2)
+  config.critic_features = (64, 128)  # stride-2 5x5 convolutions
+  config.dropout_rate = 0.3  # in the critic only
+  config.leaky_relu_slope = 0.3  # Keras's LeakyReLU default
+  config.batch_norm_momentum = 0.99  # Keras's BatchNormalization defaults
+  config.batch_norm_epsilon = 1e-3
+
+  # Objective: minimax | non_saturating | wgan | wgan_gp.
+  config.loss = "non_saturating"
+  config.num_critic_steps = 1  # critic updates (each on a fresh real batch) per generator update
+  config.clip_value = 0.01  # wgan only: critic parameters are clipped to [-c, c]
+  config.gradient_penalty_weight = 10.0  # wgan_gp only: lambda
+
+  # Optimisers: name is an optax function (adam | adamw | rmsprop | sgd), the other fields its arguments.
+  config.generator_optimizer = adam(1e-4)
+  config.critic_optimizer = adam(1e-4)
+
+  # Outputs.
+  config.log_every_steps = 50  # generator steps between progress lines / metrics.jsonl records
+  config.checkpoint_every_steps = 500  # generator steps; a checkpoint is also written at the end
+  config.keep_checkpoints = 3
+  config.sample_epochs = (10, 60)  # sample grids after these epochs (the paper's), and after the last
+  config.num_sample_images = 64  # fixed noise batch of the grids (a square number)
+  return config

@@ -1,0 +1,82 @@
+"""Config validation and the few quantities derived from a config, checked once at start-up."""
+
+import inspect
+import math
+
+import ml_collections
+import optax
+
+from ganjax import losses
+from ganjax.errors import ConfigError
+
+OPTIMIZERS = {"adam": optax.adam, "adamw": optax.adamw, "rmsprop": optax.rmsprop, "sgd": optax.sgd}
+MNIST_TRAIN_SIZE = 60_000
+
+
+def make_optimizer(optimizer_config: ml_collections.ConfigDict, field: str) -> optax.GradientTransformation:
+  """The optax optimiser a config sub-dict names, e.g. {name: 'adam', learning_rate: 1e-4, b1: 0.5}."""
+  kwargs = dict(optimizer_config)
+  name = kwargs.pop("name", None)
+  if name not in OPTIMIZERS:
+    raise ConfigError(f"{field}.name={name!r} is not an optimiser; allowed: {', '.join(OPTIMIZERS)}")
+  allowed = inspect.signature(OPTIMIZERS[name]).parameters
+  unknown = sorted(set(kwargs) - set(allowed))
+  if unknown:
+    raise ConfigError(f"{field}: optax.{name} takes no argument {unknown[0]!r}; allowed: {', '.join(allowed)}")
+  if not kwargs.get("learning_rate", 0) > 0:
+    raise ConfigError(f"{field}.learning_rate={kwargs.get('learning_rate')!r}; it must be > 0")
+  return OPTIMIZERS[name](**kwargs)
+
+
+def _require(ok: bool, field: str, value, allowed: str) -> None:
+  if not ok:
+    raise ConfigError(f"config.{field}={value!r} is not allowed; {allowed}")
+
+
+def _is_int(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raise ConfigError naming the first bad field and what it may be."""
+  _require(config.loss in losses.OBJECTIVES, "loss", config.loss, f"allowed: {', '.join(losses.OBJECTIVES)}")
+  for field in ("num_critic_steps", "batch_size", "latent_dim", "log_every_steps", "checkpoint_every_steps",
+                "keep_checkpoints", "num_sample_images"):
+    value = config[field]
+    _require(_is_int(value) and value >= 1, field, value, "it must be an integer >= 1")
+  _require(config.batch_size <= MNIST_TRAIN_SIZE, "batch_size", config.batch_size,
+           f"it must be at most the {MNIST_TRAIN_SIZE} training images")
+  _require(math.isqrt(config.num_sample_images) ** 2 == config.num_sample_images, "num_sample_images",
+           config.num_sample_images, "it must be a square number (the grid is square)")
+  _require(config.num_epochs > 0 or config.num_train_steps > 0, "num_epochs", config.num_epochs,
+           "it must be > 0 (or set num_train_steps > 0)")
+  _require(_is_int(config.num_train_steps), "num_train_steps", config.num_train_steps,
+           "it must be an integer (-1: from num_epochs)")
+  _require(len(config.generator_features) == 3 and all(_is_int(f) and f >= 1 for f in config.generator_features),
+           "generator_features", config.generator_features,
+           "it must be 3 positive widths (Dense 7x7xF0, ConvT F1, ConvT F2): the 28x28 output fixes the depth")
+  _require(len(config.critic_features) >= 1 and all(_is_int(f) and f >= 1 for f in config.critic_features),
+           "critic_features", config.critic_features, "it must be one or more positive widths")
+  _require(0 <= config.dropout_rate < 1, "dropout_rate", config.dropout_rate, "it must be in [0, 1)")
+  _require(0 < config.batch_norm_momentum < 1, "batch_norm_momentum", config.batch_norm_momentum,
+           "it must be in (0, 1)")
+  _require(config.clip_value > 0, "clip_value", config.clip_value, "it must be > 0")
+  _require(config.gradient_penalty_weight >= 0, "gradient_penalty_weight", config.gradient_penalty_weight,
+           "it must be >= 0")
+  _require(all(_is_int(e) and e >= 1 for e in config.sample_epochs), "sample_epochs", config.sample_epochs,
+           "it must be a tuple of epochs >= 1")
+  make_optimizer(config.generator_optimizer, "config.generator_optimizer")
+  make_optimizer(config.critic_optimizer, "config.critic_optimizer")
+
+
+def batches_per_epoch(config: ml_collections.ConfigDict, num_examples: int) -> int:
+  """Real batches in one pass over the data; the partial last batch is dropped."""
+  return num_examples // config.batch_size
+
+
+def total_train_steps(config: ml_collections.ConfigDict, num_examples: int) -> int:
+  """Generator steps of the whole run: num_train_steps, or num_epochs passes of real batches."""
+  if config.num_train_steps > 0:
+    return config.num_train_steps
+  batches = math.floor(config.num_epochs * batches_per_epoch(config, num_examples))
+  return max(1, batches // config.num_critic_steps)

@@ -1,0 +1,21 @@
+"""Errors a user can fix: main.py prints them as one line and exits non-zero, without a traceback."""
+
+
+class GanjaxError(Exception):
+  """Base class: the message names the bad value and what is allowed or what to do."""
+
+
+class ConfigError(GanjaxError, ValueError):
+  """A config field has a value that is not allowed."""
+
+
+class DataError(GanjaxError):
+  """The dataset cannot be found, prepared or read."""
+
+
+class WorkdirError(GanjaxError):
+  """The work directory cannot be used (not writable, or its checkpoints do not fit the config)."""
+
+
+class TrainingDiverged(GanjaxError):
+  """A loss became NaN or infinite; the last good checkpoint is kept."""

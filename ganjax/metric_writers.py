@@ -1,0 +1,59 @@
+"""Scalar metrics to metrics.jsonl (one JSON object per line) and TensorBoard event files (tensorboardX,
+no TensorFlow), plus the human-readable progress line."""
+
+import json
+import math
+import os
+
+from tensorboardX import SummaryWriter
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+class MetricWriter:
+  """Appends records; on resume, drops records past the restored step (that training was discarded)."""
+
+  def __init__(self, workdir: str, resume_step: int):
+    self.path = os.path.join(workdir, METRICS_FILE)
+    kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
+    tmp = self.path + ".tmp"
+    with open(tmp, "w") as f:
+      f.writelines(json.dumps(r) + "\n" for r in kept)
+    os.replace(tmp, self.path)  # atomic: a crash here leaves the old file whole
+    self.file = open(self.path, "a")
+    self.tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"), purge_step=resume_step + 1)
+
+  def write(self, step: int, scalars: dict[str, float]) -> None:
+    self.file.write(json.dumps({"step": step, **scalars}) + "\n")
+    self.file.flush()
+    for name, value in scalars.items():
+      self.tensorboard.add_scalar(name, value, step)
+
+  def close(self) -> None:
+    self.file.close()
+    self.tensorboard.close()
+
+
+def format_duration(seconds: float) -> str:
+  seconds = int(seconds)
+  return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def progress_line(step: int, total_steps: int, epoch: float, num_epochs: float, scalars: dict, eta_s: float) -> str:
+  """'step 120/14040 (0.9%) epoch 0.51/60 | critic_loss 1.2034 generator_loss 0.8123 ... | 812 img/s | eta 1h02m'"""
+  losses = " ".join(
+      f"{k} {v:.4f}" for k, v in scalars.items() if k not in ("epoch", "images_per_sec", "steps_per_sec")
+  )
+  eta = format_duration(eta_s) if math.isfinite(eta_s) else "?"
+  return (
+      f"step {step}/{total_steps} ({100 * step / total_steps:.1f}%) epoch {epoch:.2f}/{num_epochs:.2f} | {losses} | "
+      f"{scalars['images_per_sec']:.0f} img/s | eta {eta}"
+  )

@@ -1,0 +1,67 @@
+"""The 28x28 DCGAN generator and critic of the reference paper (the TF DCGAN tutorial networks).
+
+Pure Flax linen modules: parameters and BatchNorm statistics live outside, in the training state.
+Images are NHWC in [-1, 1]; the critic returns one unbounded logit per image.
+"""
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# Glorot-uniform kernels and zero biases, as Keras (the paper's framework) initialises these layers.
+kernel_init = nn.initializers.xavier_uniform()
+
+
+class Generator(nn.Module):
+  """z [B, latent_dim] -> images [B, 28, 28, 1] in [-1, 1].
+
+  Dense -> 7x7xF0, then a stride-1 and two stride-2 transposed 5x5 convolutions; BatchNorm + LeakyReLU
+  after every layer but the last, tanh at the end. No biases: BatchNorm's shift makes them redundant.
+  """
+
+  features: Sequence[int] = (256, 128, 64)
+  leaky_relu_slope: float = 0.3
+  batch_norm_momentum: float = 0.99
+  batch_norm_epsilon: float = 1e-3
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+    norm = lambda: nn.BatchNorm(
+        use_running_average=not train,
+        momentum=self.batch_norm_momentum,
+        epsilon=self.batch_norm_epsilon,
+    )
+    act = lambda x: nn.leaky_relu(x, self.leaky_relu_slope)
+    first, *rest = self.features
+    x = nn.Dense(7 * 7 * first, use_bias=False, kernel_init=kernel_init)(z)
+    x = act(norm()(x)).reshape(z.shape[0], 7, 7, first)
+    for i, features in enumerate(rest):
+      strides = (1, 1) if i == 0 else (2, 2)
+      x = nn.ConvTranspose(features, (5, 5), strides, "SAME", use_bias=False, kernel_init=kernel_init)(x)
+      x = act(norm()(x))
+    x = nn.ConvTranspose(1, (5, 5), (2, 2), "SAME", use_bias=False, kernel_init=kernel_init)(x)
+    return jnp.tanh(x)
+
+
+class Critic(nn.Module):
+  """images [B, 28, 28, 1] -> logits [B].
+
+  Two stride-2 5x5 convolutions with LeakyReLU and dropout, then a linear read-out. No BatchNorm: the
+  gradient penalty is defined per sample, and batch statistics would couple the samples.
+  """
+
+  features: Sequence[int] = (64, 128)
+  dropout_rate: float = 0.3
+  leaky_relu_slope: float = 0.3
+
+  @nn.compact
+  def __call__(self, images: jax.Array, train: bool) -> jax.Array:
+    x = images
+    for features in self.features:
+      x = nn.Conv(features, (5, 5), (2, 2), "SAME", kernel_init=kernel_init)(x)
+      x = nn.leaky_relu(x, self.leaky_relu_slope)
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    x = x.reshape(x.shape[0], -1)
+    return nn.Dense(1, kernel_init=kernel_init)(x)[:, 0]

@@ -1,0 +1,34 @@
+"""The loss curves of a run as a PNG, from its metrics.jsonl."""
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+PANELS = (
+    ("losses", ("critic_loss", "generator_loss")),
+    ("critic logits", ("real_logit", "fake_logit", "wasserstein_estimate")),
+    ("gradient penalty", ("gradient_penalty",)),
+)
+
+
+def plot_losses(records: list[dict], path: str, title: str = "") -> None:
+  panels = [(name, [k for k in keys if any(k in r for r in records)]) for name, keys in PANELS]
+  panels = [(name, keys) for name, keys in panels if keys]
+  fig, axes = plt.subplots(len(panels), 1, figsize=(8, 3 * len(panels)), sharex=True, squeeze=False)
+  for ax, (name, keys) in zip(axes[:, 0], panels):
+    for key in keys:
+      points = [(r["epoch"], r[key]) for r in records if key in r]
+      ax.plot(*zip(*points), label=key)
+    ax.set_ylabel(name)
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+  axes[-1, 0].set_xlabel("epoch")
+  if title:
+    axes[0, 0].set_title(title)
+  fig.tight_layout()
+  fig.savefig(path + ".tmp.png", dpi=100)
+  plt.close(fig)
+  os.replace(path + ".tmp.png", path)

@@ -1,0 +1,194 @@
+"""The training state and the pure update steps: critic_step, generator_step, train_step, sample.
+
+Everything here is a pure function of (state, batch, key); static choices (loss family, n_critic, the
+models and optimisers) live in a `GanSetup` bound with functools.partial before jit.
+"""
+
+import dataclasses
+import functools
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from ganjax import config as config_lib
+from ganjax import losses
+from ganjax.models import Critic, Generator
+
+PyTree = Any
+Metrics = dict[str, jax.Array]
+
+
+@flax.struct.dataclass
+class TrainState:
+  """All mutable training state, one pytree: what a checkpoint holds (with the RNG key and data position)."""
+
+  step: jax.Array  # generator updates done
+  generator_params: PyTree
+  generator_batch_stats: PyTree  # BatchNorm moving statistics, used when sampling
+  critic_params: PyTree
+  generator_opt_state: optax.OptState
+  critic_opt_state: optax.OptState
+
+
+@dataclasses.dataclass(frozen=True)
+class GanSetup:
+  """The static part of a run: models, optimisers and the loss family."""
+
+  generator: Generator
+  critic: Critic
+  generator_optimizer: optax.GradientTransformation
+  critic_optimizer: optax.GradientTransformation
+  loss: str
+  num_critic_steps: int
+  latent_dim: int
+  clip_value: float
+  gradient_penalty_weight: float
+
+  @property
+  def objective(self) -> losses.Objective:
+    return losses.OBJECTIVES[self.loss]
+
+
+def make_setup(config: ml_collections.ConfigDict) -> GanSetup:
+  return GanSetup(
+      generator=Generator(
+          features=tuple(config.generator_features),
+          leaky_relu_slope=config.leaky_relu_slope,
+          batch_norm_momentum=config.batch_norm_momentum,
+          batch_norm_epsilon=config.batch_norm_epsilon,
+      ),
+      critic=Critic(
+          features=tuple(config.critic_features),
+          dropout_rate=config.dropout_rate,
+          leaky_relu_slope=config.leaky_relu_slope,
+      ),
+      generator_optimizer=config_lib.make_optimizer(config.generator_optimizer, "config.generator_optimizer"),
+      critic_optimizer=config_lib.make_optimizer(config.critic_optimizer, "config.critic_optimizer"),
+      loss=config.loss,
+      num_critic_steps=config.num_critic_steps,
+      latent_dim=config.latent_dim,
+      clip_value=config.clip_value,
+      gradient_penalty_weight=config.gradient_penalty_weight,
+  )
+
+
+def create_state(setup: GanSetup, key: jax.Array, image_shape=(28, 28, 1)) -> TrainState:
+  generator_key, critic_key = jax.random.split(key)
+  generator_vars = setup.generator.init(generator_key, jnp.zeros((1, setup.latent_dim)), train=False)
+  critic_vars = setup.critic.init(critic_key, jnp.zeros((1, *image_shape)), train=False)
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      generator_params=generator_vars["params"],
+      generator_batch_stats=generator_vars["batch_stats"],
+      critic_params=critic_vars["params"],
+      generator_opt_state=setup.generator_optimizer.init(generator_vars["params"]),
+      critic_opt_state=setup.critic_optimizer.init(critic_vars["params"]),
+  )
+
+
+def to_float_images(images: jax.Array) -> jax.Array:
+  """uint8 [0, 255] -> float32 [-1, 1] (the generator's tanh range)."""
+  return images.astype(jnp.float32) / 127.5 - 1.0
+
+
+def generate(setup: GanSetup, params, batch_stats, z: jax.Array) -> tuple[jax.Array, PyTree]:
+  """G(z) in training mode (batch statistics); returns the images and the updated moving statistics."""
+  images, updates = setup.generator.apply(
+      {"params": params, "batch_stats": batch_stats}, z, train=True, mutable=["batch_stats"]
+  )
+  return images, updates["batch_stats"]
+
+
+def critic_step(setup: GanSetup, state: TrainState, real_images: jax.Array, key: jax.Array):
+  """One critic update on one real batch (float, [-1, 1]) and a fresh batch of fakes."""
+  z_key, real_key, fake_key, eps_key, gp_key = jax.random.split(key, 5)
+  z = jax.random.normal(z_key, (real_images.shape[0], setup.latent_dim))
+  # G runs in training mode as in the reference trainers, so its moving statistics advance here too.
+  fake_images, batch_stats = generate(setup, state.generator_params, state.generator_batch_stats, z)
+  fake_images = jax.lax.stop_gradient(fake_images)
+
+  def loss_fn(critic_params):
+    def critic_fn(images, dropout_key):
+      return setup.critic.apply({"params": critic_params}, images, train=True, rngs={"dropout": dropout_key})
+
+    real_logits = critic_fn(real_images, real_key)
+    fake_logits = critic_fn(fake_images, fake_key)
+    loss = setup.objective.critic_loss(real_logits, fake_logits)
+    metrics = {"real_logit": jnp.mean(real_logits), "fake_logit": jnp.mean(fake_logits)}
+    if setup.loss in losses.WASSERSTEIN_LOSSES:
+      metrics["wasserstein_estimate"] = -loss
+    if setup.loss == "wgan_gp":
+      x_hat = losses.interpolate(real_images, fake_images, eps_key)
+      penalty = losses.gradient_penalty(lambda x: critic_fn(x, gp_key), x_hat)
+      loss = loss + setup.gradient_penalty_weight * penalty
+      metrics["gradient_penalty"] = penalty
+    metrics["critic_loss"] = loss
+    return loss, metrics
+
+  grads, metrics = jax.grad(loss_fn, has_aux=True)(state.critic_params)
+  updates, critic_opt_state = setup.critic_optimizer.update(grads, state.critic_opt_state, state.critic_params)
+  critic_params = optax.apply_updates(state.critic_params, updates)
+  if setup.loss == "wgan":
+    critic_params = losses.clip_params(critic_params, setup.clip_value)
+  state = state.replace(
+      critic_params=critic_params, critic_opt_state=critic_opt_state, generator_batch_stats=batch_stats
+  )
+  return state, metrics
+
+
+def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax.Array):
+  """One generator update against the current critic (critic in training mode, as the critic saw fakes)."""
+  z_key, dropout_key = jax.random.split(key)
+  z = jax.random.normal(z_key, (batch_size, setup.latent_dim))
+
+  def loss_fn(generator_params):
+    fake_images, batch_stats = generate(setup, generator_params, state.generator_batch_stats, z)
+    fake_logits = setup.critic.apply(
+        {"params": state.critic_params}, fake_images, train=True, rngs={"dropout": dropout_key}
+    )
+    return setup.objective.generator_loss(fake_logits), batch_stats
+
+  (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.generator_params)
+  updates, opt_state = setup.generator_optimizer.update(grads, state.generator_opt_state, state.generator_params)
+  state = state.replace(
+      generator_params=optax.apply_updates(state.generator_params, updates),
+      generator_opt_state=opt_state,
+      generator_batch_stats=batch_stats,
+  )
+  return state, {"generator_loss": loss}
+
+
+def train_step(setup: GanSetup, state: TrainState, batch: dict[str, jax.Array], key: jax.Array):
+  """n_critic critic updates, each on its own real batch, then one generator update.
+
+  batch["image"]: uint8 [n_critic, B, 28, 28, 1]. `key` is the run's step key; the step number is folded
+  in here, so a resumed run draws exactly the numbers an uninterrupted one would.
+  """
+  images = batch["image"]
+  if images.shape[0] != setup.num_critic_steps:
+    raise ValueError(f"batch holds {images.shape[0]} real batches, expected n_critic={setup.num_critic_steps}")
+  *critic_keys, generator_key = jax.random.split(jax.random.fold_in(key, state.step), setup.num_critic_steps + 1)
+  critic_metrics = []
+  # Unrolled on purpose: under lax.scan XLA:CPU loses its fast convolution path (measured 22x slower).
+  for real, critic_key in zip(images, critic_keys):
+    state, metrics = critic_step(setup, state, to_float_images(real), critic_key)
+    critic_metrics.append(metrics)
+  state, generator_metrics = generator_step(setup, state, images.shape[1], generator_key)
+  metrics = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *critic_metrics)
+  return state.replace(step=state.step + 1), {**metrics, **generator_metrics}
+
+
+def sample(setup: GanSetup, state: TrainState, z: jax.Array) -> jax.Array:
+  """G(z) in inference mode (BatchNorm moving statistics): float images in [-1, 1]."""
+  return setup.generator.apply(
+      {"params": state.generator_params, "batch_stats": state.generator_batch_stats}, z, train=False
+  )
+
+
+def make_train_step(setup: GanSetup):
+  """train_step jitted once with the setup bound statically and the state donated."""
+  return jax.jit(functools.partial(train_step, setup), donate_argnums=0)

@@ -1,0 +1,178 @@
+"""train_and_evaluate(config, workdir): the training loop and every side effect of a run.
+
+Writes to the workdir: config.json, checkpoints/ (orbax), metrics.jsonl, tensorboard/, samples/*.png and
+losses.png. Rerunning with the same workdir resumes from the newest checkpoint that restores.
+"""
+
+import json
+import math
+import os
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from ganjax import checkpoints as checkpoints_lib
+from ganjax import config as config_lib
+from ganjax import data, images, metric_writers, plots, steps
+from ganjax.errors import TrainingDiverged, WorkdirError
+
+
+def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> str:
+  """Create the workdir, prove it writable and record the resolved config, before any training."""
+  workdir = os.path.abspath(workdir)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=workdir, prefix=".config", suffix=".json", delete=False) as f:
+      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+    os.replace(f.name, os.path.join(workdir, "config.json"))
+  except OSError as e:
+    raise WorkdirError(f"cannot write to workdir {workdir!r}: {e.strerror}; choose a writable --workdir") from e
+  return workdir
+
+
+@jax.jit
+def _gather(images: jax.Array, labels: jax.Array, indices: jax.Array) -> dict[str, jax.Array]:
+  return {"image": images[indices], "label": labels[indices]}
+
+
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+class _Run:
+  """The bookkeeping of one training loop: position, metric windows, grids. Not part of the maths."""
+
+  def __init__(self, config, workdir, setup, num_examples, total_steps, start_step, batches_consumed, root_key):
+    self.config, self.workdir, self.setup = config, workdir, setup
+    self.per_epoch = config_lib.batches_per_epoch(config, num_examples)
+    self.total_steps, self.batches_consumed = total_steps, batches_consumed
+    self.num_epochs = total_steps * config.num_critic_steps / self.per_epoch
+    self.root_key = root_key
+    self.pending: list[dict] = []
+    self.window = (time.perf_counter(), start_step)
+    self.last_checkpoint = start_step if start_step else None
+    self.sample_fn = jax.jit(lambda state, z: steps.sample(setup, state, z))
+    sample_key = jax.random.fold_in(root_key, 3)
+    self.fixed_z = jax.random.normal(sample_key, (config.num_sample_images, config.latent_dim))
+
+  @property
+  def epoch(self) -> float:
+    return self.batches_consumed / self.per_epoch
+
+  def record(self, step: int) -> dict:
+    """What a checkpoint holds beside the state: the RNG key and the data position."""
+    return {
+        "step": step,
+        "batches_consumed": self.batches_consumed,
+        "epoch": self.epoch,
+        "rng_key": checkpoints_lib.key_to_list(self.root_key),
+        "seed": self.config.seed,
+    }
+
+  def flush_metrics(self, step: int, writer: metric_writers.MetricWriter) -> None:
+    """Fetch the window's metrics from the device (the only per-window host sync), check, log, write."""
+    if not self.pending:
+      return
+    means = jax.device_get(jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *self.pending))
+    scalars = {k: float(v) for k, v in sorted(means.items())}
+    bad = {k: v for k, v in scalars.items() if not math.isfinite(v)}
+    if bad:
+      where = f"step {self.last_checkpoint}" if self.last_checkpoint else "none written yet"
+      raise TrainingDiverged(
+          f"training diverged before step {step}: {', '.join(f'{k}={v}' for k, v in bad.items())}; "
+          f"the last good checkpoint is kept ({where}) in {self.workdir}/checkpoints. Try a lower learning rate."
+      )
+    now = time.perf_counter()
+    start_time, start_step = self.window
+    steps_per_sec = (step - start_step) / max(now - start_time, 1e-9)
+    scalars.update(
+        epoch=round(self.epoch, 4),
+        steps_per_sec=steps_per_sec,
+        images_per_sec=steps_per_sec * self.config.batch_size * self.config.num_critic_steps,
+    )
+    writer.write(step, scalars)
+    eta = (self.total_steps - step) / steps_per_sec if steps_per_sec > 0 else math.inf
+    logging.info(metric_writers.progress_line(step, self.total_steps, self.epoch, self.num_epochs, scalars, eta))
+    self.pending, self.window = [], (now, step)
+
+  def save_grid(self, name: str, state: steps.TrainState) -> None:
+    samples = np.asarray(self.sample_fn(state, self.fixed_z))
+    path = os.path.join(self.workdir, "samples", name)
+    images.save_grid(path, samples)
+    logging.info("wrote %s", path)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps.TrainState:
+  """Train (or resume) the run `config` describes in `workdir`; returns the final training state."""
+  config_lib.validate(config)
+  workdir = prepare_workdir(workdir, config)
+  setup = steps.make_setup(config)
+  train_images, train_labels = data.load_split(config, "train")
+  num_examples = len(train_images)
+  total_steps = config_lib.total_train_steps(config, num_examples)
+
+  root_key = jax.random.key(config.seed)
+  state = steps.create_state(setup, jax.random.fold_in(root_key, 0), train_images.shape[1:])
+  checkpoints = checkpoints_lib.Checkpoints(
+      os.path.join(workdir, "checkpoints"), config.checkpoint_every_steps, config.keep_checkpoints
+  )
+  restored = checkpoints.restore_latest(checkpoints_lib.abstract(state))
+  batches_consumed = 0
+  if restored is not None:
+    state, record = restored
+    root_key = checkpoints_lib.key_from_list(record["rng_key"])
+    batches_consumed = record["batches_consumed"]
+    logging.info("resumed from step %d (epoch %.2f) in %s", record["step"], record["epoch"], workdir)
+  start_step = int(state.step)
+
+  shuffler = data.EpochShuffler(jax.random.fold_in(root_key, 1), num_examples, config.batch_size)
+  step_key = jax.random.fold_in(root_key, 2)
+  run = _Run(config, workdir, setup, num_examples, total_steps, start_step, batches_consumed, root_key)
+  writer = metric_writers.MetricWriter(workdir, start_step)
+  train_step = steps.make_train_step(setup)
+  device_images, device_labels = jax.device_put(train_images), jax.device_put(train_labels)
+  logging.info(
+      "training %s for %d generator steps (%.2f epochs of %d batches of %d) from step %d on %s",
+      config.loss, total_steps, run.num_epochs, run.per_epoch, config.batch_size, start_step, jax.devices()[0],
+  )
+  try:
+    for step in range(start_step, total_steps):
+      indices = shuffler.indices(run.batches_consumed, config.num_critic_steps)
+      batch = _gather(device_images, device_labels, indices)
+      epochs_before = run.batches_consumed // run.per_epoch
+      state, metrics = train_step(state, batch, step_key)
+      run.batches_consumed += config.num_critic_steps
+      run.pending.append(metrics)
+      done = step + 1
+      if step == start_step:
+        jax.block_until_ready(metrics)
+        logging.info("first step (compilation included) took %.1fs", time.perf_counter() - run.window[0])
+        run.window = (time.perf_counter(), done)
+        run.pending = []
+      save = checkpoints.should_save(done) or done == total_steps
+      if done % config.log_every_steps == 0 or save:
+        run.flush_metrics(done, writer)
+      if save:
+        if not bool(_all_finite(state)):
+          raise TrainingDiverged(f"parameters became NaN/inf by step {done}; the last good checkpoint is kept")
+        checkpoints.save(done, state, run.record(done))
+        run.last_checkpoint = done
+      for epoch in config.sample_epochs:
+        if epochs_before < epoch <= run.batches_consumed // run.per_epoch:
+          run.save_grid(f"epoch_{epoch:03d}.png", state)
+    if total_steps > start_step or not os.path.exists(os.path.join(workdir, "samples", "final.png")):
+      run.save_grid("final.png", state)
+  finally:
+    checkpoints.wait()
+    checkpoints.close()
+    writer.close()
+    records = metric_writers.read_metrics(workdir)
+    if records:
+      plots.plot_losses(records, os.path.join(workdir, "losses.png"), f"{config.loss} ({workdir})")
+  return state
