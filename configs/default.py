@@ -28,6 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.download = True  # may fetch and prepare MNIST when data_dir has no prepared copy
   config.mnist_url = ""  # where to fetch the IDX files; '' -> tfds's MNIST mirror
   config.batch_size = 256  # real images per critic step (and fakes per generator step)
+  config.train_subset = 0  # > 0: train on the first N training images only (tests, small-data studies)
 
   # Length: num_epochs passes over the 60k images, counted in real batches (n_critic per generator step).
   config.num_epochs = 60

@@ -10,13 +10,13 @@ from configs import default
 def get_config():
   config = default.get_config()
   config.batch_size = 16
-  config.num_epochs = 1
-  config.num_train_steps = 8
+  config.train_subset = 128  # 8 batches per epoch
+  config.num_epochs = 2
   config.generator_features = (8, 8, 4)
   config.critic_features = (4, 8)
   config.log_every_steps = 2
   config.checkpoint_every_steps = 4
   config.keep_checkpoints = 2
-  config.sample_epochs = ()
+  config.sample_epochs = (1,)
   config.num_sample_images = 16
   return config

@@ -21,15 +21,16 @@ class Checkpoints:
 
   def __init__(self, directory: str, every_steps: int, keep: int):
     self.directory = os.path.abspath(directory)
+    self.every_steps = every_steps
     self.manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
-            save_interval_steps=every_steps, max_to_keep=keep, create=True, cleanup_tmp_directories=True
+            max_to_keep=keep, create=True, cleanup_tmp_directories=True
         ),
     )
 
   def should_save(self, step: int) -> bool:
-    return self.manager.should_save(step)
+    return step % self.every_steps == 0  # not orbax's policy, which also saves the first step of a run
 
   def save(self, step: int, state, record: dict) -> None:
     """Asynchronous: returns once the arrays are copied off the device; wait() before exiting."""

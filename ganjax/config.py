@@ -44,8 +44,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 "keep_checkpoints", "num_sample_images"):
     value = config[field]
     _require(_is_int(value) and value >= 1, field, value, "it must be an integer >= 1")
-  _require(config.batch_size <= MNIST_TRAIN_SIZE, "batch_size", config.batch_size,
-           f"it must be at most the {MNIST_TRAIN_SIZE} training images")
+  _require(_is_int(config.train_subset) and 0 <= config.train_subset <= MNIST_TRAIN_SIZE, "train_subset",
+           config.train_subset, f"it must be 0 (all) or a number of images up to {MNIST_TRAIN_SIZE}")
+  num_images = config.train_subset or MNIST_TRAIN_SIZE
+  _require(config.batch_size <= num_images, "batch_size", config.batch_size,
+           f"it must be at most the {num_images} training images")
   _require(math.isqrt(config.num_sample_images) ** 2 == config.num_sample_images, "num_sample_images",
            config.num_sample_images, "it must be a square number (the grid is square)")
   _require(config.num_epochs > 0 or config.num_train_steps > 0, "num_epochs", config.num_epochs,

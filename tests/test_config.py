@@ -1,0 +1,72 @@
+import glob
+import os
+
+import pytest
+
+from configs import default
+from ganjax import config as config_lib
+from ganjax.errors import ConfigError
+
+from conftest import REPO
+
+
+def load(name):
+  import importlib
+
+  return importlib.import_module(f"configs.{name}").get_config()
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(REPO, "configs", "*.py"))))
+def test_every_shipped_config_is_valid(path):
+  name = os.path.basename(path)[:-3]
+  if name != "__init__":
+    config_lib.validate(load(name))
+
+
+def test_paper_configs_hold_the_paper_hyperparameters():
+  gan, wgan, wgan_gp = load("gan"), load("wgan"), load("wgan_gp")
+  assert (gan.loss, gan.batch_size, gan.num_epochs, gan.num_critic_steps) == ("non_saturating", 256, 60, 1)
+  assert gan.generator_optimizer.learning_rate == gan.critic_optimizer.learning_rate == 1e-4
+  assert (wgan.loss, wgan.clip_value, wgan.num_critic_steps, wgan.critic_optimizer.name) == ("wgan", 0.01, 5, "rmsprop")
+  assert wgan.critic_optimizer.learning_rate == 5e-5
+  assert (wgan_gp.loss, wgan_gp.gradient_penalty_weight, wgan_gp.num_critic_steps) == ("wgan_gp", 10.0, 5)
+  assert (wgan_gp.critic_optimizer.b1, wgan_gp.critic_optimizer.b2) == (0.5, 0.9)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("loss", "hinge", "config.loss='hinge' is not allowed; allowed: minimax, non_saturating, wgan, wgan_gp"),
+        ("num_critic_steps", 0, "config.num_critic_steps=0 is not allowed; it must be an integer >= 1"),
+        ("batch_size", 60001, "config.batch_size=60001 is not allowed; it must be at most the 60000"),
+        ("dropout_rate", 1.0, "config.dropout_rate=1.0"),
+        ("generator_features", (8, 8), "config.generator_features=(8, 8)"),
+        ("num_sample_images", 10, "config.num_sample_images=10 is not allowed; it must be a square number"),
+        ("sample_epochs", (0,), "config.sample_epochs=(0,)"),
+    ],
+)
+def test_bad_values_are_named_with_what_is_allowed(field, value, message):
+  config = default.get_config()
+  config[field] = value
+  with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+    config_lib.validate(config)
+
+
+def test_unknown_optimizer_and_argument_are_named():
+  config = default.get_config()
+  config.critic_optimizer.name = "adagrad2"
+  with pytest.raises(ConfigError, match="config.critic_optimizer.name='adagrad2' is not an optimiser; allowed: adam"):
+    config_lib.validate(config)
+  config = default.get_config()
+  config.generator_optimizer.momentum = 0.9  # adam has no momentum
+  with pytest.raises(ConfigError, match="optax.adam takes no argument 'momentum'"):
+    config_lib.validate(config)
+
+
+def test_epoch_arithmetic_counts_real_batches():
+  config = load("wgan")  # 5 real batches per generator step
+  assert config_lib.batches_per_epoch(config, 60_000) == 234
+  config.num_epochs = 10
+  assert config_lib.total_train_steps(config, 60_000) == 2340 // 5
+  config.num_train_steps = 7
+  assert config_lib.total_train_steps(config, 60_000) == 7

@@ -1,0 +1,122 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import tiny
+from ganjax import losses, steps
+
+
+def make(loss: str, num_critic_steps: int, **overrides):
+  config = tiny.get_config()
+  config.loss = loss
+  config.num_critic_steps = num_critic_steps
+  config.batch_size = 8
+  for key, value in overrides.items():
+    config[key] = value
+  setup = steps.make_setup(config)
+  return setup, steps.create_state(setup, jax.random.key(0))
+
+
+def random_batch(num_critic_steps: int, batch_size: int = 8, seed: int = 0):
+  images = jax.random.randint(jax.random.key(seed), (num_critic_steps, batch_size, 28, 28, 1), 0, 256)
+  return {"image": images.astype(jnp.uint8), "label": jnp.zeros((num_critic_steps, batch_size), jnp.int32)}
+
+
+def assert_trees_equal(a, b):
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
+def adam_count(opt_state) -> int:
+  return int(opt_state[0].count)
+
+
+@pytest.mark.parametrize("loss", list(losses.OBJECTIVES))
+def test_train_step_returns_finite_named_metrics_and_advances_the_step(loss):
+  setup, state = make(loss, 2)
+  state, metrics = jax.jit(lambda s, b, k: steps.train_step(setup, s, b, k))(state, random_batch(2), jax.random.key(1))
+  expected = {"critic_loss", "generator_loss", "real_logit", "fake_logit"}
+  if loss in losses.WASSERSTEIN_LOSSES:
+    expected.add("wasserstein_estimate")
+  if loss == "wgan_gp":
+    expected.add("gradient_penalty")
+  assert set(metrics) == expected
+  assert all(np.isfinite(float(v)) and np.shape(v) == () for v in metrics.values())
+  assert int(state.step) == 1
+
+
+def test_train_step_is_n_critic_critic_steps_on_successive_batches_then_one_generator_step():
+  setup, state = make("wgan_gp", 5)
+  batch, key = random_batch(5), jax.random.key(7)
+  result, _ = steps.train_step(setup, state, batch, key)
+
+  *critic_keys, generator_key = jax.random.split(jax.random.fold_in(key, state.step), 6)
+  manual = state
+  for i in range(5):
+    manual, _ = steps.critic_step(setup, manual, steps.to_float_images(batch["image"][i]), critic_keys[i])
+  manual, _ = steps.generator_step(setup, manual, 8, generator_key)
+  assert_trees_equal(result.critic_params, manual.critic_params)
+  assert_trees_equal(result.generator_params, manual.generator_params)
+  # The critic's optimiser saw 5 updates, the generator's 1.
+  assert adam_count(result.critic_opt_state) == 5
+  assert adam_count(result.generator_opt_state) == 1
+
+
+def test_every_real_batch_matters():
+  setup, state = make("wgan_gp", 3)
+  batch = random_batch(3)
+  changed = {**batch, "image": batch["image"].at[2].set(0)}  # only the last critic step's batch differs
+  a, _ = steps.train_step(setup, state, batch, jax.random.key(1))
+  b, _ = steps.train_step(setup, state, changed, jax.random.key(1))
+  assert not np.allclose(a.critic_params["Dense_0"]["kernel"], b.critic_params["Dense_0"]["kernel"])
+
+
+def test_train_step_rejects_a_batch_with_the_wrong_number_of_real_batches():
+  setup, state = make("wgan", 5)
+  with pytest.raises(ValueError, match="n_critic=5"):
+    steps.train_step(setup, state, random_batch(4), jax.random.key(0))
+
+
+def test_weight_clipping_holds_after_every_critic_step():
+  # A large learning rate pushes parameters far beyond c in one update, so clipping has work to do.
+  setup, state = make("wgan", 3, critic_optimizer=dict(name="sgd", learning_rate=10.0))
+  batch = random_batch(3)
+  for i in range(3):
+    state, _ = steps.critic_step(setup, state, steps.to_float_images(batch["image"][i]), jax.random.key(i))
+    leaves = jax.tree.leaves(state.critic_params)
+    assert max(float(jnp.max(jnp.abs(p))) for p in leaves) <= 0.01 + 1e-9
+    assert any(float(jnp.max(jnp.abs(p))) == pytest.approx(0.01) for p in leaves)  # the bound was reached
+
+
+def test_only_wgan_clips():
+  setup, state = make("wgan_gp", 1, critic_optimizer=dict(name="sgd", learning_rate=10.0))
+  state, _ = steps.critic_step(setup, state, steps.to_float_images(random_batch(1)["image"][0]), jax.random.key(0))
+  assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state.critic_params)) > 0.01
+
+
+def test_critic_step_leaves_generator_weights_and_generator_step_leaves_critic_weights():
+  setup, state = make("non_saturating", 1)
+  after_critic, _ = steps.critic_step(setup, state, steps.to_float_images(random_batch(1)["image"][0]), jax.random.key(0))
+  assert_trees_equal(after_critic.generator_params, state.generator_params)
+  assert_trees_equal(after_critic.generator_opt_state, state.generator_opt_state)
+  after_generator, _ = steps.generator_step(setup, state, 8, jax.random.key(0))
+  assert_trees_equal(after_generator.critic_params, state.critic_params)
+  assert not np.allclose(after_generator.generator_params["Dense_0"]["kernel"], state.generator_params["Dense_0"]["kernel"])
+
+
+def test_same_state_batch_and_key_give_the_same_step_and_another_key_another():
+  setup, state = make("wgan_gp", 2)
+  batch = random_batch(2)
+  a, _ = steps.train_step(setup, state, batch, jax.random.key(3))
+  b, _ = steps.train_step(setup, state, batch, jax.random.key(3))
+  c, _ = steps.train_step(setup, state, batch, jax.random.key(4))
+  assert_trees_equal(a.generator_params, b.generator_params)
+  assert not np.allclose(a.generator_params["Dense_0"]["kernel"], c.generator_params["Dense_0"]["kernel"])
+
+
+def test_sampling_uses_moving_statistics_and_is_deterministic():
+  setup, state = make("non_saturating", 1)
+  z = jax.random.normal(jax.random.key(0), (4, 100))
+  np.testing.assert_array_equal(steps.sample(setup, state, z), steps.sample(setup, state, z))
+  # In inference mode a sample does not depend on the rest of the batch (no batch statistics).
+  np.testing.assert_allclose(steps.sample(setup, state, z)[:1], steps.sample(setup, state, z[:1]), rtol=1e-5, atol=1e-6)
