@@ -28,6 +28,17 @@ class _OnlyGanjaxInfo(std_logging.Filter):
     return record.levelno >= std_logging.WARNING or "ganjax" in record.pathname or "main.py" in record.pathname
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with a one-line error (not a traceback) for a config field that does not exist."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f"error: {e}\nPass --helpfull to see the flags.")
+  except (AttributeError, KeyError) as e:
+    override = next((a for a in argv[1:] if a.startswith("--config.") and str(e).strip("\"'") in a), "--config.*")
+    sys.exit(f"error: {override.split('=')[0]} is not a config field; configs/default.py lists them all")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -40,4 +51,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)
