@@ -53,6 +53,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.generator_optimizer = adam(1e-4)
   config.critic_optimizer = adam(1e-4)
 
+  # Data parallelism over devices (and processes); the maths does not depend on the device count.
+  config.parallel = "jit"  # jit (over a device mesh) | pmap
+  config.num_devices = 0  # 0: every device; the batch size must be a multiple of the device count
+  config.distributed = False  # multi-process run: jax.distributed.initialize (auto-detects SLURM etc.)
+  config.coordinator_address = ""  # explicit set-up instead of auto-detection: "host:port" of process 0,
+  config.num_processes = 1  # the number of processes
+  config.process_id = 0  # and this process's index
+
   # Outputs.
   config.log_every_steps = 50  # generator steps between progress lines / metrics.jsonl records
   config.checkpoint_every_steps = 500  # generator steps; a checkpoint is also written at the end

@@ -85,11 +85,6 @@ class Checkpoints:
     self.manager.close()
 
 
-def abstract(state):
-  """The shapes, dtypes and shardings of `state`, what orbax restores into."""
-  return jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-
-
 def key_to_list(key: jax.Array) -> list[int]:
   return np.asarray(jax.random.key_data(key)).tolist()
 

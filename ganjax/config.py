@@ -68,6 +68,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
            "it must be >= 0")
   _require(all(_is_int(e) and e >= 1 for e in config.sample_epochs), "sample_epochs", config.sample_epochs,
            "it must be a tuple of epochs >= 1")
+  _require(config.parallel in ("jit", "pmap"), "parallel", config.parallel, "allowed: jit, pmap")
+  _require(_is_int(config.num_devices) and config.num_devices >= 0, "num_devices", config.num_devices,
+           "it must be 0 (every device) or a device count")
   make_optimizer(config.generator_optimizer, "config.generator_optimizer")
   make_optimizer(config.critic_optimizer, "config.critic_optimizer")
 

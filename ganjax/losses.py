@@ -55,9 +55,9 @@ OBJECTIVES: dict[str, Objective] = {
 WASSERSTEIN_LOSSES = ("wgan", "wgan_gp")
 
 
-def interpolate(real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:
-  """x_hat = eps * x + (1 - eps) * G(z), with eps ~ U[0, 1] drawn once per sample."""
-  eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+def interpolate(real: jax.Array, fake: jax.Array, eps: jax.Array) -> jax.Array:
+  """x_hat = eps * x + (1 - eps) * G(z), with one eps ~ U[0, 1] per sample (eps: [B])."""
+  eps = eps.reshape((-1,) + (1,) * (real.ndim - 1))
   return eps * real + (1.0 - eps) * fake
 
 

@@ -25,6 +25,7 @@ class Generator(nn.Module):
   leaky_relu_slope: float = 0.3
   batch_norm_momentum: float = 0.99
   batch_norm_epsilon: float = 1e-3
+  axis_name: str | None = None  # under pmap: batch statistics are averaged over this device axis
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
@@ -32,6 +33,7 @@ class Generator(nn.Module):
         use_running_average=not train,
         momentum=self.batch_norm_momentum,
         epsilon=self.batch_norm_epsilon,
+        axis_name=self.axis_name,
     )
     act = lambda x: nn.leaky_relu(x, self.leaky_relu_slope)
     first, *rest = self.features
@@ -45,11 +47,23 @@ class Generator(nn.Module):
     return jnp.tanh(x)
 
 
+def per_example_dropout(x: jax.Array, rate: float, example_keys: jax.Array) -> jax.Array:
+  """Inverted dropout whose mask for each example comes from that example's own key.
+
+  The masks then depend on an example's position in the global batch, not on how the batch is split
+  across devices, so data-parallel runs draw the same masks on any number of devices.
+  """
+  keep = 1.0 - rate
+  mask = jax.vmap(lambda key: jax.random.bernoulli(key, keep, x.shape[1:]))(example_keys)
+  return jnp.where(mask, x / keep, 0.0)
+
+
 class Critic(nn.Module):
   """images [B, 28, 28, 1] -> logits [B].
 
   Two stride-2 5x5 convolutions with LeakyReLU and dropout, then a linear read-out. No BatchNorm: the
-  gradient penalty is defined per sample, and batch statistics would couple the samples.
+  gradient penalty is defined per sample, and batch statistics would couple the samples. Dropout is on
+  when `dropout_keys` (one key per example) is given, i.e. in training.
   """
 
   features: Sequence[int] = (64, 128)
@@ -57,11 +71,13 @@ class Critic(nn.Module):
   leaky_relu_slope: float = 0.3
 
   @nn.compact
-  def __call__(self, images: jax.Array, train: bool) -> jax.Array:
+  def __call__(self, images: jax.Array, dropout_keys: jax.Array | None = None) -> jax.Array:
     x = images
-    for features in self.features:
+    for layer, features in enumerate(self.features):
       x = nn.Conv(features, (5, 5), (2, 2), "SAME", kernel_init=kernel_init)(x)
       x = nn.leaky_relu(x, self.leaky_relu_slope)
-      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+      if dropout_keys is not None and self.dropout_rate > 0:
+        layer_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(dropout_keys, layer)
+        x = per_example_dropout(x, self.dropout_rate, layer_keys)
     x = x.reshape(x.shape[0], -1)
     return nn.Dense(1, kernel_init=kernel_init)(x)[:, 0]

@@ -47,19 +47,27 @@ class GanSetup:
   latent_dim: int
   clip_value: float
   gradient_penalty_weight: float
+  # Data parallelism (ganjax.parallel): the pmap axis to average over, or the jit mesh's example sharding.
+  axis_name: str | None = None
+  example_sharding: jax.sharding.Sharding | None = None
 
   @property
   def objective(self) -> losses.Objective:
     return losses.OBJECTIVES[self.loss]
 
 
-def make_setup(config: ml_collections.ConfigDict) -> GanSetup:
+def make_setup(
+    config: ml_collections.ConfigDict,
+    axis_name: str | None = None,
+    example_sharding: jax.sharding.Sharding | None = None,
+) -> GanSetup:
   return GanSetup(
       generator=Generator(
           features=tuple(config.generator_features),
           leaky_relu_slope=config.leaky_relu_slope,
           batch_norm_momentum=config.batch_norm_momentum,
           batch_norm_epsilon=config.batch_norm_epsilon,
+          axis_name=axis_name,
       ),
       critic=Critic(
           features=tuple(config.critic_features),
@@ -73,13 +81,15 @@ def make_setup(config: ml_collections.ConfigDict) -> GanSetup:
       latent_dim=config.latent_dim,
       clip_value=config.clip_value,
       gradient_penalty_weight=config.gradient_penalty_weight,
+      axis_name=axis_name,
+      example_sharding=example_sharding,
   )
 
 
 def create_state(setup: GanSetup, key: jax.Array, image_shape=(28, 28, 1)) -> TrainState:
   generator_key, critic_key = jax.random.split(key)
   generator_vars = setup.generator.init(generator_key, jnp.zeros((1, setup.latent_dim)), train=False)
-  critic_vars = setup.critic.init(critic_key, jnp.zeros((1, *image_shape)), train=False)
+  critic_vars = setup.critic.init(critic_key, jnp.zeros((1, *image_shape)))
   return TrainState(
       step=jnp.zeros((), jnp.int32),
       generator_params=generator_vars["params"],
@@ -95,6 +105,32 @@ def to_float_images(images: jax.Array) -> jax.Array:
   return images.astype(jnp.float32) / 127.5 - 1.0
 
 
+def example_keys(setup: GanSetup, key: jax.Array, batch_size: int) -> jax.Array:
+  """One key per example of this device's batch, from the example's position in the *global* batch.
+
+  Noise, dropout masks and GP interpolation weights drawn from these keys are the same whether the global
+  batch sits on one device or is split across eight.
+  """
+  if setup.axis_name is not None:  # pmap: this device holds rows [i * B, (i + 1) * B) of the global batch
+    positions = jax.lax.axis_index(setup.axis_name) * batch_size + jnp.arange(batch_size)
+  else:
+    positions = jnp.arange(batch_size)
+    if setup.example_sharding is not None:  # jit over a mesh: draw each example on the device that holds it
+      positions = jax.lax.with_sharding_constraint(positions, setup.example_sharding)
+  return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, positions)
+
+
+def draw_noise(setup: GanSetup, key: jax.Array, batch_size: int) -> jax.Array:
+  """z ~ N(0, I) [batch_size, latent_dim], one draw per example key."""
+  keys = example_keys(setup, key, batch_size)
+  return jax.vmap(lambda k: jax.random.normal(k, (setup.latent_dim,)))(keys)
+
+
+def average_over_devices(setup: GanSetup, tree):
+  """Under pmap, the mean over devices (each holds an equal slice); under jit XLA has done it already."""
+  return jax.lax.pmean(tree, setup.axis_name) if setup.axis_name is not None else tree
+
+
 def generate(setup: GanSetup, params, batch_stats, z: jax.Array) -> tuple[jax.Array, PyTree]:
   """G(z) in training mode (batch statistics); returns the images and the updated moving statistics."""
   images, updates = setup.generator.apply(
@@ -106,14 +142,15 @@ def generate(setup: GanSetup, params, batch_stats, z: jax.Array) -> tuple[jax.Ar
 def critic_step(setup: GanSetup, state: TrainState, real_images: jax.Array, key: jax.Array):
   """One critic update on one real batch (float, [-1, 1]) and a fresh batch of fakes."""
   z_key, real_key, fake_key, eps_key, gp_key = jax.random.split(key, 5)
-  z = jax.random.normal(z_key, (real_images.shape[0], setup.latent_dim))
+  batch_size = real_images.shape[0]
+  z = draw_noise(setup, z_key, batch_size)
   # G runs in training mode as in the reference trainers, so its moving statistics advance here too.
   fake_images, batch_stats = generate(setup, state.generator_params, state.generator_batch_stats, z)
   fake_images = jax.lax.stop_gradient(fake_images)
 
   def loss_fn(critic_params):
     def critic_fn(images, dropout_key):
-      return setup.critic.apply({"params": critic_params}, images, train=True, rngs={"dropout": dropout_key})
+      return setup.critic.apply({"params": critic_params}, images, example_keys(setup, dropout_key, batch_size))
 
     real_logits = critic_fn(real_images, real_key)
     fake_logits = critic_fn(fake_images, fake_key)
@@ -122,7 +159,8 @@ def critic_step(setup: GanSetup, state: TrainState, real_images: jax.Array, key:
     if setup.loss in losses.WASSERSTEIN_LOSSES:
       metrics["wasserstein_estimate"] = -loss
     if setup.loss == "wgan_gp":
-      x_hat = losses.interpolate(real_images, fake_images, eps_key)
+      eps = jax.vmap(jax.random.uniform)(example_keys(setup, eps_key, batch_size))
+      x_hat = losses.interpolate(real_images, fake_images, eps)
       penalty = losses.gradient_penalty(lambda x: critic_fn(x, gp_key), x_hat)
       loss = loss + setup.gradient_penalty_weight * penalty
       metrics["gradient_penalty"] = penalty
@@ -130,6 +168,7 @@ def critic_step(setup: GanSetup, state: TrainState, real_images: jax.Array, key:
     return loss, metrics
 
   grads, metrics = jax.grad(loss_fn, has_aux=True)(state.critic_params)
+  grads = average_over_devices(setup, grads)
   updates, critic_opt_state = setup.critic_optimizer.update(grads, state.critic_opt_state, state.critic_params)
   critic_params = optax.apply_updates(state.critic_params, updates)
   if setup.loss == "wgan":
@@ -143,16 +182,17 @@ def critic_step(setup: GanSetup, state: TrainState, real_images: jax.Array, key:
 def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax.Array):
   """One generator update against the current critic (critic in training mode, as the critic saw fakes)."""
   z_key, dropout_key = jax.random.split(key)
-  z = jax.random.normal(z_key, (batch_size, setup.latent_dim))
+  z = draw_noise(setup, z_key, batch_size)
 
   def loss_fn(generator_params):
     fake_images, batch_stats = generate(setup, generator_params, state.generator_batch_stats, z)
     fake_logits = setup.critic.apply(
-        {"params": state.critic_params}, fake_images, train=True, rngs={"dropout": dropout_key}
+        {"params": state.critic_params}, fake_images, example_keys(setup, dropout_key, batch_size)
     )
     return setup.objective.generator_loss(fake_logits), batch_stats
 
   (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.generator_params)
+  grads = average_over_devices(setup, grads)
   updates, opt_state = setup.generator_optimizer.update(grads, state.generator_opt_state, state.generator_params)
   state = state.replace(
       generator_params=optax.apply_updates(state.generator_params, updates),
@@ -165,8 +205,9 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
 def train_step(setup: GanSetup, state: TrainState, batch: dict[str, jax.Array], key: jax.Array):
   """n_critic critic updates, each on its own real batch, then one generator update.
 
-  batch["image"]: uint8 [n_critic, B, 28, 28, 1]. `key` is the run's step key; the step number is folded
-  in here, so a resumed run draws exactly the numbers an uninterrupted one would.
+  batch["image"]: uint8 [n_critic, B, 28, 28, 1] (under pmap, this device's B / num_devices examples).
+  `key` is the run's step key; the step number is folded in here, so a resumed run draws exactly the
+  numbers an uninterrupted one would.
   """
   images = batch["image"]
   if images.shape[0] != setup.num_critic_steps:
@@ -179,7 +220,8 @@ def train_step(setup: GanSetup, state: TrainState, batch: dict[str, jax.Array], 
     critic_metrics.append(metrics)
   state, generator_metrics = generator_step(setup, state, images.shape[1], generator_key)
   metrics = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *critic_metrics)
-  return state.replace(step=state.step + 1), {**metrics, **generator_metrics}
+  metrics = average_over_devices(setup, {**metrics, **generator_metrics})
+  return state.replace(step=state.step + 1), metrics
 
 
 def sample(setup: GanSetup, state: TrainState, z: jax.Array) -> jax.Array:

@@ -18,26 +18,24 @@ from absl import logging
 
 from ganjax import checkpoints as checkpoints_lib
 from ganjax import config as config_lib
-from ganjax import data, images, metric_writers, plots, steps
+from ganjax import data, images, metric_writers, parallel, plots, steps
 from ganjax.errors import TrainingDiverged, WorkdirError
 
 
-def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> str:
+def prepare_workdir(workdir: str, config: ml_collections.ConfigDict, is_main: bool) -> str:
   """Create the workdir, prove it writable and record the resolved config, before any training."""
   workdir = os.path.abspath(workdir)
   try:
     os.makedirs(workdir, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=workdir, prefix=".config", suffix=".json", delete=False) as f:
       f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-    os.replace(f.name, os.path.join(workdir, "config.json"))
+    if is_main:
+      os.replace(f.name, os.path.join(workdir, "config.json"))
+    else:
+      os.remove(f.name)
   except OSError as e:
     raise WorkdirError(f"cannot write to workdir {workdir!r}: {e.strerror}; choose a writable --workdir") from e
   return workdir
-
-
-@jax.jit
-def _gather(images: jax.Array, labels: jax.Array, indices: jax.Array) -> dict[str, jax.Array]:
-  return {"image": images[indices], "label": labels[indices]}
 
 
 @jax.jit
@@ -50,6 +48,7 @@ class _Run:
 
   def __init__(self, config, workdir, setup, num_examples, total_steps, start_step, batches_consumed, root_key):
     self.config, self.workdir, self.setup = config, workdir, setup
+    self.is_main = jax.process_index() == 0  # only process 0 writes logs, metrics, grids and plots
     self.per_epoch = config_lib.batches_per_epoch(config, num_examples)
     self.total_steps, self.batches_consumed = total_steps, batches_consumed
     self.num_epochs = total_steps * config.num_critic_steps / self.per_epoch
@@ -75,7 +74,7 @@ class _Run:
         "seed": self.config.seed,
     }
 
-  def flush_metrics(self, step: int, writer: metric_writers.MetricWriter) -> None:
+  def flush_metrics(self, step: int, writer: metric_writers.MetricWriter | None) -> None:
     """Fetch the window's metrics from the device (the only per-window host sync), check, log, write."""
     if not self.pending:
       return
@@ -96,13 +95,17 @@ class _Run:
         steps_per_sec=steps_per_sec,
         images_per_sec=steps_per_sec * self.config.batch_size * self.config.num_critic_steps,
     )
-    writer.write(step, scalars)
     eta = (self.total_steps - step) / steps_per_sec if steps_per_sec > 0 else math.inf
-    logging.info(metric_writers.progress_line(step, self.total_steps, self.epoch, self.num_epochs, scalars, eta))
+    if self.is_main:
+      writer.write(step, scalars)
+      logging.info(metric_writers.progress_line(step, self.total_steps, self.epoch, self.num_epochs, scalars, eta))
     self.pending, self.window = [], (now, step)
 
   def save_grid(self, name: str, state: steps.TrainState) -> None:
-    samples = np.asarray(self.sample_fn(state, self.fixed_z))
+    samples = self.sample_fn(state, self.fixed_z)  # every process takes part; process 0 writes
+    if not self.is_main:
+      return
+    samples = np.asarray(samples)
     path = os.path.join(self.workdir, "samples", name)
     images.save_grid(path, samples)
     logging.info("wrote %s", path)
@@ -111,8 +114,13 @@ class _Run:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps.TrainState:
   """Train (or resume) the run `config` describes in `workdir`; returns the final training state."""
   config_lib.validate(config)
-  workdir = prepare_workdir(workdir, config)
-  setup = steps.make_setup(config)
+  parallel.initialize_distributed(config)
+  is_main = jax.process_index() == 0
+  if not is_main:
+    logging.set_verbosity(logging.WARNING)  # one progress log per run, from process 0
+  workdir = prepare_workdir(workdir, config, is_main)
+  devices = parallel.DataParallel(config)
+  setup = devices.make_setup(config)
   train_images, train_labels = data.load_split(config, "train")
   num_examples = len(train_images)
   total_steps = config_lib.total_train_steps(config, num_examples)
@@ -122,7 +130,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
   checkpoints = checkpoints_lib.Checkpoints(
       os.path.join(workdir, "checkpoints"), config.checkpoint_every_steps, config.keep_checkpoints
   )
-  restored = checkpoints.restore_latest(checkpoints_lib.abstract(state))
+  restored = checkpoints.restore_latest(devices.abstract_state(state))
   batches_consumed = 0
   if restored is not None:
     state, record = restored
@@ -130,25 +138,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
     batches_consumed = record["batches_consumed"]
     logging.info("resumed from step %d (epoch %.2f) in %s", record["step"], record["epoch"], workdir)
   start_step = int(state.step)
+  state = devices.put_state(state)
 
   shuffler = data.EpochShuffler(jax.random.fold_in(root_key, 1), num_examples, config.batch_size)
   step_key = jax.random.fold_in(root_key, 2)
   run = _Run(config, workdir, setup, num_examples, total_steps, start_step, batches_consumed, root_key)
-  writer = metric_writers.MetricWriter(workdir, start_step)
-  train_step = steps.make_train_step(setup)
-  device_images, device_labels = jax.device_put(train_images), jax.device_put(train_labels)
+  writer = metric_writers.MetricWriter(workdir, start_step) if is_main else None
+  train_step = devices.compile_train_step(setup)
+  device_images, device_labels = devices.put_dataset(train_images, train_labels)
   logging.info(
-      "training %s for %d generator steps (%.2f epochs of %d batches of %d) from step %d on %s",
-      config.loss, total_steps, run.num_epochs, run.per_epoch, config.batch_size, start_step, jax.devices()[0],
+      "training %s for %d generator steps (%.2f epochs of %d batches of %d) from step %d on %d x %s (%s, %d process(es))",
+      config.loss, total_steps, run.num_epochs, run.per_epoch, config.batch_size, start_step, devices.num_devices,
+      devices.devices[0].device_kind, devices.mode, jax.process_count(),
   )
   try:
     for step in range(start_step, total_steps):
-      indices = shuffler.indices(run.batches_consumed, config.num_critic_steps)
-      batch = _gather(device_images, device_labels, indices)
+      batch = devices.batch(device_images, device_labels, shuffler.indices(run.batches_consumed, config.num_critic_steps))
       epochs_before = run.batches_consumed // run.per_epoch
       state, metrics = train_step(state, batch, step_key)
       run.batches_consumed += config.num_critic_steps
-      run.pending.append(metrics)
+      run.pending.append(devices.unreplicate(metrics))
       done = step + 1
       if step == start_step:
         jax.block_until_ready(metrics)
@@ -161,18 +170,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
       if save:
         if not bool(_all_finite(state)):
           raise TrainingDiverged(f"parameters became NaN/inf by step {done}; the last good checkpoint is kept")
-        checkpoints.save(done, state, run.record(done))
+        checkpoints.save(done, devices.unreplicate(state), run.record(done))
         run.last_checkpoint = done
       for epoch in config.sample_epochs:
         if epochs_before < epoch <= run.batches_consumed // run.per_epoch:
-          run.save_grid(f"epoch_{epoch:03d}.png", state)
+          run.save_grid(f"epoch_{epoch:03d}.png", devices.unreplicate(state))
     if total_steps > start_step or not os.path.exists(os.path.join(workdir, "samples", "final.png")):
-      run.save_grid("final.png", state)
+      run.save_grid("final.png", devices.unreplicate(state))
   finally:
     checkpoints.wait()
     checkpoints.close()
-    writer.close()
-    records = metric_writers.read_metrics(workdir)
-    if records:
-      plots.plot_losses(records, os.path.join(workdir, "losses.png"), f"{config.loss} ({workdir})")
-  return state
+    if writer is not None:
+      writer.close()
+      records = metric_writers.read_metrics(workdir)
+      if records:
+        plots.plot_losses(records, os.path.join(workdir, "losses.png"), f"{config.loss} ({workdir})")
+  return devices.unreplicate(state)

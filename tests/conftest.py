@@ -5,6 +5,11 @@ import os
 import struct
 import sys
 
+# Eight fake CPU devices for the data-parallel tests (set before JAX starts; subprocesses inherit it).
+# The other tests use them too: the default config trains on every device.
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
+
 import numpy as np
 import pytest
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from configs import default
 from ganjax import steps
-from ganjax.models import Critic, Generator
+from ganjax.models import Critic, Generator, per_example_dropout
 
 
 def count(tree) -> int:
@@ -30,24 +30,32 @@ def test_generator_maps_noise_to_28x28_images_in_tanh_range():
   assert float(jnp.std(images)) > 0
 
 
-def test_critic_returns_one_logit_per_image_and_dropout_only_in_training():
+def test_critic_returns_one_logit_per_image_and_dropout_only_with_keys():
   critic = Critic(features=(4, 8), dropout_rate=0.5)
   images = jax.random.uniform(jax.random.key(0), (3, 28, 28, 1), minval=-1, maxval=1)
-  params = critic.init(jax.random.key(1), images, train=False)
-  assert critic.apply(params, images, train=False).shape == (3,)
-  eval_a = critic.apply(params, images, train=False)
-  eval_b = critic.apply(params, images, train=False)
-  np.testing.assert_array_equal(eval_a, eval_b)
-  train_a = critic.apply(params, images, train=True, rngs={"dropout": jax.random.key(2)})
-  train_b = critic.apply(params, images, train=True, rngs={"dropout": jax.random.key(3)})
-  assert not np.allclose(train_a, train_b)
+  params = critic.init(jax.random.key(1), images)
+  assert critic.apply(params, images).shape == (3,)
+  np.testing.assert_array_equal(critic.apply(params, images), critic.apply(params, images))
+  keys_a, keys_b = jax.random.split(jax.random.key(2), (2, 3))
+  train_a = critic.apply(params, images, keys_a)
+  assert not np.allclose(train_a, critic.apply(params, images, keys_b))
+  # An example's mask comes from its own key alone: the same keys give the same logits in any batch.
+  np.testing.assert_allclose(critic.apply(params, images[1:], keys_a[1:]), train_a[1:], rtol=1e-5)
+
+
+def test_per_example_dropout_keeps_the_expected_fraction_and_rescales():
+  x = jnp.ones((64, 14, 14, 8))
+  dropped = per_example_dropout(x, 0.3, jax.random.split(jax.random.key(0), 64))
+  kept = np.asarray(dropped) > 0
+  assert abs(kept.mean() - 0.7) < 0.01
+  np.testing.assert_allclose(np.asarray(dropped)[kept], 1 / 0.7, rtol=1e-6)
 
 
 def test_critic_scores_samples_independently():
   """No BatchNorm in the critic: a sample's logit does not depend on the rest of the batch."""
   critic = Critic(features=(4, 8))
   images = jax.random.uniform(jax.random.key(0), (4, 28, 28, 1), minval=-1, maxval=1)
-  params = critic.init(jax.random.key(1), images, train=False)
-  whole = critic.apply(params, images, train=False)
-  alone = critic.apply(params, images[:1], train=False)
+  params = critic.init(jax.random.key(1), images)
+  whole = critic.apply(params, images)
+  alone = critic.apply(params, images[:1])
   np.testing.assert_allclose(whole[:1], alone, rtol=1e-5)

@@ -114,6 +114,15 @@ def test_same_state_batch_and_key_give_the_same_step_and_another_key_another():
   assert not np.allclose(a.generator_params["Dense_0"]["kernel"], c.generator_params["Dense_0"]["kernel"])
 
 
+def test_gp_epsilon_is_drawn_per_sample_in_the_unit_interval():
+  setup, _ = make("wgan_gp", 1)
+  keys = steps.example_keys(setup, jax.random.key(0), 256)
+  eps = jax.vmap(jax.random.uniform)(keys)  # as critic_step draws it
+  assert eps.shape == (256,)
+  assert float(eps.min()) >= 0 and float(eps.max()) <= 1 and float(eps.std()) > 0.2
+  assert len(np.unique(np.asarray(eps))) == 256
+
+
 def test_sampling_uses_moving_statistics_and_is_deterministic():
   setup, state = make("non_saturating", 1)
   z = jax.random.normal(jax.random.key(0), (4, 100))

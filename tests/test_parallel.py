@@ -1,0 +1,160 @@
+"""Data parallelism: the same maths on 1, 2, 4 and 8 (fake CPU) devices, with jit and with pmap."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from configs import tiny
+from ganjax import data, losses, parallel, steps, train
+from ganjax.errors import ConfigError
+
+from conftest import REPO
+
+NUM_STEPS = 3
+pytestmark = pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 devices (tests/conftest.py fakes them)")
+
+
+def config_for(loss: str, mode: str, num_devices: int):
+  config = tiny.get_config()
+  config.loss, config.parallel, config.num_devices = loss, mode, num_devices
+  config.num_critic_steps = 1 if loss in ("minimax", "non_saturating") else 2
+  return config
+
+
+def train_steps(loss: str, mode: str, num_devices: int):
+  """NUM_STEPS updates on a synthetic dataset; returns the state on the host and the last metrics."""
+  config = config_for(loss, mode, num_devices)
+  devices = parallel.DataParallel(config)
+  setup = devices.make_setup(config)
+  state = devices.put_state(steps.create_state(setup, jax.random.key(0)))
+  train_step = devices.compile_train_step(setup)
+  rng = np.random.default_rng(0)
+  images, labels = devices.put_dataset(rng.integers(0, 256, (64, 28, 28, 1), np.uint8), np.zeros(64, np.int32))
+  shuffler = data.EpochShuffler(jax.random.key(1), 64, config.batch_size)
+  n = config.num_critic_steps
+  for step in range(NUM_STEPS):
+    state, metrics = train_step(state, devices.batch(images, labels, shuffler.indices(step * n, n)), jax.random.key(2))
+  return jax.device_get(devices.unreplicate(state)), jax.device_get(metrics)
+
+
+_single_device = {}
+
+
+def single_device_result(loss):
+  if loss not in _single_device:
+    _single_device[loss] = train_steps(loss, "jit", 1)
+  return _single_device[loss]
+
+
+def assert_trees_close(a, b, rtol=1e-4, atol=1e-5):
+  """Equal up to the float rounding of cross-device sums (which Adam and the GP's double backward amplify)."""
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol), a, b)
+
+
+@pytest.mark.parametrize("num_devices", [2, 4, 8])
+@pytest.mark.parametrize("mode", parallel.MODES)
+@pytest.mark.parametrize("loss", list(losses.OBJECTIVES))
+def test_training_does_not_depend_on_the_device_count(loss, mode, num_devices):
+  expected_state, expected_metrics = single_device_result(loss)
+  state, metrics = train_steps(loss, mode, num_devices)
+  assert int(state.step) == NUM_STEPS
+  # Same parameters, BatchNorm statistics (synchronised across devices) and optimiser states, up to the
+  # float rounding of cross-device sums.
+  assert_trees_close(state, expected_state)
+  assert_trees_close(state.generator_batch_stats, expected_state.generator_batch_stats, rtol=1e-5, atol=1e-6)
+  for name, value in expected_metrics.items():
+    np.testing.assert_allclose(np.mean(metrics[name]), value, rtol=1e-4, atol=1e-6)
+
+
+def test_per_example_noise_is_the_same_on_any_number_of_devices():
+  expected = steps.draw_noise(parallel.DataParallel(config_for("wgan", "jit", 1)).make_setup(tiny.get_config()),
+                              jax.random.key(5), 16)
+  for mode in parallel.MODES:
+    devices = parallel.DataParallel(config_for("wgan", mode, 8))
+    setup = devices.make_setup(tiny.get_config())
+    if mode == "pmap":
+      noise = jax.pmap(lambda _: steps.draw_noise(setup, jax.random.key(5), 2), parallel.DATA_AXIS)(np.arange(8))
+      noise = noise.reshape(16, -1)
+    else:
+      noise = jax.jit(lambda: steps.draw_noise(setup, jax.random.key(5), 16))()
+    np.testing.assert_array_equal(noise, expected)
+
+
+def test_a_batch_not_divisible_by_the_device_count_is_refused():
+  config = config_for("wgan", "jit", 3)
+  with pytest.raises(ConfigError, match="config.batch_size=16 is not divisible by the 3 devices; use a multiple of 3"):
+    parallel.DataParallel(config)
+
+
+def test_unknown_mode_and_too_many_devices_are_refused():
+  with pytest.raises(ConfigError, match="config.parallel='shard' is not allowed; allowed: jit, pmap"):
+    parallel.DataParallel(config_for("wgan", "shard", 1))
+  with pytest.raises(ConfigError, match="config.num_devices=16 but only 8 devices exist"):
+    parallel.DataParallel(config_for("wgan", "jit", 16))
+
+
+@pytest.mark.parametrize("first, second", [((8, "jit"), (1, "jit")), ((1, "jit"), (8, "pmap"))])
+def test_a_run_saved_on_some_devices_resumes_on_others(tmp_path, tiny_config, first, second):
+  tiny_config.loss, tiny_config.num_critic_steps = "wgan_gp", 2
+  tiny_config.num_devices, tiny_config.parallel = 1, "jit"
+  straight = train.train_and_evaluate(tiny_config, str(tmp_path / "straight"))
+  tiny_config.num_train_steps = 4
+  tiny_config.num_devices, tiny_config.parallel = first
+  train.train_and_evaluate(tiny_config, str(tmp_path / "moved"))
+  tiny_config.num_train_steps = -1
+  tiny_config.num_devices, tiny_config.parallel = second
+  resumed = train.train_and_evaluate(tiny_config, str(tmp_path / "moved"))
+  assert int(resumed.step) == 8
+  # Parameters and BatchNorm statistics (Adam's moments of the critic's biases, sums of many terms of both
+  # signs, keep only ~1e-3 relative agreement across reduction orders; they are not compared).
+  resumed, straight = jax.device_get(resumed), jax.device_get(straight)
+  for field in ("generator_params", "generator_batch_stats", "critic_params"):
+    assert_trees_close(getattr(resumed, field), getattr(straight, field))
+
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def restore_state(workdir, step, config):
+  """A checkpoint's state on this process's first device, whatever topology saved it."""
+  state = steps.create_state(steps.make_setup(config), jax.random.key(0))
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), state)
+  with ocp.CheckpointManager(os.path.join(workdir, "checkpoints")) as manager:
+    return manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))["state"]
+
+
+def test_two_processes_reach_the_parameters_of_one(tmp_path, mnist_data_dir):
+  """Two CPU processes on localhost (gloo collectives), one device each, vs one process with two devices."""
+  common = ["main.py", "--config=configs/tiny.py", f"--config.data_dir={mnist_data_dir}", "--config.loss=wgan_gp",
+            "--config.num_critic_steps=2"]
+  one_device_env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+  address = f"127.0.0.1:{free_port()}"
+  workers = [
+      subprocess.Popen(
+          [sys.executable, *common, f"--workdir={tmp_path / 'two'}", "--config.distributed=True",
+           f"--config.coordinator_address={address}", "--config.num_processes=2", f"--config.process_id={i}"],
+          cwd=REPO, env=one_device_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+      )
+      for i in range(2)
+  ]
+  outputs = [w.communicate(timeout=300)[0] for w in workers]
+  assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+  assert "2 process(es)" in outputs[0]
+  assert "step 8/8" in outputs[0] and "step 8/8" not in outputs[1]  # only process 0 logs
+  two_devices_env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+  single = subprocess.run([sys.executable, *common, f"--workdir={tmp_path / 'one'}"], cwd=REPO, env=two_devices_env,
+                          capture_output=True, text=True, timeout=300)
+  assert single.returncode == 0, single.stderr[-2000:]
+  two, one = restore_state(tmp_path / "two", 8, tiny.get_config()), restore_state(tmp_path / "one", 8, tiny.get_config())
+  for field in ("generator_params", "generator_batch_stats", "critic_params"):
+    assert_trees_close(getattr(two, field), getattr(one, field))
