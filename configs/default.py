@@ -14,7 +14,7 @@ def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999) -> ml_collect
 def rmsprop(learning_rate: float) -> ml_collections.ConfigDict:
   # Keras's RMSprop: decay 0.9 and g / (sqrt(v) + 1e-7), i.e. eps outside the square root.
   return ml_collections.ConfigDict(
-      dict(name="rmsprop", learning_rate=learning_rate, decay=0.9, eps=1e-7, eps_in_sqrt=False)
+    dict(name="rmsprop", learning_rate=learning_rate, decay=0.9, eps=1e-7, eps_in_sqrt=False)
   )
 
 

@@ -1,7 +1,7 @@
 """A seconds-long run for tests and smoke checks: narrow models, small batches, a few steps.
 
-  python main.py --config=configs/tiny.py --workdir=/tmp/tiny
-  python main.py --config=configs/tiny.py --config.loss=wgan_gp --config.num_critic_steps=2 ...
+python main.py --config=configs/tiny.py --workdir=/tmp/tiny
+python main.py --config=configs/tiny.py --config.loss=wgan_gp --config.num_critic_steps=2 ...
 """
 
 from configs import default

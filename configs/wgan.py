@@ -1,6 +1,6 @@
 """WGAN with weight clipping (Arjovsky et al. 2017): c = 0.01, RMSprop 5e-5, 5 critic steps per G step.
 
-  python main.py --config=configs/wgan.py --workdir=runs/wgan
+python main.py --config=configs/wgan.py --workdir=runs/wgan
 """
 
 from configs import default

@@ -1,6 +1,6 @@
 """WGAN-GP (Gulrajani et al. 2017): lambda = 10, Adam 1e-4 betas (0.5, 0.9), 5 critic steps per G step.
 
-  python main.py --config=configs/wgan_gp.py --workdir=runs/wgan_gp
+python main.py --config=configs/wgan_gp.py --workdir=runs/wgan_gp
 """
 
 from configs import default

@@ -28,14 +28,14 @@ def summarise(workdir: str) -> dict:
   images_per_epoch = num_images // config["batch_size"] * config["batch_size"]
   last = records[-1]
   return {
-      "workdir": workdir,
-      "loss": config["loss"],
-      "step": last["step"],
-      "epoch": f"{last['epoch']:.2f}",
-      "s/epoch": f"{images_per_epoch / images_per_sec:.0f}",
-      "real img/s": f"{images_per_sec:.0f}",
-      "critic_loss": f"{last['critic_loss']:.4f}",
-      "generator_loss": f"{last['generator_loss']:.4f}",
+    "workdir": workdir,
+    "loss": config["loss"],
+    "step": last["step"],
+    "epoch": f"{last['epoch']:.2f}",
+    "s/epoch": f"{images_per_epoch / images_per_sec:.0f}",
+    "real img/s": f"{images_per_sec:.0f}",
+    "critic_loss": f"{last['critic_loss']:.4f}",
+    "generator_loss": f"{last['generator_loss']:.4f}",
   }
 
 

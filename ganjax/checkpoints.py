@@ -23,10 +23,8 @@ class Checkpoints:
     self.directory = os.path.abspath(directory)
     self.every_steps = every_steps
     self.manager = ocp.CheckpointManager(
-        self.directory,
-        options=ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True, cleanup_tmp_directories=True
-        ),
+      self.directory,
+      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=True),
     )
 
   def should_save(self, step: int) -> bool:
@@ -49,10 +47,8 @@ class Checkpoints:
     for step in steps:
       try:
         restored = self.manager.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_state), record=ocp.args.JsonRestore()
-            ),
+          step,
+          args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), record=ocp.args.JsonRestore()),
         )
       except Exception as e:  # orbax raises many types for unreadable files
         logging.warning("checkpoint at step %d in %s cannot be restored: %s", step, self.directory, e)
@@ -64,9 +60,9 @@ class Checkpoints:
     if failures:
       step, error = failures[0]
       raise WorkdirError(
-          f"no checkpoint in {self.directory} can be restored with this config (step {step}: "
-          f"{str(error).splitlines()[0][:300]}); resume with the config the run was started with, or use a new "
-          "--workdir"
+        f"no checkpoint in {self.directory} can be restored with this config (step {step}: "
+        f"{str(error).splitlines()[0][:300]}); resume with the config the run was started with, or use a new "
+        "--workdir"
       )
     return None
 

@@ -40,37 +40,81 @@ def _is_int(value) -> bool:
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raise ConfigError naming the first bad field and what it may be."""
   _require(config.loss in losses.OBJECTIVES, "loss", config.loss, f"allowed: {', '.join(losses.OBJECTIVES)}")
-  for field in ("num_critic_steps", "batch_size", "latent_dim", "log_every_steps", "checkpoint_every_steps",
-                "keep_checkpoints", "num_sample_images"):
+  for field in (
+    "num_critic_steps",
+    "batch_size",
+    "latent_dim",
+    "log_every_steps",
+    "checkpoint_every_steps",
+    "keep_checkpoints",
+    "num_sample_images",
+  ):
     value = config[field]
     _require(_is_int(value) and value >= 1, field, value, "it must be an integer >= 1")
-  _require(_is_int(config.train_subset) and 0 <= config.train_subset <= MNIST_TRAIN_SIZE, "train_subset",
-           config.train_subset, f"it must be 0 (all) or a number of images up to {MNIST_TRAIN_SIZE}")
+  _require(
+    _is_int(config.train_subset) and 0 <= config.train_subset <= MNIST_TRAIN_SIZE,
+    "train_subset",
+    config.train_subset,
+    f"it must be 0 (all) or a number of images up to {MNIST_TRAIN_SIZE}",
+  )
   num_images = config.train_subset or MNIST_TRAIN_SIZE
-  _require(config.batch_size <= num_images, "batch_size", config.batch_size,
-           f"it must be at most the {num_images} training images")
-  _require(math.isqrt(config.num_sample_images) ** 2 == config.num_sample_images, "num_sample_images",
-           config.num_sample_images, "it must be a square number (the grid is square)")
-  _require(config.num_epochs > 0 or config.num_train_steps > 0, "num_epochs", config.num_epochs,
-           "it must be > 0 (or set num_train_steps > 0)")
-  _require(_is_int(config.num_train_steps), "num_train_steps", config.num_train_steps,
-           "it must be an integer (-1: from num_epochs)")
-  _require(len(config.generator_features) == 3 and all(_is_int(f) and f >= 1 for f in config.generator_features),
-           "generator_features", config.generator_features,
-           "it must be 3 positive widths (Dense 7x7xF0, ConvT F1, ConvT F2): the 28x28 output fixes the depth")
-  _require(len(config.critic_features) >= 1 and all(_is_int(f) and f >= 1 for f in config.critic_features),
-           "critic_features", config.critic_features, "it must be one or more positive widths")
+  _require(
+    config.batch_size <= num_images,
+    "batch_size",
+    config.batch_size,
+    f"it must be at most the {num_images} training images",
+  )
+  _require(
+    math.isqrt(config.num_sample_images) ** 2 == config.num_sample_images,
+    "num_sample_images",
+    config.num_sample_images,
+    "it must be a square number (the grid is square)",
+  )
+  _require(
+    config.num_epochs > 0 or config.num_train_steps > 0,
+    "num_epochs",
+    config.num_epochs,
+    "it must be > 0 (or set num_train_steps > 0)",
+  )
+  _require(
+    _is_int(config.num_train_steps),
+    "num_train_steps",
+    config.num_train_steps,
+    "it must be an integer (-1: from num_epochs)",
+  )
+  _require(
+    len(config.generator_features) == 3 and all(_is_int(f) and f >= 1 for f in config.generator_features),
+    "generator_features",
+    config.generator_features,
+    "it must be 3 positive widths (Dense 7x7xF0, ConvT F1, ConvT F2): the 28x28 output fixes the depth",
+  )
+  _require(
+    len(config.critic_features) >= 1 and all(_is_int(f) and f >= 1 for f in config.critic_features),
+    "critic_features",
+    config.critic_features,
+    "it must be one or more positive widths",
+  )
   _require(0 <= config.dropout_rate < 1, "dropout_rate", config.dropout_rate, "it must be in [0, 1)")
-  _require(0 < config.batch_norm_momentum < 1, "batch_norm_momentum", config.batch_norm_momentum,
-           "it must be in (0, 1)")
+  _require(
+    0 < config.batch_norm_momentum < 1, "batch_norm_momentum", config.batch_norm_momentum, "it must be in (0, 1)"
+  )
   _require(config.clip_value > 0, "clip_value", config.clip_value, "it must be > 0")
-  _require(config.gradient_penalty_weight >= 0, "gradient_penalty_weight", config.gradient_penalty_weight,
-           "it must be >= 0")
-  _require(all(_is_int(e) and e >= 1 for e in config.sample_epochs), "sample_epochs", config.sample_epochs,
-           "it must be a tuple of epochs >= 1")
+  _require(
+    config.gradient_penalty_weight >= 0, "gradient_penalty_weight", config.gradient_penalty_weight, "it must be >= 0"
+  )
+  _require(
+    all(_is_int(e) and e >= 1 for e in config.sample_epochs),
+    "sample_epochs",
+    config.sample_epochs,
+    "it must be a tuple of epochs >= 1",
+  )
   _require(config.parallel in ("jit", "pmap"), "parallel", config.parallel, "allowed: jit, pmap")
-  _require(_is_int(config.num_devices) and config.num_devices >= 0, "num_devices", config.num_devices,
-           "it must be 0 (every device) or a device count")
+  _require(
+    _is_int(config.num_devices) and config.num_devices >= 0,
+    "num_devices",
+    config.num_devices,
+    "it must be 0 (every device) or a device count",
+  )
   make_optimizer(config.generator_optimizer, "config.generator_optimizer")
   make_optimizer(config.critic_optimizer, "config.critic_optimizer")
 

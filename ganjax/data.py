@@ -25,15 +25,15 @@ def resolve_data_dir(config: ml_collections.ConfigDict) -> str:
 def is_prepared(data_dir: str) -> bool:
   prepared = os.path.join(data_dir, "mnist", DATASET_VERSION)
   return os.path.exists(os.path.join(prepared, "dataset_info.json")) and any(
-      name.startswith("mnist-train.array_record") for name in os.listdir(prepared)
+    name.startswith("mnist-train.array_record") for name in os.listdir(prepared)
   )
 
 
 def _no_data_message(data_dir: str, reason: str) -> str:
   return (
-      f"MNIST is not prepared in data dir {data_dir!r} ({reason}). Fix: run once with internet access "
-      "(--config.download=True fetches and prepares it), or point TFDS_DATA_DIR / --config.data_dir at a "
-      f"directory holding mnist/{DATASET_VERSION}, or --config.mnist_idx_dir at the four MNIST IDX .gz files"
+    f"MNIST is not prepared in data dir {data_dir!r} ({reason}). Fix: run once with internet access "
+    "(--config.download=True fetches and prepares it), or point TFDS_DATA_DIR / --config.data_dir at a "
+    f"directory holding mnist/{DATASET_VERSION}, or --config.mnist_idx_dir at the four MNIST IDX .gz files"
   )
 
 
@@ -115,6 +115,5 @@ class EpochShuffler:
     rows = []
     for batch in range(first_batch, first_batch + num_batches):
       epoch, slot = divmod(batch, self.batches_per_epoch)
-      rows.append(self.permutation(epoch)[slot * self.batch_size:(slot + 1) * self.batch_size])
+      rows.append(self.permutation(epoch)[slot * self.batch_size : (slot + 1) * self.batch_size])
     return np.stack(rows).astype(np.int32)
-

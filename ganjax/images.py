@@ -21,7 +21,7 @@ def grid(images: np.ndarray, padding: int = 2) -> np.ndarray:
   canvas = np.zeros((side * (h + padding) + padding, side * (w + padding) + padding), np.uint8)
   for i, image in enumerate(images[..., 0]):
     r, c = divmod(i, side)
-    canvas[padding + r * (h + padding):][:h, padding + c * (w + padding):][:, :w] = image
+    canvas[padding + r * (h + padding) :][:h, padding + c * (w + padding) :][:, :w] = image
   return canvas
 
 

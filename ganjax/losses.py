@@ -47,10 +47,10 @@ def wasserstein_generator_loss(fake_logits: jax.Array) -> jax.Array:
 
 
 OBJECTIVES: dict[str, Objective] = {
-    "minimax": Objective(gan_critic_loss, minimax_generator_loss),
-    "non_saturating": Objective(gan_critic_loss, non_saturating_generator_loss),
-    "wgan": Objective(wasserstein_critic_loss, wasserstein_generator_loss),
-    "wgan_gp": Objective(wasserstein_critic_loss, wasserstein_generator_loss),
+  "minimax": Objective(gan_critic_loss, minimax_generator_loss),
+  "non_saturating": Objective(gan_critic_loss, non_saturating_generator_loss),
+  "wgan": Objective(wasserstein_critic_loss, wasserstein_generator_loss),
+  "wgan_gp": Objective(wasserstein_critic_loss, wasserstein_generator_loss),
 }
 WASSERSTEIN_LOSSES = ("wgan", "wgan_gp")
 

@@ -49,11 +49,9 @@ def format_duration(seconds: float) -> str:
 
 def progress_line(step: int, total_steps: int, epoch: float, num_epochs: float, scalars: dict, eta_s: float) -> str:
   """'step 120/14040 (0.9%) epoch 0.51/60 | critic_loss 1.2034 generator_loss 0.8123 ... | 812 img/s | eta 1h02m'"""
-  losses = " ".join(
-      f"{k} {v:.4f}" for k, v in scalars.items() if k not in ("epoch", "images_per_sec", "steps_per_sec")
-  )
+  losses = " ".join(f"{k} {v:.4f}" for k, v in scalars.items() if k not in ("epoch", "images_per_sec", "steps_per_sec"))
   eta = format_duration(eta_s) if math.isfinite(eta_s) else "?"
   return (
-      f"step {step}/{total_steps} ({100 * step / total_steps:.1f}%) epoch {epoch:.2f}/{num_epochs:.2f} | {losses} | "
-      f"{scalars['images_per_sec']:.0f} img/s | eta {eta}"
+    f"step {step}/{total_steps} ({100 * step / total_steps:.1f}%) epoch {epoch:.2f}/{num_epochs:.2f} | {losses} | "
+    f"{scalars['images_per_sec']:.0f} img/s | eta {eta}"
   )

@@ -18,17 +18,17 @@ import PIL.Image
 import tensorflow_datasets as tfds
 
 FILES = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz",
-    "test_labels": "t10k-labels-idx1-ubyte.gz",
+  "train_images": "train-images-idx3-ubyte.gz",
+  "train_labels": "train-labels-idx1-ubyte.gz",
+  "test_images": "t10k-images-idx3-ubyte.gz",
+  "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
 # SHA-256 of the four files' *decompressed* content (mirrors re-gzip them with other settings).
 SHA256 = {
-    "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+  "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+  "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+  "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+  "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 DEFAULT_URL = tfds.image_classification.MNIST.URL  # tfds's own mirror of the files
 
@@ -87,21 +87,21 @@ class Mnist(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(
-        builder=self,
-        description="The MNIST database of handwritten digits (prepared by ganjax without TensorFlow).",
-        features=tfds.features.FeaturesDict(
-            {"image": tfds.features.Image(shape=(28, 28, 1)), "label": tfds.features.ClassLabel(num_classes=10)}
-        ),
-        supervised_keys=("image", "label"),
-        homepage="http://yann.lecun.com/exdb/mnist/",
+      builder=self,
+      description="The MNIST database of handwritten digits (prepared by ganjax without TensorFlow).",
+      features=tfds.features.FeaturesDict(
+        {"image": tfds.features.Image(shape=(28, 28, 1)), "label": tfds.features.ClassLabel(num_classes=10)}
+      ),
+      supervised_keys=("image", "label"),
+      homepage="http://yann.lecun.com/exdb/mnist/",
     )
 
   def _split_generators(self, dl_manager):
     del dl_manager  # the files are already in idx_dir
     path = lambda key: os.path.join(self._idx_dir, FILES[key])
     return {
-        "train": self._generate_examples(path("train_images"), path("train_labels")),
-        "test": self._generate_examples(path("test_images"), path("test_labels")),
+      "train": self._generate_examples(path("train_images"), path("train_labels")),
+      "test": self._generate_examples(path("test_images"), path("test_labels")),
     }
 
   def _generate_examples(self, images_path, labels_path):

@@ -30,10 +30,10 @@ class Generator(nn.Module):
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
     norm = lambda: nn.BatchNorm(
-        use_running_average=not train,
-        momentum=self.batch_norm_momentum,
-        epsilon=self.batch_norm_epsilon,
-        axis_name=self.axis_name,
+      use_running_average=not train,
+      momentum=self.batch_norm_momentum,
+      epsilon=self.batch_norm_epsilon,
+      axis_name=self.axis_name,
     )
     act = lambda x: nn.leaky_relu(x, self.leaky_relu_slope)
     first, *rest = self.features

@@ -36,9 +36,9 @@ def initialize_distributed(config: ml_collections.ConfigDict) -> None:
   kwargs = {}
   if config.coordinator_address:
     kwargs = dict(
-        coordinator_address=config.coordinator_address,
-        num_processes=config.num_processes,
-        process_id=config.process_id,
+      coordinator_address=config.coordinator_address,
+      num_processes=config.num_processes,
+      process_id=config.process_id,
     )
   jax.distributed.initialize(**kwargs)
 
@@ -60,8 +60,8 @@ class DataParallel:
     self.devices = devices
     if config.batch_size % len(devices):
       raise ConfigError(
-          f"config.batch_size={config.batch_size} is not divisible by the {len(devices)} devices; "
-          f"use a multiple of {len(devices)} (or set config.num_devices)"
+        f"config.batch_size={config.batch_size} is not divisible by the {len(devices)} devices; "
+        f"use a multiple of {len(devices)} (or set config.num_devices)"
       )
     self.mesh = jax.make_mesh((len(devices),), (DATA_AXIS,), (jax.sharding.AxisType.Auto,), devices=devices)
     self.replicated = NamedSharding(self.mesh, PartitionSpec())
@@ -84,10 +84,10 @@ class DataParallel:
     if self.mode == "pmap":
       return jax.pmap(step, DATA_AXIS, in_axes=(0, 0, None), devices=self.devices, donate_argnums=0)
     return jax.jit(
-        step,
-        in_shardings=(self.replicated, self.batch_sharding, self.replicated),
-        out_shardings=(self.replicated, self.replicated),
-        donate_argnums=0,
+      step,
+      in_shardings=(self.replicated, self.batch_sharding, self.replicated),
+      out_shardings=(self.replicated, self.replicated),
+      donate_argnums=0,
     )
 
   def global_array(self, host_array: np.ndarray, sharding: NamedSharding) -> jax.Array:
@@ -130,4 +130,3 @@ class DataParallel:
 def _gather(images: jax.Array, labels: jax.Array, indices: jax.Array) -> dict[str, jax.Array]:
   """Each device gathers the examples of its own shard of `indices` from its copy of the dataset."""
   return {"image": images[indices], "label": labels[indices]}
-

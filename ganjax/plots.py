@@ -8,9 +8,9 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 PANELS = (
-    ("losses", ("critic_loss", "generator_loss")),
-    ("critic logits", ("real_logit", "fake_logit", "wasserstein_estimate")),
-    ("gradient penalty", ("gradient_penalty",)),
+  ("losses", ("critic_loss", "generator_loss")),
+  ("critic logits", ("real_logit", "fake_logit", "wasserstein_estimate")),
+  ("gradient penalty", ("gradient_penalty",)),
 )
 
 

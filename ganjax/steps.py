@@ -57,32 +57,32 @@ class GanSetup:
 
 
 def make_setup(
-    config: ml_collections.ConfigDict,
-    axis_name: str | None = None,
-    example_sharding: jax.sharding.Sharding | None = None,
+  config: ml_collections.ConfigDict,
+  axis_name: str | None = None,
+  example_sharding: jax.sharding.Sharding | None = None,
 ) -> GanSetup:
   return GanSetup(
-      generator=Generator(
-          features=tuple(config.generator_features),
-          leaky_relu_slope=config.leaky_relu_slope,
-          batch_norm_momentum=config.batch_norm_momentum,
-          batch_norm_epsilon=config.batch_norm_epsilon,
-          axis_name=axis_name,
-      ),
-      critic=Critic(
-          features=tuple(config.critic_features),
-          dropout_rate=config.dropout_rate,
-          leaky_relu_slope=config.leaky_relu_slope,
-      ),
-      generator_optimizer=config_lib.make_optimizer(config.generator_optimizer, "config.generator_optimizer"),
-      critic_optimizer=config_lib.make_optimizer(config.critic_optimizer, "config.critic_optimizer"),
-      loss=config.loss,
-      num_critic_steps=config.num_critic_steps,
-      latent_dim=config.latent_dim,
-      clip_value=config.clip_value,
-      gradient_penalty_weight=config.gradient_penalty_weight,
+    generator=Generator(
+      features=tuple(config.generator_features),
+      leaky_relu_slope=config.leaky_relu_slope,
+      batch_norm_momentum=config.batch_norm_momentum,
+      batch_norm_epsilon=config.batch_norm_epsilon,
       axis_name=axis_name,
-      example_sharding=example_sharding,
+    ),
+    critic=Critic(
+      features=tuple(config.critic_features),
+      dropout_rate=config.dropout_rate,
+      leaky_relu_slope=config.leaky_relu_slope,
+    ),
+    generator_optimizer=config_lib.make_optimizer(config.generator_optimizer, "config.generator_optimizer"),
+    critic_optimizer=config_lib.make_optimizer(config.critic_optimizer, "config.critic_optimizer"),
+    loss=config.loss,
+    num_critic_steps=config.num_critic_steps,
+    latent_dim=config.latent_dim,
+    clip_value=config.clip_value,
+    gradient_penalty_weight=config.gradient_penalty_weight,
+    axis_name=axis_name,
+    example_sharding=example_sharding,
   )
 
 
@@ -91,12 +91,12 @@ def create_state(setup: GanSetup, key: jax.Array, image_shape=(28, 28, 1)) -> Tr
   generator_vars = setup.generator.init(generator_key, jnp.zeros((1, setup.latent_dim)), train=False)
   critic_vars = setup.critic.init(critic_key, jnp.zeros((1, *image_shape)))
   return TrainState(
-      step=jnp.zeros((), jnp.int32),
-      generator_params=generator_vars["params"],
-      generator_batch_stats=generator_vars["batch_stats"],
-      critic_params=critic_vars["params"],
-      generator_opt_state=setup.generator_optimizer.init(generator_vars["params"]),
-      critic_opt_state=setup.critic_optimizer.init(critic_vars["params"]),
+    step=jnp.zeros((), jnp.int32),
+    generator_params=generator_vars["params"],
+    generator_batch_stats=generator_vars["batch_stats"],
+    critic_params=critic_vars["params"],
+    generator_opt_state=setup.generator_optimizer.init(generator_vars["params"]),
+    critic_opt_state=setup.critic_optimizer.init(critic_vars["params"]),
   )
 
 
@@ -134,7 +134,7 @@ def average_over_devices(setup: GanSetup, tree):
 def generate(setup: GanSetup, params, batch_stats, z: jax.Array) -> tuple[jax.Array, PyTree]:
   """G(z) in training mode (batch statistics); returns the images and the updated moving statistics."""
   images, updates = setup.generator.apply(
-      {"params": params, "batch_stats": batch_stats}, z, train=True, mutable=["batch_stats"]
+    {"params": params, "batch_stats": batch_stats}, z, train=True, mutable=["batch_stats"]
   )
   return images, updates["batch_stats"]
 
@@ -174,7 +174,7 @@ def critic_step(setup: GanSetup, state: TrainState, real_images: jax.Array, key:
   if setup.loss == "wgan":
     critic_params = losses.clip_params(critic_params, setup.clip_value)
   state = state.replace(
-      critic_params=critic_params, critic_opt_state=critic_opt_state, generator_batch_stats=batch_stats
+    critic_params=critic_params, critic_opt_state=critic_opt_state, generator_batch_stats=batch_stats
   )
   return state, metrics
 
@@ -187,7 +187,7 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
   def loss_fn(generator_params):
     fake_images, batch_stats = generate(setup, generator_params, state.generator_batch_stats, z)
     fake_logits = setup.critic.apply(
-        {"params": state.critic_params}, fake_images, example_keys(setup, dropout_key, batch_size)
+      {"params": state.critic_params}, fake_images, example_keys(setup, dropout_key, batch_size)
     )
     return setup.objective.generator_loss(fake_logits), batch_stats
 
@@ -195,9 +195,9 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
   grads = average_over_devices(setup, grads)
   updates, opt_state = setup.generator_optimizer.update(grads, state.generator_opt_state, state.generator_params)
   state = state.replace(
-      generator_params=optax.apply_updates(state.generator_params, updates),
-      generator_opt_state=opt_state,
-      generator_batch_stats=batch_stats,
+    generator_params=optax.apply_updates(state.generator_params, updates),
+    generator_opt_state=opt_state,
+    generator_batch_stats=batch_stats,
   )
   return state, {"generator_loss": loss}
 
@@ -227,7 +227,7 @@ def train_step(setup: GanSetup, state: TrainState, batch: dict[str, jax.Array], 
 def sample(setup: GanSetup, state: TrainState, z: jax.Array) -> jax.Array:
   """G(z) in inference mode (BatchNorm moving statistics): float images in [-1, 1]."""
   return setup.generator.apply(
-      {"params": state.generator_params, "batch_stats": state.generator_batch_stats}, z, train=False
+    {"params": state.generator_params, "batch_stats": state.generator_batch_stats}, z, train=False
   )
 
 

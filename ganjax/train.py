@@ -4,7 +4,6 @@ Writes to the workdir: config.json, checkpoints/ (orbax), metrics.jsonl, tensorb
 losses.png. Rerunning with the same workdir resumes from the newest checkpoint that restores.
 """
 
-import json
 import math
 import os
 import tempfile
@@ -67,11 +66,11 @@ class _Run:
   def record(self, step: int) -> dict:
     """What a checkpoint holds beside the state: the RNG key and the data position."""
     return {
-        "step": step,
-        "batches_consumed": self.batches_consumed,
-        "epoch": self.epoch,
-        "rng_key": checkpoints_lib.key_to_list(self.root_key),
-        "seed": self.config.seed,
+      "step": step,
+      "batches_consumed": self.batches_consumed,
+      "epoch": self.epoch,
+      "rng_key": checkpoints_lib.key_to_list(self.root_key),
+      "seed": self.config.seed,
     }
 
   def flush_metrics(self, step: int, writer: metric_writers.MetricWriter | None) -> None:
@@ -84,16 +83,16 @@ class _Run:
     if bad:
       where = f"step {self.last_checkpoint}" if self.last_checkpoint else "none written yet"
       raise TrainingDiverged(
-          f"training diverged before step {step}: {', '.join(f'{k}={v}' for k, v in bad.items())}; "
-          f"the last good checkpoint is kept ({where}) in {self.workdir}/checkpoints. Try a lower learning rate."
+        f"training diverged before step {step}: {', '.join(f'{k}={v}' for k, v in bad.items())}; "
+        f"the last good checkpoint is kept ({where}) in {self.workdir}/checkpoints. Try a lower learning rate."
       )
     now = time.perf_counter()
     start_time, start_step = self.window
     steps_per_sec = (step - start_step) / max(now - start_time, 1e-9)
     scalars.update(
-        epoch=round(self.epoch, 4),
-        steps_per_sec=steps_per_sec,
-        images_per_sec=steps_per_sec * self.config.batch_size * self.config.num_critic_steps,
+      epoch=round(self.epoch, 4),
+      steps_per_sec=steps_per_sec,
+      images_per_sec=steps_per_sec * self.config.batch_size * self.config.num_critic_steps,
     )
     eta = (self.total_steps - step) / steps_per_sec if steps_per_sec > 0 else math.inf
     if self.is_main:
@@ -128,7 +127,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
   root_key = jax.random.key(config.seed)
   state = steps.create_state(setup, jax.random.fold_in(root_key, 0), train_images.shape[1:])
   checkpoints = checkpoints_lib.Checkpoints(
-      os.path.join(workdir, "checkpoints"), config.checkpoint_every_steps, config.keep_checkpoints
+    os.path.join(workdir, "checkpoints"), config.checkpoint_every_steps, config.keep_checkpoints
   )
   restored = checkpoints.restore_latest(devices.abstract_state(state))
   batches_consumed = 0
@@ -147,13 +146,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
   train_step = devices.compile_train_step(setup)
   device_images, device_labels = devices.put_dataset(train_images, train_labels)
   logging.info(
-      "training %s for %d generator steps (%.2f epochs of %d batches of %d) from step %d on %d x %s (%s, %d process(es))",
-      config.loss, total_steps, run.num_epochs, run.per_epoch, config.batch_size, start_step, devices.num_devices,
-      devices.devices[0].device_kind, devices.mode, jax.process_count(),
+    "training %s for %d generator steps (%.2f epochs of %d batches of %d) from step %d on %d x %s (%s, %d process(es))",
+    config.loss,
+    total_steps,
+    run.num_epochs,
+    run.per_epoch,
+    config.batch_size,
+    start_step,
+    devices.num_devices,
+    devices.devices[0].device_kind,
+    devices.mode,
+    jax.process_count(),
   )
   try:
     for step in range(start_step, total_steps):
-      batch = devices.batch(device_images, device_labels, shuffler.indices(run.batches_consumed, config.num_critic_steps))
+      batch = devices.batch(
+        device_images, device_labels, shuffler.indices(run.batches_consumed, config.num_critic_steps)
+      )
       epochs_before = run.batches_consumed // run.per_epoch
       state, metrics = train_step(state, batch, step_key)
       run.batches_consumed += config.num_critic_steps

@@ -34,16 +34,16 @@ def test_paper_configs_hold_the_paper_hyperparameters():
 
 
 @pytest.mark.parametrize(
-    "field, value, message",
-    [
-        ("loss", "hinge", "config.loss='hinge' is not allowed; allowed: minimax, non_saturating, wgan, wgan_gp"),
-        ("num_critic_steps", 0, "config.num_critic_steps=0 is not allowed; it must be an integer >= 1"),
-        ("batch_size", 60001, "config.batch_size=60001 is not allowed; it must be at most the 60000"),
-        ("dropout_rate", 1.0, "config.dropout_rate=1.0"),
-        ("generator_features", (8, 8), "config.generator_features=(8, 8)"),
-        ("num_sample_images", 10, "config.num_sample_images=10 is not allowed; it must be a square number"),
-        ("sample_epochs", (0,), "config.sample_epochs=(0,)"),
-    ],
+  "field, value, message",
+  [
+    ("loss", "hinge", "config.loss='hinge' is not allowed; allowed: minimax, non_saturating, wgan, wgan_gp"),
+    ("num_critic_steps", 0, "config.num_critic_steps=0 is not allowed; it must be an integer >= 1"),
+    ("batch_size", 60001, "config.batch_size=60001 is not allowed; it must be at most the 60000"),
+    ("dropout_rate", 1.0, "config.dropout_rate=1.0"),
+    ("generator_features", (8, 8), "config.generator_features=(8, 8)"),
+    ("num_sample_images", 10, "config.num_sample_images=10 is not allowed; it must be a square number"),
+    ("sample_epochs", (0,), "config.sample_epochs=(0,)"),
+  ],
 )
 def test_bad_values_are_named_with_what_is_allowed(field, value, message):
   config = default.get_config()

@@ -15,8 +15,8 @@ def sigmoid(x):
 def test_gan_critic_loss_is_minus_log_likelihood_of_eq1():
   real, fake = jnp.array([2.0, -1.0]), jnp.array([0.5, -3.0])
   expected = -(
-      (math.log(sigmoid(2.0)) + math.log(sigmoid(-1.0))) / 2
-      + (math.log(1 - sigmoid(0.5)) + math.log(1 - sigmoid(-3.0))) / 2
+    (math.log(sigmoid(2.0)) + math.log(sigmoid(-1.0))) / 2
+    + (math.log(1 - sigmoid(0.5)) + math.log(1 - sigmoid(-3.0))) / 2
   )
   assert float(losses.gan_critic_loss(real, fake)) == pytest.approx(expected, rel=1e-6)
 
@@ -37,8 +37,11 @@ def test_wasserstein_losses_by_hand():
 
 def test_gan_losses_stay_finite_for_extreme_logits():
   logits = jnp.array([-1e4, 1e4])
-  for value in (losses.gan_critic_loss(logits, logits), losses.minimax_generator_loss(logits),
-                losses.non_saturating_generator_loss(logits)):
+  for value in (
+    losses.gan_critic_loss(logits, logits),
+    losses.minimax_generator_loss(logits),
+    losses.non_saturating_generator_loss(logits),
+  ):
     assert np.isfinite(float(value))
 
 

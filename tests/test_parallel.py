@@ -73,8 +73,9 @@ def test_training_does_not_depend_on_the_device_count(loss, mode, num_devices):
 
 
 def test_per_example_noise_is_the_same_on_any_number_of_devices():
-  expected = steps.draw_noise(parallel.DataParallel(config_for("wgan", "jit", 1)).make_setup(tiny.get_config()),
-                              jax.random.key(5), 16)
+  expected = steps.draw_noise(
+    parallel.DataParallel(config_for("wgan", "jit", 1)).make_setup(tiny.get_config()), jax.random.key(5), 16
+  )
   for mode in parallel.MODES:
     devices = parallel.DataParallel(config_for("wgan", mode, 8))
     setup = devices.make_setup(tiny.get_config())
@@ -135,26 +136,51 @@ def restore_state(workdir, step, config):
 
 def test_two_processes_reach_the_parameters_of_one(tmp_path, mnist_data_dir):
   """Two CPU processes on localhost (gloo collectives), one device each, vs one process with two devices."""
-  common = ["main.py", "--config=configs/tiny.py", f"--config.data_dir={mnist_data_dir}", "--config.loss=wgan_gp",
-            "--config.num_critic_steps=2"]
+  common = [
+    "main.py",
+    "--config=configs/tiny.py",
+    f"--config.data_dir={mnist_data_dir}",
+    "--config.loss=wgan_gp",
+    "--config.num_critic_steps=2",
+  ]
   one_device_env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
   address = f"127.0.0.1:{free_port()}"
   workers = [
-      subprocess.Popen(
-          [sys.executable, *common, f"--workdir={tmp_path / 'two'}", "--config.distributed=True",
-           f"--config.coordinator_address={address}", "--config.num_processes=2", f"--config.process_id={i}"],
-          cwd=REPO, env=one_device_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-      )
-      for i in range(2)
+    subprocess.Popen(
+      [
+        sys.executable,
+        *common,
+        f"--workdir={tmp_path / 'two'}",
+        "--config.distributed=True",
+        f"--config.coordinator_address={address}",
+        "--config.num_processes=2",
+        f"--config.process_id={i}",
+      ],
+      cwd=REPO,
+      env=one_device_env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT,
+      text=True,
+    )
+    for i in range(2)
   ]
   outputs = [w.communicate(timeout=300)[0] for w in workers]
   assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
   assert "2 process(es)" in outputs[0]
   assert "step 8/8" in outputs[0] and "step 8/8" not in outputs[1]  # only process 0 logs
   two_devices_env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-  single = subprocess.run([sys.executable, *common, f"--workdir={tmp_path / 'one'}"], cwd=REPO, env=two_devices_env,
-                          capture_output=True, text=True, timeout=300)
+  single = subprocess.run(
+    [sys.executable, *common, f"--workdir={tmp_path / 'one'}"],
+    cwd=REPO,
+    env=two_devices_env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert single.returncode == 0, single.stderr[-2000:]
-  two, one = restore_state(tmp_path / "two", 8, tiny.get_config()), restore_state(tmp_path / "one", 8, tiny.get_config())
+  two, one = (
+    restore_state(tmp_path / "two", 8, tiny.get_config()),
+    restore_state(tmp_path / "one", 8, tiny.get_config()),
+  )
   for field in ("generator_params", "generator_batch_stats", "critic_params"):
     assert_trees_close(getattr(two, field), getattr(one, field))

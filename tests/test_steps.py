@@ -96,12 +96,16 @@ def test_only_wgan_clips():
 
 def test_critic_step_leaves_generator_weights_and_generator_step_leaves_critic_weights():
   setup, state = make("non_saturating", 1)
-  after_critic, _ = steps.critic_step(setup, state, steps.to_float_images(random_batch(1)["image"][0]), jax.random.key(0))
+  after_critic, _ = steps.critic_step(
+    setup, state, steps.to_float_images(random_batch(1)["image"][0]), jax.random.key(0)
+  )
   assert_trees_equal(after_critic.generator_params, state.generator_params)
   assert_trees_equal(after_critic.generator_opt_state, state.generator_opt_state)
   after_generator, _ = steps.generator_step(setup, state, 8, jax.random.key(0))
   assert_trees_equal(after_generator.critic_params, state.critic_params)
-  assert not np.allclose(after_generator.generator_params["Dense_0"]["kernel"], state.generator_params["Dense_0"]["kernel"])
+  assert not np.allclose(
+    after_generator.generator_params["Dense_0"]["kernel"], state.generator_params["Dense_0"]["kernel"]
+  )
 
 
 def test_same_state_batch_and_key_give_the_same_step_and_another_key_another():

@@ -11,7 +11,6 @@ import jax
 import numpy as np
 import pytest
 
-from ganjax import checkpoints as checkpoints_lib
 from ganjax import metric_writers, train
 from ganjax.errors import TrainingDiverged, WorkdirError
 
@@ -23,8 +22,14 @@ def assert_states_equal(a, b):
 
 
 def run_main(workdir, *overrides, data_dir, timeout=300, check=True):
-  command = [sys.executable, "main.py", "--config=configs/tiny.py", f"--workdir={workdir}",
-             f"--config.data_dir={data_dir}", *overrides]
+  command = [
+    sys.executable,
+    "main.py",
+    "--config=configs/tiny.py",
+    f"--workdir={workdir}",
+    f"--config.data_dir={data_dir}",
+    *overrides,
+  ]
   result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
   if check:
     assert result.returncode == 0, result.stderr[-3000:]
@@ -71,13 +76,24 @@ def test_a_finished_run_rerun_changes_nothing(tmp_path, tiny_config):
 
 def test_kill_9_then_the_same_command_resumes_from_the_last_checkpoint(tmp_path, mnist_data_dir):
   workdir = tmp_path / "run"
-  args = [sys.executable, "main.py", "--config=configs/tiny.py", f"--workdir={workdir}",
-          f"--config.data_dir={mnist_data_dir}", "--config.num_epochs=100", "--config.checkpoint_every_steps=20"]
+  args = [
+    sys.executable,
+    "main.py",
+    "--config=configs/tiny.py",
+    f"--workdir={workdir}",
+    f"--config.data_dir={mnist_data_dir}",
+    "--config.num_epochs=100",
+    "--config.checkpoint_every_steps=20",
+  ]
   process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   try:
     deadline = time.time() + 240
     while time.time() < deadline:
-      saved = [int(s) for s in os.listdir(workdir / "checkpoints") if s.isdigit()] if (workdir / "checkpoints").exists() else []
+      saved = (
+        [int(s) for s in os.listdir(workdir / "checkpoints") if s.isdigit()]
+        if (workdir / "checkpoints").exists()
+        else []
+      )
       if saved and max(saved) >= 40:
         break
       time.sleep(0.2)
@@ -86,8 +102,9 @@ def test_kill_9_then_the_same_command_resumes_from_the_last_checkpoint(tmp_path,
   finally:
     process.send_signal(signal.SIGKILL)
     process.wait()
-  result = run_main(workdir, "--config.num_epochs=100", "--config.checkpoint_every_steps=20",
-                    data_dir=mnist_data_dir, timeout=600)
+  result = run_main(
+    workdir, "--config.num_epochs=100", "--config.checkpoint_every_steps=20", data_dir=mnist_data_dir, timeout=600
+  )
   resumed_from = int(result.stderr.split("resumed from step ")[1].split()[0])
   assert resumed_from >= 40
   assert "step 800/800" in result.stderr
@@ -126,7 +143,9 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, t
   tiny_config.num_train_steps = 40
   tiny_config.critic_optimizer.learning_rate = 1e30
   tiny_config.generator_optimizer.learning_rate = 1e30
-  with pytest.raises(TrainingDiverged, match=r"(diverged before step \d+: .*=(nan|inf))|(became NaN/inf).*last good checkpoint"):
+  with pytest.raises(
+    TrainingDiverged, match=r"(diverged before step \d+: .*=(nan|inf))|(became NaN/inf).*last good checkpoint"
+  ):
     train.train_and_evaluate(tiny_config, str(workdir))
   assert sorted(os.listdir(workdir / "checkpoints")) == ["4", "8"]  # no NaN state was saved over them
 
@@ -139,15 +158,15 @@ def test_an_unwritable_workdir_fails_at_start_up(tmp_path, tiny_config):
 
 
 @pytest.mark.parametrize(
-    "override, message",
-    [
-        ("--config.loss=hinge", "error: config.loss='hinge' is not allowed; allowed: minimax, non_saturating"),
-        ("--config.num_critic_steps=0", "error: config.num_critic_steps=0 is not allowed"),
-        ("--config.critic_optimizer.name=adamax2", "error: config.critic_optimizer.name='adamax2' is not an optimiser"),
-        ("--config.batch_size=70000", "error: config.batch_size=70000 is not allowed"),
-        ("--config.num_critics=5", "error: --config.num_critics is not a config field"),
-        ("--config.num_epochs=many", "error: flag --config.num_epochs=many: invalid literal for int()"),
-    ],
+  "override, message",
+  [
+    ("--config.loss=hinge", "error: config.loss='hinge' is not allowed; allowed: minimax, non_saturating"),
+    ("--config.num_critic_steps=0", "error: config.num_critic_steps=0 is not allowed"),
+    ("--config.critic_optimizer.name=adamax2", "error: config.critic_optimizer.name='adamax2' is not an optimiser"),
+    ("--config.batch_size=70000", "error: config.batch_size=70000 is not allowed"),
+    ("--config.num_critics=5", "error: --config.num_critics is not a config field"),
+    ("--config.num_epochs=many", "error: flag --config.num_epochs=many: invalid literal for int()"),
+  ],
 )
 def test_main_reports_bad_input_in_one_line_and_fails(tmp_path, mnist_data_dir, override, message):
   result = run_main(tmp_path / "run", override, data_dir=mnist_data_dir, check=False)
@@ -159,4 +178,6 @@ def test_main_reports_bad_input_in_one_line_and_fails(tmp_path, mnist_data_dir, 
 def test_main_without_data_or_network_names_the_data_dir(tmp_path):
   result = run_main(tmp_path / "run", "--config.download=False", data_dir=tmp_path / "nothing", check=False)
   assert result.returncode != 0
-  assert result.stderr.strip().splitlines()[-1].startswith(f"error: MNIST is not prepared in data dir '{tmp_path}/nothing'")
+  assert (
+    result.stderr.strip().splitlines()[-1].startswith(f"error: MNIST is not prepared in data dir '{tmp_path}/nothing'")
+  )
