@@ -6,6 +6,7 @@ Rerunning with the same --workdir resumes from its newest checkpoint.
 """
 
 import logging as std_logging
+import re
 import sys
 
 from absl import app, flags, logging
@@ -35,8 +36,13 @@ def parse_flags(argv: list[str]) -> list[str]:
   except flags.Error as e:
     sys.exit(f"error: {e}\nPass --helpfull to see the flags.")
   except (AttributeError, KeyError) as e:
-    override = next((a for a in argv[1:] if a.startswith("--config.") and str(e).strip("\"'") in a), "--config.*")
-    sys.exit(f"error: {override.split('=')[0]} is not a config field; configs/default.py lists them all")
+    message = str(e).replace("\\", "")
+    key = re.search(r'Key "([^"]+)"', message) or re.search(r"'([^']+)'", message)
+    name = key.group(1) if key else "*"
+    override = next((a.split("=")[0] for a in argv[1:] if a.startswith("--config.") and name in a), "--config.*")
+    hint = re.search(r'Did you mean "([^"]+)"', message)
+    hint = f' (did you mean "{hint.group(1)}"?)' if hint else ""
+    sys.exit(f"error: {override} is not a config field{hint}; configs/default.py lists them all")
 
 
 def main(argv):
