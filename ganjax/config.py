@@ -11,6 +11,7 @@ from ganjax.errors import ConfigError
 
 OPTIMIZERS = {"adam": optax.adam, "adamw": optax.adamw, "rmsprop": optax.rmsprop, "sgd": optax.sgd}
 MNIST_TRAIN_SIZE = 60_000
+PARALLEL_MODES = ("jit", "pmap")  # ganjax.parallel: jit over a device mesh, or pmap
 
 
 def make_optimizer(optimizer_config: ml_collections.ConfigDict, field: str) -> optax.GradientTransformation:
@@ -108,7 +109,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     config.sample_epochs,
     "it must be a tuple of epochs >= 1",
   )
-  _require(config.parallel in ("jit", "pmap"), "parallel", config.parallel, "allowed: jit, pmap")
+  _require(config.parallel in PARALLEL_MODES, "parallel", config.parallel, f"allowed: {', '.join(PARALLEL_MODES)}")
   _require(
     _is_int(config.num_devices) and config.num_devices >= 0,
     "num_devices",

@@ -19,11 +19,12 @@ import ml_collections
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from ganjax import config as config_lib
 from ganjax import steps
 from ganjax.errors import ConfigError
 
 DATA_AXIS = "data"
-MODES = ("jit", "pmap")
+MODES = config_lib.PARALLEL_MODES
 
 
 def initialize_distributed(config: ml_collections.ConfigDict) -> None:
