@@ -12,7 +12,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ganjax import train
+from ganjax import runtime, train
 from ganjax.errors import GanjaxError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file (configs/*.py).", lock_config=True)
@@ -49,6 +49,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.get_absl_handler().python_handler.addFilter(_OnlyGanjaxInfo())
+  runtime.configure_xla()  # before JAX's first computation starts its backends
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except GanjaxError as e:

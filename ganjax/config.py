@@ -3,15 +3,24 @@
 import inspect
 import math
 
+import jax
 import ml_collections
 import optax
 
-from ganjax import losses
+from ganjax import losses, models
 from ganjax.errors import ConfigError
 
 OPTIMIZERS = {"adam": optax.adam, "adamw": optax.adamw, "rmsprop": optax.rmsprop, "sgd": optax.sgd}
 MNIST_TRAIN_SIZE = 60_000
 PARALLEL_MODES = ("jit", "pmap")  # ganjax.parallel: jit over a device mesh, or pmap
+CONV_IMPL_CHOICES = ("auto", *models.CONV_IMPLS)
+
+
+def resolve_conv_impl(conv_impl: str, backend: str | None = None) -> str:
+  """'auto' -> the measured-faster implementation for the backend: 'phase' on CPU, 'plain' elsewhere."""
+  if conv_impl != "auto":
+    return conv_impl
+  return "phase" if (backend or jax.default_backend()) == "cpu" else "plain"
 
 
 def make_optimizer(optimizer_config: ml_collections.ConfigDict, field: str) -> optax.GradientTransformation:
@@ -108,6 +117,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     "sample_epochs",
     config.sample_epochs,
     "it must be a tuple of epochs >= 1",
+  )
+  _require(
+    config.conv_impl in CONV_IMPL_CHOICES, "conv_impl", config.conv_impl, f"allowed: {', '.join(CONV_IMPL_CHOICES)}"
   )
   _require(config.parallel in PARALLEL_MODES, "parallel", config.parallel, f"allowed: {', '.join(PARALLEL_MODES)}")
   _require(

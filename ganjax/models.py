@@ -10,8 +10,20 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ganjax import layers
+
 # Glorot-uniform kernels and zero biases, as Keras (the paper's framework) initialises these layers.
 kernel_init = nn.initializers.xavier_uniform()
+
+# How stride-2 layers are computed; both hold the same parameters and compute the same function.
+#   plain: nn.Conv / nn.ConvTranspose (the reference implementation);
+#   phase: stride-1 3x3 convolutions around space-to-depth / depth-to-space (ganjax.layers; fast on XLA:CPU).
+CONV_IMPLS = ("plain", "phase")
+
+
+def _check_conv_impl(conv_impl: str) -> None:
+  if conv_impl not in CONV_IMPLS:
+    raise ValueError(f"conv_impl={conv_impl!r}; expected one of {CONV_IMPLS}")
 
 
 class Generator(nn.Module):
@@ -26,6 +38,7 @@ class Generator(nn.Module):
   batch_norm_momentum: float = 0.99
   batch_norm_epsilon: float = 1e-3
   axis_name: str | None = None  # under pmap: batch statistics are averaged over this device axis
+  conv_impl: str = "plain"
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
@@ -36,14 +49,23 @@ class Generator(nn.Module):
       axis_name=self.axis_name,
     )
     act = lambda x: nn.leaky_relu(x, self.leaky_relu_slope)
+    _check_conv_impl(self.conv_impl)
+
+    def conv_transpose(features: int, stride: int, index: int) -> nn.Module:
+      name = f"ConvTranspose_{index}"  # the same parameter names whichever implementation runs
+      if stride == 2 and self.conv_impl == "phase":
+        return layers.PhaseConvTranspose(features, use_bias=False, kernel_init=kernel_init, name=name)
+      return nn.ConvTranspose(
+        features, (5, 5), (stride, stride), "SAME", use_bias=False, kernel_init=kernel_init, name=name
+      )
+
     first, *rest = self.features
     x = nn.Dense(7 * 7 * first, use_bias=False, kernel_init=kernel_init)(z)
     x = act(norm()(x)).reshape(z.shape[0], 7, 7, first)
     for i, features in enumerate(rest):
-      strides = (1, 1) if i == 0 else (2, 2)
-      x = nn.ConvTranspose(features, (5, 5), strides, "SAME", use_bias=False, kernel_init=kernel_init)(x)
+      x = conv_transpose(features, 1 if i == 0 else 2, i)(x)
       x = act(norm()(x))
-    x = nn.ConvTranspose(1, (5, 5), (2, 2), "SAME", use_bias=False, kernel_init=kernel_init)(x)
+    x = conv_transpose(1, 2, len(rest))(x)
     return jnp.tanh(x)
 
 
@@ -69,12 +91,18 @@ class Critic(nn.Module):
   features: Sequence[int] = (64, 128)
   dropout_rate: float = 0.3
   leaky_relu_slope: float = 0.3
+  conv_impl: str = "plain"
 
   @nn.compact
   def __call__(self, images: jax.Array, dropout_keys: jax.Array | None = None) -> jax.Array:
+    _check_conv_impl(self.conv_impl)
     x = images
     for layer, features in enumerate(self.features):
-      x = nn.Conv(features, (5, 5), (2, 2), "SAME", kernel_init=kernel_init)(x)
+      name = f"Conv_{layer}"
+      if self.conv_impl == "phase":
+        x = layers.PhaseConv(features, kernel_init=kernel_init, name=name)(x)
+      else:
+        x = nn.Conv(features, (5, 5), (2, 2), "SAME", kernel_init=kernel_init, name=name)(x)
       x = nn.leaky_relu(x, self.leaky_relu_slope)
       if dropout_keys is not None and self.dropout_rate > 0:
         layer_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(dropout_keys, layer)

@@ -61,6 +61,7 @@ def make_setup(
   axis_name: str | None = None,
   example_sharding: jax.sharding.Sharding | None = None,
 ) -> GanSetup:
+  conv_impl = config_lib.resolve_conv_impl(config.conv_impl)
   return GanSetup(
     generator=Generator(
       features=tuple(config.generator_features),
@@ -68,11 +69,13 @@ def make_setup(
       batch_norm_momentum=config.batch_norm_momentum,
       batch_norm_epsilon=config.batch_norm_epsilon,
       axis_name=axis_name,
+      conv_impl=conv_impl,
     ),
     critic=Critic(
       features=tuple(config.critic_features),
       dropout_rate=config.dropout_rate,
       leaky_relu_slope=config.leaky_relu_slope,
+      conv_impl=conv_impl,
     ),
     generator_optimizer=config_lib.make_optimizer(config.generator_optimizer, "config.generator_optimizer"),
     critic_optimizer=config_lib.make_optimizer(config.critic_optimizer, "config.critic_optimizer"),

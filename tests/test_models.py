@@ -1,6 +1,8 @@
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from configs import default
 from ganjax import steps
@@ -59,3 +61,37 @@ def test_critic_scores_samples_independently():
   whole = critic.apply(params, images)
   alone = critic.apply(params, images[:1])
   np.testing.assert_allclose(whole[:1], alone, rtol=1e-5)
+
+
+def test_conv_transpose_is_keras_conv2d_transpose_with_a_flipped_kernel():
+  # Keras's Conv2DTranspose(padding='same') is the input gradient of a 'SAME' strided conv (TF's
+  # conv2d_transpose). Flax's ConvTranspose equals it with the kernel flipped in space: the same taps and
+  # output alignment, so the paper's generator is reproduced exactly (the flip is absorbed by the init).
+  x = jax.random.normal(jax.random.key(0), (2, 7, 7, 3))
+  module = nn.ConvTranspose(4, (5, 5), (2, 2), "SAME", use_bias=False)
+  params = module.init(jax.random.key(1), x)
+  kernel = params["params"]["kernel"]  # [5, 5, in, out]
+  tf_kernel = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)  # TF's conv2d_transpose layout [5, 5, out, in]
+
+  def strided_conv(y):
+    return jax.lax.conv_general_dilated(y, tf_kernel, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  _, input_gradient = jax.vjp(strided_conv, jnp.zeros((2, 14, 14, 4)))
+  np.testing.assert_allclose(module.apply(params, x), input_gradient(x)[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("model, inputs", [(Generator, (3, 100)), (Critic, (3, 28, 28, 1))])
+def test_conv_impls_share_parameters_and_compute_the_same_function(model, inputs):
+  x = jax.random.normal(jax.random.key(0), inputs)
+  kwargs = {"train": False} if model is Generator else {}
+  plain, phase = model(conv_impl="plain"), model(conv_impl="phase")
+  variables = plain.init(jax.random.key(1), x, **kwargs)
+  jax.tree.map(np.testing.assert_array_equal, variables, phase.init(jax.random.key(1), x, **kwargs))
+  np.testing.assert_allclose(
+    phase.apply(variables, x, **kwargs), plain.apply(variables, x, **kwargs), rtol=1e-4, atol=1e-5
+  )
+
+
+def test_unknown_conv_impl_is_named():
+  with pytest.raises(ValueError, match="conv_impl='fast'; expected one of"):
+    Critic(conv_impl="fast").init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))

@@ -1,3 +1,5 @@
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -133,3 +135,23 @@ def test_sampling_uses_moving_statistics_and_is_deterministic():
   np.testing.assert_array_equal(steps.sample(setup, state, z), steps.sample(setup, state, z))
   # In inference mode a sample does not depend on the rest of the batch (no batch statistics).
   np.testing.assert_allclose(steps.sample(setup, state, z)[:1], steps.sample(setup, state, z[:1]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["non_saturating", "wgan_gp"])
+def test_phase_convolutions_give_the_same_update_step_as_plain_layers(loss):
+  # The throughput lever must not change the maths: same state after two full steps (GP's double backward
+  # included), up to float rounding.
+  batch, key = random_batch(2), jax.random.key(3)
+  results = []
+  for conv_impl in ("plain", "phase"):
+    setup, state = make(loss, 2, conv_impl=conv_impl)
+    train_step = jax.jit(functools.partial(steps.train_step, setup))
+    for _ in range(2):
+      state, metrics = train_step(state, batch, key)
+    results.append((state, metrics))
+  (plain, plain_metrics), (phase, phase_metrics) = results
+  close = functools.partial(np.testing.assert_allclose, rtol=2e-4, atol=2e-5)
+  jax.tree.map(close, phase.generator_params, plain.generator_params)
+  jax.tree.map(close, phase.critic_params, plain.critic_params)
+  jax.tree.map(close, phase.generator_batch_stats, plain.generator_batch_stats)
+  jax.tree.map(close, phase_metrics, plain_metrics)

@@ -1,0 +1,16 @@
+from ganjax import runtime
+
+
+def test_default_xla_flags_are_added_after_the_users_own():
+  environ = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+  flags = runtime.configure_xla(environ)
+  assert flags.startswith("--xla_force_host_platform_device_count=2 ")
+  assert all(flag in flags for flag in runtime.CPU_FLAGS)
+  assert environ["XLA_FLAGS"] == flags
+  assert runtime.configure_xla(environ) == flags  # idempotent
+
+
+def test_a_users_own_setting_of_a_default_option_wins_and_the_defaults_can_be_turned_off():
+  own = "--xla_cpu_experimental_ynn_fusion_type=dot"
+  assert runtime.configure_xla({"XLA_FLAGS": own}) == own
+  assert runtime.configure_xla({"GANJAX_DEFAULT_XLA_FLAGS": "0"}) == ""
