@@ -13,8 +13,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ganjax import config as config_lib  # noqa: E402
-from ganjax import metric_writers  # noqa: E402
+from ganjax import config as config_lib
+from ganjax import metric_writers
 
 
 def summarise(workdir: str) -> dict:

@@ -17,10 +17,10 @@ CONV_IMPL_CHOICES = ("auto", *models.CONV_IMPLS)
 
 
 def resolve_conv_impl(conv_impl: str, backend: str | None = None) -> str:
-  """'auto' -> the measured-faster implementation for the backend: 'phase' on CPU, 'plain' elsewhere."""
+  """'auto' -> the measured-fastest implementation for the backend: 'hybrid' on CPU, 'plain' elsewhere."""
   if conv_impl != "auto":
     return conv_impl
-  return "phase" if (backend or jax.default_backend()) == "cpu" else "plain"
+  return "hybrid" if (backend or jax.default_backend()) == "cpu" else "plain"
 
 
 def make_optimizer(optimizer_config: ml_collections.ConfigDict, field: str) -> optax.GradientTransformation:

@@ -66,6 +66,71 @@ def transposed_conv_as_stride1(kernel: jax.Array) -> jax.Array:
   return taps.reshape(3, 3, c, 4 * f)
 
 
+def _strided_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  return lax.conv_general_dilated(x, kernel, (2, 2), "SAME", dimension_numbers=_DIMENSIONS)
+
+
+def _phase_strided_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  return _conv3x3(space_to_depth(x), strided_conv_as_stride1(kernel))
+
+
+def _conv_transpose(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  return lax.conv_transpose(x, kernel, (2, 2), "SAME", dimension_numbers=_DIMENSIONS)
+
+
+def _phase_conv_transpose(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  return depth_to_space(_conv3x3(x, transposed_conv_as_stride1(kernel)))
+
+
+@jax.custom_vjp
+def strided_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """A 5x5 stride-2 'SAME' conv, each pass on its fastest XLA:CPU form (tests/test_layers.py).
+
+  forward: the strided conv itself; input gradient: its transpose as a sub-pixel stride-1 conv (the plain
+  one is dilated); weight gradient: XLA's own (a fast window-dilated conv).
+  """
+  return _strided_conv(x, kernel)
+
+
+def _strided_conv_forward(x, kernel):
+  return _strided_conv(x, kernel), (x, kernel)
+
+
+def _strided_conv_backward(residuals, cotangent):
+  x, kernel = residuals
+  # The input gradient of conv(., K) is nn.ConvTranspose with the kernel flipped and in/out swapped.
+  transposed_kernel = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
+  d_x = _phase_conv_transpose(cotangent, transposed_kernel)
+  _, kernel_vjp = jax.vjp(lambda k: _strided_conv(x, k), kernel)
+  return d_x, kernel_vjp(cotangent)[0]
+
+
+strided_conv.defvjp(_strided_conv_forward, _strided_conv_backward)
+
+
+@jax.custom_vjp
+def conv_transpose(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """nn.ConvTranspose's 5x5 stride-2 'SAME' transposed conv, each pass on its fastest XLA:CPU form.
+
+  forward and weight gradient: sub-pixel stride-1 conv; input gradient: XLA's own (a strided conv).
+  """
+  return _phase_conv_transpose(x, kernel)
+
+
+def _conv_transpose_forward(x, kernel):
+  return _phase_conv_transpose(x, kernel), (x, kernel)
+
+
+def _conv_transpose_backward(residuals, cotangent):
+  x, kernel = residuals
+  _, x_vjp = jax.vjp(lambda x: _conv_transpose(x, kernel), x)
+  _, kernel_vjp = jax.vjp(lambda k: _phase_conv_transpose(x, k), kernel)
+  return x_vjp(cotangent)[0], kernel_vjp(cotangent)[0]
+
+
+conv_transpose.defvjp(_conv_transpose_forward, _conv_transpose_backward)
+
+
 def _check_even(x: jax.Array, layer: str) -> None:
   if x.shape[1] % 2 or x.shape[2] % 2:
     raise ValueError(f"{layer} with conv_impl='phase' needs even height and width, got {x.shape[1:3]}")
@@ -78,12 +143,13 @@ class PhaseConv(nn.Module):
   use_bias: bool = True
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
   bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+  hybrid: bool = False  # each pass (forward, input and weight gradient) on its fastest form
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     _check_even(x, "PhaseConv")
     kernel = self.param("kernel", self.kernel_init, (KERNEL_SIZE, KERNEL_SIZE, x.shape[-1], self.features))
-    y = _conv3x3(space_to_depth(x), strided_conv_as_stride1(kernel))
+    y = strided_conv(x, kernel) if self.hybrid else _phase_strided_conv(x, kernel)
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,))
     return y
@@ -96,11 +162,12 @@ class PhaseConvTranspose(nn.Module):
   use_bias: bool = True
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
   bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+  hybrid: bool = False  # each pass (forward, input and weight gradient) on its fastest form
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.param("kernel", self.kernel_init, (KERNEL_SIZE, KERNEL_SIZE, x.shape[-1], self.features))
-    y = depth_to_space(_conv3x3(x, transposed_conv_as_stride1(kernel)))
+    y = conv_transpose(x, kernel) if self.hybrid else _phase_conv_transpose(x, kernel)
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,))
     return y

@@ -17,8 +17,9 @@ kernel_init = nn.initializers.xavier_uniform()
 
 # How stride-2 layers are computed; both hold the same parameters and compute the same function.
 #   plain: nn.Conv / nn.ConvTranspose (the reference implementation);
-#   phase: stride-1 3x3 convolutions around space-to-depth / depth-to-space (ganjax.layers; fast on XLA:CPU).
-CONV_IMPLS = ("plain", "phase")
+#   phase: stride-1 3x3 convolutions around space-to-depth / depth-to-space (ganjax.layers; fast on XLA:CPU);
+#   hybrid: per pass (forward, input gradient, weight gradient) whichever of the two XLA:CPU runs faster.
+CONV_IMPLS = ("plain", "phase", "hybrid")
 
 
 def _check_conv_impl(conv_impl: str) -> None:
@@ -53,8 +54,9 @@ class Generator(nn.Module):
 
     def conv_transpose(features: int, stride: int, index: int) -> nn.Module:
       name = f"ConvTranspose_{index}"  # the same parameter names whichever implementation runs
-      if stride == 2 and self.conv_impl == "phase":
-        return layers.PhaseConvTranspose(features, use_bias=False, kernel_init=kernel_init, name=name)
+      if stride == 2 and self.conv_impl != "plain":
+        hybrid = self.conv_impl == "hybrid"
+        return layers.PhaseConvTranspose(features, use_bias=False, kernel_init=kernel_init, hybrid=hybrid, name=name)
       return nn.ConvTranspose(
         features, (5, 5), (stride, stride), "SAME", use_bias=False, kernel_init=kernel_init, name=name
       )
@@ -99,8 +101,8 @@ class Critic(nn.Module):
     x = images
     for layer, features in enumerate(self.features):
       name = f"Conv_{layer}"
-      if self.conv_impl == "phase":
-        x = layers.PhaseConv(features, kernel_init=kernel_init, name=name)(x)
+      if self.conv_impl != "plain":
+        x = layers.PhaseConv(features, kernel_init=kernel_init, hybrid=self.conv_impl == "hybrid", name=name)(x)
       else:
         x = nn.Conv(features, (5, 5), (2, 2), "SAME", kernel_init=kernel_init, name=name)(x)
       x = nn.leaky_relu(x, self.leaky_relu_slope)

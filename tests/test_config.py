@@ -43,7 +43,7 @@ def test_paper_configs_hold_the_paper_hyperparameters():
     ("generator_features", (8, 8), "config.generator_features=(8, 8)"),
     ("num_sample_images", 10, "config.num_sample_images=10 is not allowed; it must be a square number"),
     ("sample_epochs", (0,), "config.sample_epochs=(0,)"),
-    ("conv_impl", "fast", "config.conv_impl='fast' is not allowed; allowed: auto, plain, phase"),
+    ("conv_impl", "fast", "config.conv_impl='fast' is not allowed; allowed: auto, plain, phase, hybrid"),
   ],
 )
 def test_bad_values_are_named_with_what_is_allowed(field, value, message):
@@ -73,7 +73,7 @@ def test_epoch_arithmetic_counts_real_batches():
   assert config_lib.total_train_steps(config, 60_000) == 7
 
 
-def test_auto_conv_impl_is_phase_on_cpu_and_plain_elsewhere():
-  assert config_lib.resolve_conv_impl("auto", "cpu") == "phase"
+def test_auto_conv_impl_is_hybrid_on_cpu_and_plain_elsewhere():
+  assert config_lib.resolve_conv_impl("auto", "cpu") == "hybrid"
   assert config_lib.resolve_conv_impl("auto", "gpu") == "plain"
   assert config_lib.resolve_conv_impl("plain", "cpu") == "plain"

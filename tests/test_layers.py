@@ -25,18 +25,39 @@ def assert_same_function_and_gradients(reference: nn.Module, phase: nn.Module, x
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, **TOLERANCE), gradients(phase), gradients(reference))
 
 
+@pytest.mark.parametrize("hybrid", [False, True])
 @pytest.mark.parametrize("size, channels, features", [(28, 1, 6), (14, 5, 3)])
-def test_phase_conv_is_a_stride2_same_conv(size, channels, features):
-  x = jax.random.normal(jax.random.key(0), (2, size, size, channels))
-  assert_same_function_and_gradients(nn.Conv(features, (5, 5), (2, 2), "SAME"), layers.PhaseConv(features), x)
-
-
-@pytest.mark.parametrize("size, channels, features", [(7, 6, 4), (14, 3, 1)])
-def test_phase_conv_transpose_is_a_stride2_same_conv_transpose(size, channels, features):
+def test_phase_conv_is_a_stride2_same_conv(size, channels, features, hybrid):
   x = jax.random.normal(jax.random.key(0), (2, size, size, channels))
   assert_same_function_and_gradients(
-    nn.ConvTranspose(features, (5, 5), (2, 2), "SAME"), layers.PhaseConvTranspose(features), x
+    nn.Conv(features, (5, 5), (2, 2), "SAME"), layers.PhaseConv(features, hybrid=hybrid), x
   )
+
+
+@pytest.mark.parametrize("hybrid", [False, True])
+@pytest.mark.parametrize("size, channels, features", [(7, 6, 4), (14, 3, 1)])
+def test_phase_conv_transpose_is_a_stride2_same_conv_transpose(size, channels, features, hybrid):
+  x = jax.random.normal(jax.random.key(0), (2, size, size, channels))
+  assert_same_function_and_gradients(
+    nn.ConvTranspose(features, (5, 5), (2, 2), "SAME"), layers.PhaseConvTranspose(features, hybrid=hybrid), x
+  )
+
+
+@pytest.mark.parametrize("hybrid", [False, True])
+def test_phase_conv_second_derivatives_match_for_the_gradient_penalty(hybrid):
+  # WGAN-GP differentiates the critic's input gradient with respect to its parameters.
+  x = jax.random.normal(jax.random.key(0), (2, 14, 14, 3))
+  reference, phase = nn.Conv(4, (5, 5), (2, 2), "SAME"), layers.PhaseConv(4, hybrid=hybrid)
+  params = reference.init(jax.random.key(1), x)
+
+  def penalty(module):
+    def squared_input_gradient_norm(p):
+      d_x = jax.grad(lambda x: jnp.sum(jnp.tanh(module.apply(p, x))))(x)
+      return jnp.sum(d_x**2)
+
+    return jax.grad(squared_input_gradient_norm)(params)
+
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, **TOLERANCE), penalty(phase), penalty(reference))
 
 
 def test_space_to_depth_and_depth_to_space_are_inverse_and_keep_pixel_phases():

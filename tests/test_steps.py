@@ -143,15 +143,16 @@ def test_phase_convolutions_give_the_same_update_step_as_plain_layers(loss):
   # included), up to float rounding.
   batch, key = random_batch(2), jax.random.key(3)
   results = []
-  for conv_impl in ("plain", "phase"):
+  for conv_impl in ("plain", "phase", "hybrid"):
     setup, state = make(loss, 2, conv_impl=conv_impl)
     train_step = jax.jit(functools.partial(steps.train_step, setup))
     for _ in range(2):
       state, metrics = train_step(state, batch, key)
     results.append((state, metrics))
-  (plain, plain_metrics), (phase, phase_metrics) = results
+  (plain, plain_metrics), *others = results
   close = functools.partial(np.testing.assert_allclose, rtol=2e-4, atol=2e-5)
-  jax.tree.map(close, phase.generator_params, plain.generator_params)
-  jax.tree.map(close, phase.critic_params, plain.critic_params)
-  jax.tree.map(close, phase.generator_batch_stats, plain.generator_batch_stats)
-  jax.tree.map(close, phase_metrics, plain_metrics)
+  for state, metrics in others:
+    jax.tree.map(close, state.generator_params, plain.generator_params)
+    jax.tree.map(close, state.critic_params, plain.critic_params)
+    jax.tree.map(close, state.generator_batch_stats, plain.generator_batch_stats)
+    jax.tree.map(close, metrics, plain_metrics)

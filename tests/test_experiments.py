@@ -1,0 +1,43 @@
+"""The benchmark's FLOP model and a tiny end-to-end benchmark run."""
+
+import functools
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configs import gan, wgan, wgan_gp
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@functools.cache  # its absl flags may be defined once per process
+def load_benchmark():
+  spec = importlib.util.spec_from_file_location("benchmark", os.path.join(REPO, "experiments", "benchmark.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.mark.parametrize("config_module, gflop", [(gan, 147.4), (wgan, 379.4), (wgan_gp, 485.4)])
+def test_analytic_flops_match_the_reference_trainers_count(config_module, gflop):
+  # ../shared/peers/README.md: 147.4, 379.4 and 485.4 GFLOP per generator step at batch 256.
+  flops = load_benchmark().analytic_flops(config_module.get_config())["per_generator_step"]
+  assert round(flops / 1e9, 1) == gflop
+
+
+def test_benchmark_measures_ganjax_and_writes_a_table_and_json_lines(tmp_path):
+  results = tmp_path / "bench.jsonl"
+  command = [sys.executable, "experiments/benchmark.py", "--losses=gan", "--rounds=1", "--steps=3", "--warmup=1"]
+  command += ["--batch=16", f"--json={results}"]
+  output = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert output.returncode == 0, output.stderr[-2000:]
+  assert "| gan | ganjax |" in output.stdout
+  (record,) = [json.loads(line) for line in results.read_text().splitlines()]
+  assert record["framework"] == "ganjax" and record["loss"] == "gan" and record["timed_steps"] == 2
+  assert record["gen_steps_per_s"] > 0 and record["peak_rss_mb"] > 100
+  assert record["real_images_per_s"] == pytest.approx(16 * record["gen_steps_per_s"])
+  assert record["conv_impl"] == "hybrid"  # 'auto' on CPU
