@@ -136,38 +136,37 @@ def _check_even(x: jax.Array, layer: str) -> None:
     raise ValueError(f"{layer} with conv_impl='phase' needs even height and width, got {x.shape[1:3]}")
 
 
-class PhaseConv(nn.Module):
+class _Stride2Layer(nn.Module):
+  """A 5x5 stride-2 'SAME' layer with nn.Conv's parameters; subclasses say how the kernel is applied."""
+
+  features: int
+  use_bias: bool = True
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+  hybrid: bool = False  # each pass (forward, input and weight gradient) on its fastest form
+
+  def apply_kernel(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    raise NotImplementedError
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param("kernel", self.kernel_init, (KERNEL_SIZE, KERNEL_SIZE, x.shape[-1], self.features))
+    y = self.apply_kernel(x, kernel)
+    if self.use_bias:
+      y = y + self.param("bias", self.bias_init, (self.features,))
+    return y
+
+
+class PhaseConv(_Stride2Layer):
   """nn.Conv(features, (5, 5), (2, 2), 'SAME') computed as space-to-depth + a stride-1 3x3 conv."""
 
-  features: int
-  use_bias: bool = True
-  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-  hybrid: bool = False  # each pass (forward, input and weight gradient) on its fastest form
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def apply_kernel(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
     _check_even(x, "PhaseConv")
-    kernel = self.param("kernel", self.kernel_init, (KERNEL_SIZE, KERNEL_SIZE, x.shape[-1], self.features))
-    y = strided_conv(x, kernel) if self.hybrid else _phase_strided_conv(x, kernel)
-    if self.use_bias:
-      y = y + self.param("bias", self.bias_init, (self.features,))
-    return y
+    return strided_conv(x, kernel) if self.hybrid else _phase_strided_conv(x, kernel)
 
 
-class PhaseConvTranspose(nn.Module):
+class PhaseConvTranspose(_Stride2Layer):
   """nn.ConvTranspose(features, (5, 5), (2, 2), 'SAME') computed as a stride-1 3x3 conv + depth-to-space."""
 
-  features: int
-  use_bias: bool = True
-  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-  hybrid: bool = False  # each pass (forward, input and weight gradient) on its fastest form
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param("kernel", self.kernel_init, (KERNEL_SIZE, KERNEL_SIZE, x.shape[-1], self.features))
-    y = conv_transpose(x, kernel) if self.hybrid else _phase_conv_transpose(x, kernel)
-    if self.use_bias:
-      y = y + self.param("bias", self.bias_init, (self.features,))
-    return y
+  def apply_kernel(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return conv_transpose(x, kernel) if self.hybrid else _phase_conv_transpose(x, kernel)
