@@ -149,12 +149,16 @@ def run_worker(loss: str) -> None:
   )
 
 
-def measure(framework: str, loss: str, conv_impl: str, round_index: int) -> dict:
-  """One measurement in a child process; its peak RSS from wait4."""
+def measure(framework: str, loss: str, conv_impl: str, round_index: int, batch: int, cpu_devices: int = 0) -> dict:
+  """One measurement in a child process; its peak RSS from wait4. cpu_devices > 0: that many (fake) CPU devices."""
   steps, warmup = default_steps(loss)
+  env = dict(os.environ)
+  if cpu_devices:
+    other_flags = [f for f in env.get("XLA_FLAGS", "").split() if "xla_force_host_platform_device_count" not in f]
+    env["XLA_FLAGS"] = " ".join([*other_flags, f"--xla_force_host_platform_device_count={cpu_devices}"])
   if framework == "ganjax":
     command = [sys.executable, os.path.abspath(__file__), f"--worker={loss}", f"--conv_impl={conv_impl}"]
-    command += [f"--steps={steps}", f"--warmup={warmup}", f"--batch={_BATCH.value}"]
+    command += [f"--steps={steps}", f"--warmup={warmup}", f"--batch={batch}"]
     cwd = ROOT
   else:
     python = {"tf": _TF_PYTHON.value, "torch": _TORCH_PYTHON.value}[framework]
@@ -165,11 +169,11 @@ def measure(framework: str, loss: str, conv_impl: str, round_index: int) -> dict
     if os.path.exists(json_path):
       os.remove(json_path)
     command = [python, script, f"--loss={PEER_LOSS[loss]}", f"--steps={steps}", f"--warmup={warmup}"]
-    command += [f"--batch={_BATCH.value}", f"--seed={round_index}", f"--json={json_path}"]
+    command += [f"--batch={batch}", f"--seed={round_index}", f"--json={json_path}"]
     cwd = _PEERS.value
   started = time.perf_counter()
   with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-    process = subprocess.Popen(command, cwd=cwd, stdout=stdout, stderr=stderr, text=True)
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=stdout, stderr=stderr, text=True)
     _, status, usage = os.wait4(process.pid, 0)  # reap it ourselves: its own peak RSS comes with it
     process.returncode = os.waitstatus_to_exitcode(status)
     stdout.seek(0), stderr.seek(0)
@@ -197,9 +201,9 @@ def measure(framework: str, loss: str, conv_impl: str, round_index: int) -> dict
     framework=name,
     loss=loss,
     round=round_index,
-    batch=_BATCH.value,
+    batch=batch,
     timed_steps=steps - warmup,
-    real_images_per_s=result["gen_steps_per_s"] * n_critic * _BATCH.value,
+    real_images_per_s=result["gen_steps_per_s"] * n_critic * batch,
     gflops_per_s=result["gen_steps_per_s"] * result["flops_per_step"] / 1e9,
     peak_rss_mb=peak_rss_mb,
     wall_s=round(time.perf_counter() - started, 1),
@@ -264,7 +268,7 @@ def main(argv):
     for loss in _LOSSES.value:
       for framework in _FRAMEWORKS.value:
         for conv_impl in _CONV_IMPLS.value if framework == "ganjax" else [None]:
-          result = measure(framework, loss, conv_impl, round_index)
+          result = measure(framework, loss, conv_impl, round_index, _BATCH.value)
           print(
             f"round {round_index} {loss:8s} {result['framework']:14s} {result['gen_steps_per_s']:.3f} gen steps/s "
             f"({result['wall_s']:.0f} s, load {result['load_avg']:.1f})",
