@@ -19,7 +19,7 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import benchmark
+import benchmark  # its flags (--losses, --steps, --warmup, --batch, --conv_impls) apply here too
 
 from ganjax import config as config_lib
 
