@@ -43,9 +43,13 @@ def plot(rows: list[dict], path: str) -> None:
     by_batch.plot([r["batch"] for r in points], [r["s_per_epoch"] for r in points], "o-", label=loss)
     points = [r for r in rows if r["loss"] == loss and r["sweep"] == "devices"]
     by_devices.plot([r["devices"] for r in points], [r["s_per_epoch"] for r in points], "o-", label=loss)
-  by_batch.set(xscale="log", xlabel="batch size (1 device)", ylabel="seconds per epoch", title="batch size")
-  by_devices.set(xscale="log", xlabel="CPU devices", ylabel="seconds per epoch", title="devices (same cores)")
-  for axes in (by_batch, by_devices):
+  by_batch.set(xlabel="batch size (1 device)", ylabel="seconds per epoch", title="batch size")
+  by_devices.set(xlabel="CPU devices", ylabel="seconds per epoch", title="devices (same cores)")
+  for axes, key, sweep in ((by_batch, "batch", "batch"), (by_devices, "devices", "devices")):
+    ticks = sorted({r[key] for r in rows if r["sweep"] == sweep})
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(ticks, [str(t) for t in ticks])
+    axes.minorticks_off()
     axes.grid(alpha=0.3)
     axes.legend()
   figure.tight_layout()
@@ -53,9 +57,15 @@ def plot(rows: list[dict], path: str) -> None:
   plt.close(figure)
 
 
+_REPLOT = flags.DEFINE_bool("replot", False, "Only redraw scaling.png from --out's scaling.jsonl.")
+
+
 def main(argv):
   del argv
   os.makedirs(_OUT.value, exist_ok=True)
+  if _REPLOT.value:
+    with open(os.path.join(_OUT.value, "scaling.jsonl")) as f:
+      return plot([json.loads(line) for line in f], os.path.join(_OUT.value, "scaling.png"))
   conv_impl = benchmark._CONV_IMPLS.value[0]
   points = [("batch", int(b), 1) for b in _BATCHES.value]
   points += [("devices", benchmark._BATCH.value, int(d)) for d in _CPU_DEVICES.value]

