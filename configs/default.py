@@ -43,7 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.batch_norm_momentum = 0.99  # Keras's BatchNormalization defaults
   config.batch_norm_epsilon = 1e-3
   # How stride-2 (transposed) convolutions are computed; the function and parameters are the same either way
-  # (ganjax/layers.py). auto: 'hybrid' on CPU (2.6x-5.6x faster on XLA:CPU, README), 'plain' elsewhere.
+  # (ganjax/layers.py). auto: "hybrid" on CPU (2.5x-3.6x faster on XLA:CPU, README), "plain" elsewhere.
   config.conv_impl = "auto"  # auto | plain | phase | hybrid
 
   # Objective: minimax | non_saturating | wgan | wgan_gp.
