@@ -5,28 +5,17 @@
 Rerunning with the same --workdir resumes from its newest checkpoint.
 """
 
-import logging as std_logging
 import re
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
-from ganjax import runtime, train
-from ganjax.errors import GanjaxError
+from ganjax import cli, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file (configs/*.py).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
 flags.mark_flags_as_required(["config", "workdir"])
-
-
-class _OnlyGanjaxInfo(std_logging.Filter):
-  """Keep the console readable: libraries (orbax logs every save) speak at WARNING and above only."""
-
-  def filter(self, record):
-    if "OpenCV is not installed" in record.getMessage():  # tfds's hint; Pillow decodes MNIST fine
-      return False
-    return record.levelno >= std_logging.WARNING or "ganjax" in record.pathname or "main.py" in record.pathname
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -48,13 +37,7 @@ def parse_flags(argv: list[str]) -> list[str]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  logging.get_absl_handler().python_handler.addFilter(_OnlyGanjaxInfo())
-  runtime.configure_xla()  # before JAX's first computation starts its backends
-  try:
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except GanjaxError as e:
-    logging.flush()
-    sys.exit(f"error: {e}")
+  cli.run(train.train_and_evaluate, _CONFIG.value, _WORKDIR.value)
 
 
 if __name__ == "__main__":

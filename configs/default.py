@@ -28,7 +28,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.download = True  # may fetch and prepare MNIST when data_dir has no prepared copy
   config.mnist_url = ""  # where to fetch the IDX files; '' -> tfds's MNIST mirror
   config.batch_size = 256  # real images per critic step (and fakes per generator step)
-  config.train_subset = 0  # > 0: train on the first N training images only (tests, small-data studies)
+  config.train_subset = 0  # > 0: train on the first N training images only (tests)
+  config.examples_per_class = 0  # > 0: train on the first N images of each class only (small-data studies)
 
   # Length: num_epochs passes over the 60k images, counted in real batches (n_critic per generator step).
   config.num_epochs = 60
@@ -45,6 +46,10 @@ def get_config() -> ml_collections.ConfigDict:
   # How stride-2 (transposed) convolutions are computed; the function and parameters are the same either way
   # (ganjax/layers.py). auto: "hybrid" on CPU (2.5x-3.6x faster on XLA:CPU, README), "plain" elsewhere.
   config.conv_impl = "auto"  # auto | plain | phase | hybrid
+  # Conditional models (configs/cgan.py, configs/cwgan_gp.py): G and the critic see the class label.
+  config.num_classes = 0  # 0: unconditional; 10: conditional on the MNIST digit
+  config.critic_conditioning = "projection"  # projection | concat (ganjax/models.py; README says why)
+  config.ema_decay = 0.0  # > 0: sample and evaluate with an exponential moving average of G's parameters
 
   # Objective: minimax | non_saturating | wgan | wgan_gp.
   config.loss = "non_saturating"
@@ -69,5 +74,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = 500  # generator steps; a checkpoint is also written at the end
   config.keep_checkpoints = 3
   config.sample_epochs = (10, 60)  # sample grids after these epochs (the paper's), and after the last
-  config.num_sample_images = 64  # fixed noise batch of the grids (a square number)
+  config.num_sample_images = 64  # fixed noise batch of the grids (a square number; conditional: row i = digit i)
+
+  # Evaluation (ganjax/metrics.py, against the 10k MNIST test images in the evaluator's feature space).
+  config.eval_every_epochs = 0  # > 0: evaluate every E epochs during training (into metrics.jsonl)
+  config.eval_at_end = True  # evaluate the final state into eval.json
+  config.eval_num_samples = 10_000  # generated images per evaluation (balanced over classes if conditional)
+  config.eval_cas = False  # conditional runs: also train a classifier on the samples (CAS; ~1 min on CPU)
   return config

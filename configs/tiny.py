@@ -19,4 +19,6 @@ def get_config():
   config.keep_checkpoints = 2
   config.sample_epochs = (1,)
   config.num_sample_images = 16
+  config.eval_at_end = False  # tests that evaluate turn it on with a small eval_num_samples
+  config.eval_num_samples = 200
   return config

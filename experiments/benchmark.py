@@ -14,6 +14,7 @@ analytic FLOPs and its share of --peak_gflops, and peak RSS (device memory on a 
 as a markdown table and appended as JSON lines to --json.
 """
 
+import importlib
 import json
 import os
 import statistics
@@ -29,7 +30,9 @@ sys.path.insert(0, ROOT)
 
 _FRAMEWORKS = flags.DEFINE_list("frameworks", ["ganjax"], "ganjax, tf (../shared/peers/tf_gan.py), torch.")
 _LOSSES = flags.DEFINE_list("losses", ["gan", "wgan", "wgan_gp"], "ganjax config names (configs/<loss>.py).")
-_CONV_IMPLS = flags.DEFINE_list("conv_impls", ["auto"], "ganjax conv implementations to measure (auto|plain|phase).")
+_CONV_IMPLS = flags.DEFINE_list(
+  "conv_impls", ["auto"], "ganjax conv implementations to measure (auto|plain|phase|hybrid)."
+)
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Rounds; each runs every (framework, loss) once, in its own process.")
 _STEPS = flags.DEFINE_integer("steps", 0, "Generator steps per measurement incl. warm-up (0: 45 for gan, 33 else).")
 _WARMUP = flags.DEFINE_integer("warmup", 0, "Warm-up steps excluded from the timing (0: 5 for gan, 3 else).")
@@ -43,6 +46,13 @@ _WORKER = flags.DEFINE_string("worker", None, "Internal: measure this ganjax los
 _CONV_IMPL = flags.DEFINE_string("conv_impl", "auto", "Internal: the worker's conv implementation.")
 
 PEER_LOSS = {"gan": "gan", "wgan": "wgan", "wgan_gp": "wgan-gp"}
+
+
+def paper_config(loss: str, batch: int):
+  """configs/<loss>.py at this batch size: the recipe every framework's measurement of `loss` follows."""
+  config = importlib.import_module(f"configs.{loss}").get_config()
+  config.batch_size = batch
+  return config
 
 
 def default_steps(loss: str) -> tuple[int, int]:
@@ -94,12 +104,10 @@ def run_worker(loss: str) -> None:
   import jax
   import numpy as np
 
-  from configs import gan, wgan, wgan_gp
   from ganjax import config as config_lib
   from ganjax import data, parallel, steps
 
-  config = {"gan": gan, "wgan": wgan, "wgan_gp": wgan_gp}[loss].get_config()
-  config.batch_size = _BATCH.value
+  config = paper_config(loss, _BATCH.value)
   config.conv_impl = _CONV_IMPL.value
   config_lib.validate(config)
   num_steps, warmup = default_steps(loss)
@@ -196,7 +204,7 @@ def measure(framework: str, loss: str, conv_impl: str, round_index: int, batch: 
     }
     result["flops_per_step"] = peer["gflops_per_s"] * 1e9 / peer["gen_steps_per_s"]
   name = framework if framework != "ganjax" or len(_CONV_IMPLS.value) == 1 else f"ganjax[{conv_impl}]"
-  n_critic = 1 if loss == "gan" else 5
+  n_critic = paper_config(loss, batch).num_critic_steps
   result.update(
     framework=name,
     loss=loss,

@@ -31,38 +31,10 @@ _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per measurement (medi
 # (name, input shape without batch, module factory per impl): the paper networks' convolution layers.
 LAYERS = [
   ("G convT 256->128 s1 7x7", (7, 7, 256), lambda impl: nn.ConvTranspose(128, (5, 5), (1, 1), "SAME", use_bias=False)),
-  (
-    "G convT 128->64 s2 7->14",
-    (7, 7, 128),
-    lambda impl: (
-      layers.PhaseConvTranspose(64, use_bias=False, hybrid=impl == "hybrid")
-      if impl != "plain"
-      else nn.ConvTranspose(64, (5, 5), (2, 2), "SAME", use_bias=False)
-    ),
-  ),
-  (
-    "G convT 64->1 s2 14->28",
-    (14, 14, 64),
-    lambda impl: (
-      layers.PhaseConvTranspose(1, use_bias=False, hybrid=impl == "hybrid")
-      if impl != "plain"
-      else nn.ConvTranspose(1, (5, 5), (2, 2), "SAME", use_bias=False)
-    ),
-  ),
-  (
-    "D conv 1->64 s2 28->14",
-    (28, 28, 1),
-    lambda impl: (
-      layers.PhaseConv(64, hybrid=impl == "hybrid") if impl != "plain" else nn.Conv(64, (5, 5), (2, 2), "SAME")
-    ),
-  ),
-  (
-    "D conv 64->128 s2 14->7",
-    (14, 14, 64),
-    lambda impl: (
-      layers.PhaseConv(128, hybrid=impl == "hybrid") if impl != "plain" else nn.Conv(128, (5, 5), (2, 2), "SAME")
-    ),
-  ),
+  ("G convT 128->64 s2 7->14", (7, 7, 128), lambda impl: layers.stride2_conv_transpose(64, impl, use_bias=False)),
+  ("G convT 64->1 s2 14->28", (14, 14, 64), lambda impl: layers.stride2_conv_transpose(1, impl, use_bias=False)),
+  ("D conv 1->64 s2 28->14", (28, 28, 1), lambda impl: layers.stride2_conv(64, impl)),
+  ("D conv 64->128 s2 14->7", (14, 14, 64), lambda impl: layers.stride2_conv(128, impl)),
 ]
 
 

@@ -27,11 +27,11 @@ _BATCHES = flags.DEFINE_list("batches", ["64", "128", "256", "512", "1024", "204
 _CPU_DEVICES = flags.DEFINE_list("cpu_devices", ["1", "2", "4", "8"], "Device counts (at --batch).")
 _OUT = flags.DEFINE_string("out", "runs/scaling", "Output directory.")
 
-N_CRITIC = {"gan": 1, "wgan": 5, "wgan_gp": 5}
-
 
 def seconds_per_epoch(loss: str, batch: int, gen_steps_per_s: float) -> float:
-  return config_lib.MNIST_TRAIN_SIZE // batch / N_CRITIC[loss] / gen_steps_per_s
+  config = benchmark.paper_config(loss, batch)
+  real_batches = config_lib.batches_per_epoch(config, config_lib.MNIST_TRAIN_SIZE)
+  return real_batches / config.num_critic_steps / gen_steps_per_s
 
 
 def plot(rows: list[dict], path: str) -> None:

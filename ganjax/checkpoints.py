@@ -66,6 +66,18 @@ class Checkpoints:
       )
     return None
 
+  def steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
+  def restore_step(self, step: int, abstract_state):
+    """(state, record) of the checkpoint of `step` (for evaluating or exporting one point of a run)."""
+    if step not in self.manager.all_steps():
+      raise WorkdirError(f"no checkpoint of step {step} in {self.directory}; there are: {self.steps() or 'none'}")
+    restored = self.manager.restore(
+      step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), record=ocp.args.JsonRestore())
+    )
+    return restored["state"], restored["record"]
+
   def _move_aside(self, step: int) -> None:
     source = os.path.join(self.directory, str(step))
     target = os.path.join(self.directory + "-unreadable", str(step))

@@ -12,6 +12,7 @@ from ganjax.errors import ConfigError
 
 OPTIMIZERS = {"adam": optax.adam, "adamw": optax.adamw, "rmsprop": optax.rmsprop, "sgd": optax.sgd}
 MNIST_TRAIN_SIZE = 60_000
+MNIST_NUM_CLASSES = 10
 PARALLEL_MODES = ("jit", "pmap")  # ganjax.parallel: jit over a device mesh, or pmap
 CONV_IMPL_CHOICES = ("auto", *models.CONV_IMPLS)
 
@@ -67,7 +68,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
     config.train_subset,
     f"it must be 0 (all) or a number of images up to {MNIST_TRAIN_SIZE}",
   )
+  _require(
+    _is_int(config.examples_per_class) and config.examples_per_class >= 0,
+    "examples_per_class",
+    config.examples_per_class,
+    "it must be 0 (all) or a number of images per class",
+  )
   num_images = config.train_subset or MNIST_TRAIN_SIZE
+  if config.examples_per_class:
+    num_images = min(num_images, MNIST_NUM_CLASSES * config.examples_per_class)
   _require(
     config.batch_size <= num_images,
     "batch_size",
@@ -120,6 +129,26 @@ def validate(config: ml_collections.ConfigDict) -> None:
   )
   _require(
     config.conv_impl in CONV_IMPL_CHOICES, "conv_impl", config.conv_impl, f"allowed: {', '.join(CONV_IMPL_CHOICES)}"
+  )
+  _require(
+    config.num_classes in (0, MNIST_NUM_CLASSES),
+    "num_classes",
+    config.num_classes,
+    f"allowed: 0 (unconditional) or {MNIST_NUM_CLASSES} (conditional on the digit)",
+  )
+  _require(
+    config.critic_conditioning in models.CRITIC_CONDITIONINGS,
+    "critic_conditioning",
+    config.critic_conditioning,
+    f"allowed: {', '.join(models.CRITIC_CONDITIONINGS)}",
+  )
+  _require(0 <= config.ema_decay < 1, "ema_decay", config.ema_decay, "it must be in [0, 1) (0: no EMA)")
+  _require(config.eval_every_epochs >= 0, "eval_every_epochs", config.eval_every_epochs, "it must be >= 0 (0: never)")
+  _require(
+    _is_int(config.eval_num_samples) and config.eval_num_samples >= 10,
+    "eval_num_samples",
+    config.eval_num_samples,
+    "it must be an integer >= 10",
   )
   _require(config.parallel in PARALLEL_MODES, "parallel", config.parallel, f"allowed: {', '.join(PARALLEL_MODES)}")
   _require(

@@ -66,12 +66,26 @@ def ensure_prepared(config: ml_collections.ConfigDict) -> str:
 
 
 def load_split(config: ml_collections.ConfigDict, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-  """All images uint8 [N, 28, 28, 1] and labels int32 [N] of one split (the first config.train_subset
-  training images if that is set)."""
+  """All images uint8 [N, 28, 28, 1] and labels int32 [N] of one split (of the training split, the first
+  config.train_subset images, and of those the first config.examples_per_class of each class, if set)."""
   images, labels = _decode(ensure_prepared(config), split)
   if split == "train" and config.train_subset:
     images, labels = images[: config.train_subset], labels[: config.train_subset]
+  if split == "train" and config.get("examples_per_class"):
+    keep = first_per_class(labels, config.examples_per_class)
+    images, labels = images[keep], labels[keep]
   return images, labels
+
+
+def first_per_class(labels: np.ndarray, per_class: int) -> np.ndarray:
+  """Indices (in dataset order) of the first `per_class` examples of every class: a fixed small labelled set."""
+  classes, counts = np.unique(labels, return_counts=True)
+  if counts.min() < per_class:
+    raise DataError(
+      f"config.examples_per_class={per_class}, but class {classes[counts.argmin()]} has only "
+      f"{counts.min()} training images; use at most {counts.min()}"
+    )
+  return np.sort(np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in classes]))
 
 
 @functools.lru_cache(maxsize=2)

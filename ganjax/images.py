@@ -26,8 +26,8 @@ def grid(images: np.ndarray, padding: int = 2) -> np.ndarray:
 
 
 def save_grid(path: str, images: np.ndarray, scale: int = 3) -> None:
-  """Write float images in [-1, 1] as a PNG grid, upscaled `scale` times (nearest) to be readable."""
-  canvas = grid(to_uint8(images))
+  """Write images (float in [-1, 1], or uint8) as a PNG grid, upscaled `scale` times (nearest) to be readable."""
+  canvas = grid(images if images.dtype == np.uint8 else to_uint8(images))
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   image = PIL.Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), PIL.Image.NEAREST)
   image.save(path + ".tmp.png")

@@ -133,7 +133,7 @@ conv_transpose.defvjp(_conv_transpose_forward, _conv_transpose_backward)
 
 def _check_even(x: jax.Array, layer: str) -> None:
   if x.shape[1] % 2 or x.shape[2] % 2:
-    raise ValueError(f"{layer} with conv_impl='phase' needs even height and width, got {x.shape[1:3]}")
+    raise ValueError(f"{layer} (conv_impl phase/hybrid) needs even height and width, got {x.shape[1:3]}")
 
 
 class _Stride2Layer(nn.Module):
@@ -170,3 +170,17 @@ class PhaseConvTranspose(_Stride2Layer):
 
   def apply_kernel(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
     return conv_transpose(x, kernel) if self.hybrid else _phase_conv_transpose(x, kernel)
+
+
+def stride2_conv(features: int, conv_impl: str, **kwargs) -> nn.Module:
+  """nn.Conv(features, (5, 5), (2, 2), 'SAME', **kwargs) computed the way `conv_impl` says."""
+  if conv_impl == "plain":
+    return nn.Conv(features, (KERNEL_SIZE, KERNEL_SIZE), (2, 2), "SAME", **kwargs)
+  return PhaseConv(features, hybrid=conv_impl == "hybrid", **kwargs)
+
+
+def stride2_conv_transpose(features: int, conv_impl: str, **kwargs) -> nn.Module:
+  """nn.ConvTranspose(features, (5, 5), (2, 2), 'SAME', **kwargs) computed the way `conv_impl` says."""
+  if conv_impl == "plain":
+    return nn.ConvTranspose(features, (KERNEL_SIZE, KERNEL_SIZE), (2, 2), "SAME", **kwargs)
+  return PhaseConvTranspose(features, hybrid=conv_impl == "hybrid", **kwargs)

@@ -22,17 +22,34 @@ kernel_init = nn.initializers.xavier_uniform()
 #   hybrid: per pass (forward, input gradient, weight gradient) whichever of the two XLA:CPU runs faster.
 CONV_IMPLS = ("plain", "phase", "hybrid")
 
+# How a conditional critic sees the label (README "Conditional models" has the measurements):
+#   projection: logit = psi(phi(x)) + <embed(y), phi(x)> (Miyato & Koyama 2018), phi = the conv features;
+#   concat: one-hot label maps concatenated to the image channels (Mirza & Osindero 2014).
+CRITIC_CONDITIONINGS = ("projection", "concat")
+
 
 def _check_conv_impl(conv_impl: str) -> None:
   if conv_impl not in CONV_IMPLS:
     raise ValueError(f"conv_impl={conv_impl!r}; expected one of {CONV_IMPLS}")
 
 
+def _check_labels(module: nn.Module, labels: jax.Array | None, batch_size: int) -> None:
+  if (labels is None) != (module.num_classes == 0):
+    raise ValueError(
+      f"{type(module).__name__} with num_classes={module.num_classes} "
+      f"{'needs' if module.num_classes else 'takes no'} labels"
+    )
+  if labels is not None and labels.shape != (batch_size,):
+    raise ValueError(f"labels must have shape ({batch_size},), got {labels.shape}")
+
+
 class Generator(nn.Module):
-  """z [B, latent_dim] -> images [B, 28, 28, 1] in [-1, 1].
+  """z [B, latent_dim] (and class labels [B] when num_classes > 0) -> images [B, 28, 28, 1] in [-1, 1].
 
   Dense -> 7x7xF0, then a stride-1 and two stride-2 transposed 5x5 convolutions; BatchNorm + LeakyReLU
   after every layer but the last, tanh at the end. No biases: BatchNorm's shift makes them redundant.
+  A conditional generator concatenates the one-hot label to z: through the first Dense that is exactly a
+  learnt per-class embedding added to the projection of z, so a separate embedding layer would add nothing.
   """
 
   features: Sequence[int] = (256, 128, 64)
@@ -41,9 +58,10 @@ class Generator(nn.Module):
   batch_norm_epsilon: float = 1e-3
   axis_name: str | None = None  # under pmap: batch statistics are averaged over this device axis
   conv_impl: str = "plain"
+  num_classes: int = 0  # > 0: conditional on a class label
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+  def __call__(self, z: jax.Array, train: bool, labels: jax.Array | None = None) -> jax.Array:
     norm = lambda: nn.BatchNorm(
       use_running_average=not train,
       momentum=self.batch_norm_momentum,
@@ -52,15 +70,15 @@ class Generator(nn.Module):
     )
     act = lambda x: nn.leaky_relu(x, self.leaky_relu_slope)
     _check_conv_impl(self.conv_impl)
+    _check_labels(self, labels, z.shape[0])
+    if labels is not None:
+      z = jnp.concatenate([z, jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype)], axis=-1)
 
     def conv_transpose(features: int, stride: int, index: int) -> nn.Module:
-      name = f"ConvTranspose_{index}"  # the same parameter names whichever implementation runs
-      if stride == 2 and self.conv_impl != "plain":
-        hybrid = self.conv_impl == "hybrid"
-        return layers.PhaseConvTranspose(features, use_bias=False, kernel_init=kernel_init, hybrid=hybrid, name=name)
-      return nn.ConvTranspose(
-        features, (5, 5), (stride, stride), "SAME", use_bias=False, kernel_init=kernel_init, name=name
-      )
+      kwargs = {"use_bias": False, "kernel_init": kernel_init, "name": f"ConvTranspose_{index}"}  # names as plain
+      if stride == 2:
+        return layers.stride2_conv_transpose(features, self.conv_impl, **kwargs)
+      return nn.ConvTranspose(features, (5, 5), (stride, stride), "SAME", **kwargs)
 
     first, *rest = self.features
     x = nn.Dense(7 * 7 * first, use_bias=False, kernel_init=kernel_init)(z)
@@ -99,31 +117,42 @@ def per_example_dropout(x: jax.Array, rate: float, example_keys: jax.Array) -> j
 
 
 class Critic(nn.Module):
-  """images [B, 28, 28, 1] -> logits [B].
+  """images [B, 28, 28, 1] (and class labels [B] when num_classes > 0) -> logits [B].
 
   Two stride-2 5x5 convolutions with LeakyReLU and dropout, then a linear read-out. No BatchNorm: the
   gradient penalty is defined per sample, and batch statistics would couple the samples. Dropout is on
-  when `dropout_keys` (one key per example) is given, i.e. in training.
+  when `dropout_keys` (one key per example) is given, i.e. in training. A conditional critic sees the
+  label as `conditioning` says (CRITIC_CONDITIONINGS).
   """
 
   features: Sequence[int] = (64, 128)
   dropout_rate: float = 0.3
   leaky_relu_slope: float = 0.3
   conv_impl: str = "plain"
+  num_classes: int = 0  # > 0: conditional on a class label
+  conditioning: str = "projection"
 
   @nn.compact
-  def __call__(self, images: jax.Array, dropout_keys: jax.Array | None = None) -> jax.Array:
+  def __call__(
+    self, images: jax.Array, dropout_keys: jax.Array | None = None, labels: jax.Array | None = None
+  ) -> jax.Array:
     _check_conv_impl(self.conv_impl)
+    _check_labels(self, labels, images.shape[0])
+    if self.conditioning not in CRITIC_CONDITIONINGS:
+      raise ValueError(f"conditioning={self.conditioning!r}; expected one of {CRITIC_CONDITIONINGS}")
     x = images
+    if labels is not None and self.conditioning == "concat":
+      maps = jax.nn.one_hot(labels, self.num_classes, dtype=x.dtype)[:, None, None, :]
+      x = jnp.concatenate([x, jnp.broadcast_to(maps, (*x.shape[:3], self.num_classes))], axis=-1)
     for layer, features in enumerate(self.features):
-      name = f"Conv_{layer}"
-      if self.conv_impl != "plain":
-        x = layers.PhaseConv(features, kernel_init=kernel_init, hybrid=self.conv_impl == "hybrid", name=name)(x)
-      else:
-        x = nn.Conv(features, (5, 5), (2, 2), "SAME", kernel_init=kernel_init, name=name)(x)
+      x = layers.stride2_conv(features, self.conv_impl, kernel_init=kernel_init, name=f"Conv_{layer}")(x)
       x = nn.leaky_relu(x, self.leaky_relu_slope)
       if dropout_keys is not None and self.dropout_rate > 0:
         layer_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(dropout_keys, layer)
         x = per_example_dropout(x, self.dropout_rate, layer_keys)
     x = x.reshape(x.shape[0], -1)
-    return nn.Dense(1, kernel_init=kernel_init)(x)[:, 0]
+    logits = nn.Dense(1, kernel_init=kernel_init)(x)[:, 0]
+    if labels is not None and self.conditioning == "projection":
+      embedding = nn.Embed(self.num_classes, x.shape[-1], embedding_init=kernel_init, name="label_projection")
+      logits = logits + jnp.sum(embedding(labels) * x, axis=-1)
+    return logits

@@ -1,4 +1,4 @@
-"""The loss curves of a run as a PNG, from its metrics.jsonl."""
+"""The loss curves and sample-quality metrics of a run as PNGs, from its metrics.jsonl."""
 
 import os
 
@@ -14,14 +14,35 @@ PANELS = (
 )
 
 
+EVAL_PANELS = (
+  ("FID (log)", ("eval_fid",)),
+  ("score", ("eval_classifier_score",)),
+  ("precision / recall", ("eval_precision", "eval_recall")),
+  ("classes", ("eval_min_class_share", "eval_label_agreement", "eval_cas")),
+)
+
+
 def plot_losses(records: list[dict], path: str, title: str = "") -> None:
-  panels = [(name, [k for k in keys if any(k in r for r in records)]) for name, keys in PANELS]
+  _plot(records, PANELS, path, title)
+
+
+def plot_evaluations(records: list[dict], path: str, title: str = "") -> None:
+  """The evaluation metrics over training (nothing is written if the run never evaluated)."""
+  _plot(records, EVAL_PANELS, path, title, marker="o")
+
+
+def _plot(records: list[dict], panel_spec, path: str, title: str, marker: str | None = None) -> None:
+  panels = [(name, [k for k in keys if any(k in r for r in records)]) for name, keys in panel_spec]
   panels = [(name, keys) for name, keys in panels if keys]
+  if not panels:
+    return
   fig, axes = plt.subplots(len(panels), 1, figsize=(8, 3 * len(panels)), sharex=True, squeeze=False)
   for ax, (name, keys) in zip(axes[:, 0], panels):
     for key in keys:
       points = [(r["epoch"], r[key]) for r in records if key in r]
-      ax.plot(*zip(*points), label=key)
+      ax.plot(*zip(*points), label=key, marker=marker)
+    if "log" in name:
+      ax.set_yscale("log")
     ax.set_ylabel(name)
     ax.legend(loc="best")
     ax.grid(alpha=0.3)

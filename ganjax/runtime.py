@@ -3,7 +3,8 @@
 import os
 
 # XLA:CPU fuses dots, element-wise ops and reductions into YNNPACK kernels with this option (measured on the
-# 2-core CI-like machine: +14-27 % generator steps/s). It only touches the CPU backend.
+# 2-core CI-like machine: +5-6 % generator steps/s with conv_impl='hybrid', README). It only touches the CPU
+# backend.
 CPU_FLAGS = ("--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce",)
 
 

@@ -32,6 +32,8 @@ class TrainState:
   critic_params: PyTree
   generator_opt_state: optax.OptState
   critic_opt_state: optax.OptState
+  # Exponential moving average of generator_params when config.ema_decay > 0 (else None): used for sampling.
+  generator_ema_params: PyTree = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +49,8 @@ class GanSetup:
   latent_dim: int
   clip_value: float
   gradient_penalty_weight: float
+  num_classes: int = 0  # > 0: conditional models, trained on the batch's labels
+  ema_decay: float = 0.0  # > 0: keep an exponential moving average of the generator's parameters
   # Data parallelism (ganjax.parallel): the pmap axis to average over, or the jit mesh's example sharding.
   axis_name: str | None = None
   example_sharding: jax.sharding.Sharding | None = None
@@ -62,6 +66,7 @@ def make_setup(
   example_sharding: jax.sharding.Sharding | None = None,
 ) -> GanSetup:
   conv_impl = config_lib.resolve_conv_impl(config.conv_impl)
+  num_classes = config.get("num_classes", 0)
   return GanSetup(
     generator=Generator(
       features=tuple(config.generator_features),
@@ -70,12 +75,15 @@ def make_setup(
       batch_norm_epsilon=config.batch_norm_epsilon,
       axis_name=axis_name,
       conv_impl=conv_impl,
+      num_classes=num_classes,
     ),
     critic=Critic(
       features=tuple(config.critic_features),
       dropout_rate=config.dropout_rate,
       leaky_relu_slope=config.leaky_relu_slope,
       conv_impl=conv_impl,
+      num_classes=num_classes,
+      conditioning=config.get("critic_conditioning", "projection"),
     ),
     generator_optimizer=config_lib.make_optimizer(config.generator_optimizer, "config.generator_optimizer"),
     critic_optimizer=config_lib.make_optimizer(config.critic_optimizer, "config.critic_optimizer"),
@@ -84,6 +92,8 @@ def make_setup(
     latent_dim=config.latent_dim,
     clip_value=config.clip_value,
     gradient_penalty_weight=config.gradient_penalty_weight,
+    num_classes=num_classes,
+    ema_decay=config.get("ema_decay", 0.0),
     axis_name=axis_name,
     example_sharding=example_sharding,
   )
@@ -91,8 +101,9 @@ def make_setup(
 
 def create_state(setup: GanSetup, key: jax.Array, image_shape=(28, 28, 1)) -> TrainState:
   generator_key, critic_key = jax.random.split(key)
-  generator_vars = setup.generator.init(generator_key, jnp.zeros((1, setup.latent_dim)), train=False)
-  critic_vars = setup.critic.init(critic_key, jnp.zeros((1, *image_shape)))
+  labels = jnp.zeros((1,), jnp.int32) if setup.num_classes else None
+  generator_vars = setup.generator.init(generator_key, jnp.zeros((1, setup.latent_dim)), train=False, labels=labels)
+  critic_vars = setup.critic.init(critic_key, jnp.zeros((1, *image_shape)), labels=labels)
   return TrainState(
     step=jnp.zeros((), jnp.int32),
     generator_params=generator_vars["params"],
@@ -100,6 +111,8 @@ def create_state(setup: GanSetup, key: jax.Array, image_shape=(28, 28, 1)) -> Tr
     critic_params=critic_vars["params"],
     generator_opt_state=setup.generator_optimizer.init(generator_vars["params"]),
     critic_opt_state=setup.critic_optimizer.init(critic_vars["params"]),
+    # A copy, not the same buffers: the jitted step donates the state, and a buffer can be donated once.
+    generator_ema_params=jax.tree.map(jnp.copy, generator_vars["params"]) if setup.ema_decay > 0 else None,
   )
 
 
@@ -134,26 +147,42 @@ def average_over_devices(setup: GanSetup, tree):
   return jax.lax.pmean(tree, setup.axis_name) if setup.axis_name is not None else tree
 
 
-def generate(setup: GanSetup, params, batch_stats, z: jax.Array) -> tuple[jax.Array, PyTree]:
+def draw_labels(setup: GanSetup, key: jax.Array, batch_size: int) -> jax.Array | None:
+  """Uniform class labels [batch_size] for a conditional generator, one draw per example key; else None."""
+  if not setup.num_classes:
+    return None
+  keys = example_keys(setup, key, batch_size)
+  return jax.vmap(lambda k: jax.random.randint(k, (), 0, setup.num_classes))(keys)
+
+
+def generate(setup: GanSetup, params, batch_stats, z: jax.Array, labels=None) -> tuple[jax.Array, PyTree]:
   """G(z) in training mode (batch statistics); returns the images and the updated moving statistics."""
   images, updates = setup.generator.apply(
-    {"params": params, "batch_stats": batch_stats}, z, train=True, mutable=["batch_stats"]
+    {"params": params, "batch_stats": batch_stats}, z, train=True, labels=labels, mutable=["batch_stats"]
   )
   return images, updates["batch_stats"]
 
 
-def critic_step(setup: GanSetup, state: TrainState, real_images: jax.Array, key: jax.Array):
-  """One critic update on one real batch (float, [-1, 1]) and a fresh batch of fakes."""
+def critic_step(
+  setup: GanSetup, state: TrainState, real_images: jax.Array, key: jax.Array, real_labels: jax.Array | None = None
+):
+  """One critic update on one real batch (float, [-1, 1]) and a fresh batch of fakes.
+
+  A conditional critic sees fakes drawn for the real batch's labels: real and fake then carry the same
+  labels, so the gradient penalty's interpolates have one well-defined label each.
+  """
   z_key, real_key, fake_key, eps_key, gp_key = jax.random.split(key, 5)
   batch_size = real_images.shape[0]
+  labels = real_labels if setup.num_classes else None
   z = draw_noise(setup, z_key, batch_size)
   # G runs in training mode as in the reference trainers, so its moving statistics advance here too.
-  fake_images, batch_stats = generate(setup, state.generator_params, state.generator_batch_stats, z)
+  fake_images, batch_stats = generate(setup, state.generator_params, state.generator_batch_stats, z, labels)
   fake_images = jax.lax.stop_gradient(fake_images)
 
   def loss_fn(critic_params):
     def critic_fn(images, dropout_key):
-      return setup.critic.apply({"params": critic_params}, images, example_keys(setup, dropout_key, batch_size))
+      keys = example_keys(setup, dropout_key, batch_size)
+      return setup.critic.apply({"params": critic_params}, images, keys, labels=labels)
 
     real_logits = critic_fn(real_images, real_key)
     fake_logits = critic_fn(fake_images, fake_key)
@@ -184,25 +213,45 @@ def critic_step(setup: GanSetup, state: TrainState, real_images: jax.Array, key:
 
 def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax.Array):
   """One generator update against the current critic (critic in training mode, as the critic saw fakes)."""
-  z_key, dropout_key = jax.random.split(key)
+  z_key, dropout_key, label_key = jax.random.split(key, 3)
   z = draw_noise(setup, z_key, batch_size)
+  labels = draw_labels(setup, label_key, batch_size)
 
   def loss_fn(generator_params):
-    fake_images, batch_stats = generate(setup, generator_params, state.generator_batch_stats, z)
+    fake_images, batch_stats = generate(setup, generator_params, state.generator_batch_stats, z, labels)
     fake_logits = setup.critic.apply(
-      {"params": state.critic_params}, fake_images, example_keys(setup, dropout_key, batch_size)
+      {"params": state.critic_params}, fake_images, example_keys(setup, dropout_key, batch_size), labels=labels
     )
     return setup.objective.generator_loss(fake_logits), batch_stats
 
   (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.generator_params)
   grads = average_over_devices(setup, grads)
   updates, opt_state = setup.generator_optimizer.update(grads, state.generator_opt_state, state.generator_params)
+  generator_params = optax.apply_updates(state.generator_params, updates)
   state = state.replace(
-    generator_params=optax.apply_updates(state.generator_params, updates),
+    generator_params=generator_params,
     generator_opt_state=opt_state,
     generator_batch_stats=batch_stats,
+    generator_ema_params=update_ema(setup.ema_decay, state.generator_ema_params, generator_params, state.step),
   )
   return state, {"generator_loss": loss}
+
+
+def ema_decay_at(decay: float, step: jax.Array) -> jax.Array:
+  """The decay used at generator update `step` (0-based): min(decay, (1 + step) / (10 + step)).
+
+  The warm-up (TensorFlow's ExponentialMovingAverage with num_updates) keeps the average from being
+  dominated by the random initial weights early in training and in short runs.
+  """
+  return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+def update_ema(decay: float, ema_params, params, step: jax.Array):
+  """ema <- d * ema + (1 - d) * params with d = ema_decay_at(decay, step); None when the EMA is off."""
+  if ema_params is None:
+    return None
+  d = ema_decay_at(decay, step)
+  return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema_params, params)
 
 
 def train_step(setup: GanSetup, state: TrainState, batch: dict[str, jax.Array], key: jax.Array):
@@ -212,14 +261,15 @@ def train_step(setup: GanSetup, state: TrainState, batch: dict[str, jax.Array], 
   `key` is the run's step key; the step number is folded in here, so a resumed run draws exactly the
   numbers an uninterrupted one would.
   """
-  images = batch["image"]
+  images, labels = batch["image"], batch.get("label")
   if images.shape[0] != setup.num_critic_steps:
     raise ValueError(f"batch holds {images.shape[0]} real batches, expected n_critic={setup.num_critic_steps}")
   *critic_keys, generator_key = jax.random.split(jax.random.fold_in(key, state.step), setup.num_critic_steps + 1)
   critic_metrics = []
   # Unrolled on purpose: under lax.scan XLA:CPU loses its fast convolution path (measured 22x slower).
-  for real, critic_key in zip(images, critic_keys):
-    state, metrics = critic_step(setup, state, to_float_images(real), critic_key)
+  for i, critic_key in enumerate(critic_keys):
+    real_labels = labels[i] if setup.num_classes else None
+    state, metrics = critic_step(setup, state, to_float_images(images[i]), critic_key, real_labels)
     critic_metrics.append(metrics)
   state, generator_metrics = generator_step(setup, state, images.shape[1], generator_key)
   metrics = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *critic_metrics)
@@ -227,10 +277,17 @@ def train_step(setup: GanSetup, state: TrainState, batch: dict[str, jax.Array], 
   return state.replace(step=state.step + 1), metrics
 
 
-def sample(setup: GanSetup, state: TrainState, z: jax.Array) -> jax.Array:
-  """G(z) in inference mode (BatchNorm moving statistics): float images in [-1, 1]."""
+def sample(
+  setup: GanSetup, state: TrainState, z: jax.Array, labels: jax.Array | None = None, use_ema: bool = True
+) -> jax.Array:
+  """G(z[, labels]) in inference mode (BatchNorm moving statistics): float images in [-1, 1].
+
+  Uses the EMA parameters when the run keeps them (config.ema_decay > 0) and use_ema, else the live ones.
+  """
+  ema = state.generator_ema_params
+  params = ema if (use_ema and ema is not None) else state.generator_params
   return setup.generator.apply(
-    {"params": state.generator_params, "batch_stats": state.generator_batch_stats}, z, train=False
+    {"params": params, "batch_stats": state.generator_batch_stats}, z, train=False, labels=labels
   )
 
 

@@ -4,6 +4,7 @@ Writes to the workdir: config.json, checkpoints/ (orbax), metrics.jsonl, tensorb
 losses.png. Rerunning with the same workdir resumes from the newest checkpoint that restores.
 """
 
+import functools
 import math
 import os
 import tempfile
@@ -17,7 +18,7 @@ from absl import logging
 
 from ganjax import checkpoints as checkpoints_lib
 from ganjax import config as config_lib
-from ganjax import data, images, metric_writers, parallel, plots, steps
+from ganjax import data, evaluation, images, metric_writers, parallel, plots, steps
 from ganjax.errors import TrainingDiverged, WorkdirError
 
 
@@ -35,6 +36,13 @@ def prepare_workdir(workdir: str, config: ml_collections.ConfigDict, is_main: bo
   except OSError as e:
     raise WorkdirError(f"cannot write to workdir {workdir!r}: {e.strerror}; choose a writable --workdir") from e
   return workdir
+
+
+def grid_labels(num_images: int, num_classes: int) -> jax.Array | None:
+  """The labels of a conditional sample grid: row r shows digit r % num_classes (None if unconditional)."""
+  if not num_classes:
+    return None
+  return (jnp.arange(num_images) // math.isqrt(num_images)) % num_classes
 
 
 @jax.jit
@@ -55,9 +63,11 @@ class _Run:
     self.pending: list[dict] = []
     self.window = (time.perf_counter(), start_step)
     self.last_checkpoint = start_step if start_step else None
-    self.sample_fn = jax.jit(lambda state, z: steps.sample(setup, state, z))
+    self.sample_fn = jax.jit(functools.partial(steps.sample, setup))
     sample_key = jax.random.fold_in(root_key, 3)
     self.fixed_z = jax.random.normal(sample_key, (config.num_sample_images, config.latent_dim))
+    self.fixed_labels = grid_labels(config.num_sample_images, config.num_classes)
+    self.evaluation: evaluation.Evaluation | None = None  # built at the first evaluation
 
   @property
   def epoch(self) -> float:
@@ -100,8 +110,24 @@ class _Run:
       logging.info(metric_writers.progress_line(step, self.total_steps, self.epoch, self.num_epochs, scalars, eta))
     self.pending, self.window = [], (now, step)
 
+  def evaluate(self, state: steps.TrainState, step: int) -> dict:
+    """Sample metrics of `state` (the same noise every time: epochs differ by the generator alone)."""
+    start = time.perf_counter()
+    if self.evaluation is None:
+      self.evaluation = evaluation.Evaluation.create(self.config)
+    result = self.evaluation.evaluate_state(self.setup, state, self.config, jax.random.fold_in(self.root_key, 4))
+    result.update(step=step, epoch=round(self.epoch, 4), eval_seconds=round(time.perf_counter() - start, 1))
+    logging.info(
+      "eval at step %d (epoch %.2f): %s",
+      step,
+      self.epoch,
+      evaluation.summary_line(result),
+    )
+    self.window = (self.window[0] + time.perf_counter() - start, self.window[1])  # not training time
+    return result
+
   def save_grid(self, name: str, state: steps.TrainState) -> None:
-    samples = self.sample_fn(state, self.fixed_z)  # every process takes part; process 0 writes
+    samples = self.sample_fn(state, self.fixed_z, self.fixed_labels)  # every process takes part; process 0 writes
     if not self.is_main:
       return
     samples = np.asarray(samples)
@@ -181,11 +207,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
           raise TrainingDiverged(f"parameters became NaN/inf by step {done}; the last good checkpoint is kept")
         checkpoints.save(done, devices.unreplicate(state), run.record(done))
         run.last_checkpoint = done
+      epochs_after = run.batches_consumed // run.per_epoch
       for epoch in config.sample_epochs:
-        if epochs_before < epoch <= run.batches_consumed // run.per_epoch:
+        if epochs_before < epoch <= epochs_after:
           run.save_grid(f"epoch_{epoch:03d}.png", devices.unreplicate(state))
+      every = config.eval_every_epochs
+      if every and int(epochs_before / every) < int(epochs_after / every) and done < total_steps:
+        result = run.evaluate(devices.unreplicate(state), done)
+        if writer is not None:
+          writer.write(done, {"epoch": result["epoch"], **evaluation.scalars(result)})
     if total_steps > start_step or not os.path.exists(os.path.join(workdir, "samples", "final.png")):
       run.save_grid("final.png", devices.unreplicate(state))
+    if config.eval_at_end and (total_steps > start_step or evaluation.read_json(workdir) is None):
+      result = run.evaluate(devices.unreplicate(state), total_steps)
+      if writer is not None:
+        writer.write(total_steps, {"epoch": result["epoch"], **evaluation.scalars(result)})
+        evaluation.write_json(os.path.join(workdir, evaluation.EVAL_FILE), result)
   finally:
     checkpoints.wait()
     checkpoints.close()
@@ -194,4 +231,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
       records = metric_writers.read_metrics(workdir)
       if records:
         plots.plot_losses(records, os.path.join(workdir, "losses.png"), f"{config.loss} ({workdir})")
+        plots.plot_evaluations(records, os.path.join(workdir, "eval.png"), f"{config.loss} ({workdir})")
   return devices.unreplicate(state)

@@ -44,6 +44,11 @@ def test_paper_configs_hold_the_paper_hyperparameters():
     ("num_sample_images", 10, "config.num_sample_images=10 is not allowed; it must be a square number"),
     ("sample_epochs", (0,), "config.sample_epochs=(0,)"),
     ("conv_impl", "fast", "config.conv_impl='fast' is not allowed; allowed: auto, plain, phase, hybrid"),
+    ("num_classes", 5, "config.num_classes=5 is not allowed; allowed: 0 (unconditional) or 10"),
+    ("critic_conditioning", "film", "config.critic_conditioning='film' is not allowed; allowed: projection, concat"),
+    ("ema_decay", 1.0, "config.ema_decay=1.0 is not allowed; it must be in"),
+    ("examples_per_class", -1, "config.examples_per_class=-1 is not allowed"),
+    ("eval_num_samples", 5, "config.eval_num_samples=5 is not allowed; it must be an integer >= 10"),
   ],
 )
 def test_bad_values_are_named_with_what_is_allowed(field, value, message):
@@ -77,3 +82,12 @@ def test_auto_conv_impl_is_hybrid_on_cpu_and_plain_elsewhere():
   assert config_lib.resolve_conv_impl("auto", "cpu") == "hybrid"
   assert config_lib.resolve_conv_impl("auto", "gpu") == "plain"
   assert config_lib.resolve_conv_impl("plain", "cpu") == "plain"
+
+
+def test_the_batch_must_fit_in_the_examples_per_class_subset():
+  config = default.get_config()
+  config.examples_per_class = 10  # 100 images
+  with pytest.raises(ConfigError, match="config.batch_size=256 is not allowed; it must be at most the 100"):
+    config_lib.validate(config)
+  config.batch_size = 100
+  config_lib.validate(config)

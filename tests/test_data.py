@@ -132,3 +132,10 @@ def test_a_corrupt_download_is_rejected_and_removed(tmp_path, served_directory):
     data.load_split(config)
   assert not os.listdir(tmp_path / "tfds" / "downloads" / "mnist_idx")  # nothing broken left behind
   shutil.rmtree(mirror)
+
+
+def test_first_per_class_takes_the_first_examples_of_every_class_in_order():
+  labels = np.array([3, 1, 3, 0, 1, 2, 0, 3, 2, 1])
+  np.testing.assert_array_equal(data.first_per_class(labels, 2), [0, 1, 2, 3, 4, 5, 6, 8])
+  with pytest.raises(DataError, match="examples_per_class=4, but class 0 has only 2"):
+    data.first_per_class(labels, 4)

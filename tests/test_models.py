@@ -101,3 +101,37 @@ def test_conv_impls_share_parameters_and_compute_the_same_function(model, inputs
 def test_unknown_conv_impl_is_named():
   with pytest.raises(ValueError, match="conv_impl='fast'; expected one of"):
     Critic(conv_impl="fast").init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))
+
+
+@pytest.mark.parametrize("conditioning", ["projection", "concat"])
+def test_a_conditional_critic_depends_on_the_label(conditioning):
+  critic = Critic(features=(4, 8), num_classes=10, conditioning=conditioning)
+  images = jax.random.uniform(jax.random.key(0), (4, 28, 28, 1), minval=-1, maxval=1)
+  labels = jnp.array([0, 1, 2, 3])
+  params = critic.init(jax.random.key(1), images, labels=labels)
+  logits = critic.apply(params, images, labels=labels)
+  assert logits.shape == (4,)
+  assert not np.allclose(logits, critic.apply(params, images, labels=labels + 1))
+  with pytest.raises(ValueError, match="num_classes=10 needs labels"):
+    critic.apply(params, images)
+
+
+def test_a_conditional_generator_draws_different_images_per_label_from_the_same_noise():
+  generator = Generator(features=(16, 8, 4), num_classes=10)
+  z = jnp.repeat(jax.random.normal(jax.random.key(0), (1, 100)), 10, axis=0)
+  variables = generator.init(jax.random.key(1), z, train=False, labels=jnp.zeros(10, jnp.int32))
+  images = generator.apply(variables, z, train=False, labels=jnp.arange(10))
+  assert images.shape == (10, 28, 28, 1)
+  assert all(not np.allclose(images[0], images[i]) for i in range(1, 10))
+  # Only the first Dense sees the label: the one-hot rows add 10 x 7*7*16 weights.
+  assert variables["params"]["Dense_0"]["kernel"].shape == (110, 7 * 7 * 16)
+  with pytest.raises(ValueError, match="labels must have shape"):
+    generator.apply(variables, z, train=False, labels=jnp.arange(5))
+
+
+def test_an_unconditional_model_refuses_labels():
+  critic = Critic(features=(4, 8))
+  images = jnp.zeros((2, 28, 28, 1))
+  params = critic.init(jax.random.key(0), images)
+  with pytest.raises(ValueError, match="num_classes=0 takes no labels"):
+    critic.apply(params, images, labels=jnp.zeros(2, jnp.int32))

@@ -156,3 +156,47 @@ def test_phase_convolutions_give_the_same_update_step_as_plain_layers(loss):
     jax.tree.map(close, state.critic_params, plain.critic_params)
     jax.tree.map(close, state.generator_batch_stats, plain.generator_batch_stats)
     jax.tree.map(close, metrics, plain_metrics)
+
+
+def test_ema_decay_warms_up_then_holds():
+  decays = [float(steps.ema_decay_at(0.999, jnp.asarray(t))) for t in (0, 10, 10_000)]
+  np.testing.assert_allclose(decays, [0.1, 11 / 20, 0.999], rtol=1e-6)
+
+
+def test_the_ema_follows_the_generator_with_the_documented_update():
+  setup, state = make("non_saturating", 1, ema_decay=0.9)
+  assert state.generator_ema_params is not None
+  jax.tree.map(np.testing.assert_array_equal, state.generator_ema_params, state.generator_params)
+  step = jax.jit(functools.partial(steps.train_step, setup))
+  expected = state.generator_ema_params
+  for i in range(3):
+    state, _ = step(state, random_batch(1, seed=i), jax.random.key(1))
+    d = min(0.9, (1 + i) / (10 + i))
+    expected = jax.tree.map(lambda e, p: d * e + (1 - d) * p, expected, state.generator_params)
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), state.generator_ema_params, expected
+  )
+  assert not np.allclose(state.generator_ema_params["Dense_0"]["kernel"], state.generator_params["Dense_0"]["kernel"])
+  z = jax.random.normal(jax.random.key(2), (4, setup.latent_dim))
+  # Sampling uses the EMA unless asked not to.
+  assert not np.allclose(steps.sample(setup, state, z), steps.sample(setup, state, z, use_ema=False))
+
+
+def test_without_ema_the_state_holds_none_and_sampling_uses_the_live_generator():
+  setup, state = make("non_saturating", 1)
+  assert state.generator_ema_params is None
+  z = jax.random.normal(jax.random.key(2), (4, setup.latent_dim))
+  np.testing.assert_array_equal(steps.sample(setup, state, z), steps.sample(setup, state, z, use_ema=False))
+
+
+@pytest.mark.parametrize("loss", ["non_saturating", "wgan_gp"])
+def test_a_conditional_critic_trains_on_the_batch_labels(loss):
+  setup, state = make(loss, 1, num_classes=10)
+  batch = random_batch(1)
+  relabelled = {**batch, "label": batch["label"] + 3}
+  a, metrics = steps.train_step(setup, state, batch, jax.random.key(1))
+  b, _ = steps.train_step(setup, state, relabelled, jax.random.key(1))
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  assert not np.allclose(
+    a.critic_params["label_projection"]["embedding"], b.critic_params["label_projection"]["embedding"]
+  )

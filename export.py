@@ -1,0 +1,35 @@
+"""Export a labelled synthetic MNIST dataset from a trained run (ganjax/export.py says what the file holds).
+
+python export.py --workdir=runs/cwgan_gp --num_per_class=1000 --out=synthetic/cwgan_gp.npz
+python export.py ... --filter=evaluator --keep_fraction=0.5   # keep the evaluator's most confident half
+"""
+
+from absl import app, flags
+
+from ganjax import cli, export
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A training run's --workdir.")
+_OUT = flags.DEFINE_string("out", None, "The .npz to write (PNG grids per class go beside it).")
+_NUM_PER_CLASS = flags.DEFINE_integer("num_per_class", 1000, "Images per digit class.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise (and labels) drawn.")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step to export from (default: the newest).")
+_EMA = flags.DEFINE_boolean("ema", True, "Use the EMA generator when the run kept one.")
+_FILTER = flags.DEFINE_enum("filter", "none", export.FILTERS, "Keep only the best candidates by this score.")
+_KEEP = flags.DEFINE_float("keep_fraction", 0.5, "With --filter: the fraction of candidates kept.")
+flags.mark_flags_as_required(["workdir", "out"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  options = export.ExportOptions(_NUM_PER_CLASS.value, _SEED.value, _EMA.value, _FILTER.value, _KEEP.value)
+  provenance = cli.run(export.export_dataset, _WORKDIR.value, _OUT.value, options, _STEP.value)
+  print(
+    f"wrote {provenance['num_images']} images ({options.num_per_class} per class, labels from "
+    f"{provenance['label_source']}, step {provenance['checkpoint_step']}, ema={provenance['use_ema']}, "
+    f"filter={options.filter}) to {_OUT.value}"
+  )
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,147 @@
+"""Export a labelled synthetic dataset from a trained run: uint8 digits + labels + provenance in one .npz.
+
+  python export.py --workdir=runs/cwgan_gp --num_per_class=1000 --out=synthetic/cwgan_gp.npz
+
+The .npz holds `images` uint8 [N, 28, 28], `labels` int32 [N] (class-balanced) and `provenance`, a JSON
+string: the run's config, the checkpoint step, the seed, EMA or not, the filter and the evaluator's hash
+when one was used. A PNG grid per class is written beside it. Conditional runs are labelled by their own
+conditioning; unconditional runs by the evaluator classifier's prediction (recorded as label_source).
+"""
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ganjax import generation, images, steps
+from ganjax.errors import ConfigError
+
+FILTERS = ("none", "evaluator", "critic")
+NUM_CLASSES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportOptions:
+  num_per_class: int = 1000
+  seed: int = 0
+  use_ema: bool = True  # the EMA generator when the run has one
+  filter: str = "none"  # none | evaluator (its confidence in the label) | critic (its logit)
+  keep_fraction: float = 0.5  # with a filter: keep the best this fraction of 1 / keep_fraction candidates
+
+  def validate(self) -> None:
+    if self.num_per_class < 1:
+      raise ConfigError(f"num_per_class={self.num_per_class}; it must be >= 1")
+    if self.filter not in FILTERS:
+      raise ConfigError(f"filter={self.filter!r}; allowed: {', '.join(FILTERS)}")
+    if not 0 < self.keep_fraction <= 1:
+      raise ConfigError(f"keep_fraction={self.keep_fraction}; it must be in (0, 1]")
+
+
+def _critic_scores(run: generation.Run, candidates: np.ndarray, labels: np.ndarray) -> np.ndarray:
+  """The critic's logit (inference mode: no dropout) for each candidate; higher = more real to the critic."""
+  apply = jax.jit(lambda params, x, y: run.setup.critic.apply({"params": params}, x, labels=y))
+  scores = []
+  for start in range(0, len(candidates), 1000):
+    x = steps.to_float_images(jnp.asarray(candidates[start : start + 1000]))
+    y = jnp.asarray(labels[start : start + 1000]) if run.setup.num_classes else None
+    scores.append(np.asarray(apply(run.state.critic_params, x, y)))
+  return np.concatenate(scores)
+
+
+def _candidates(run: generation.Run, options: ExportOptions, evaluator) -> tuple[np.ndarray, np.ndarray, str]:
+  """(images, labels, label source) before any filtering; at least num_per_class / keep_fraction per class."""
+  per_class = math.ceil(options.num_per_class / (options.keep_fraction if options.filter != "none" else 1.0))
+  key = jax.random.key(options.seed)
+  if run.setup.num_classes:
+    labels = generation.balanced_labels(per_class * NUM_CLASSES, NUM_CLASSES)
+    candidates = generation.generate(run.setup, run.state, key, len(labels), labels, options.use_ema)
+    return candidates, labels, "conditioning"
+  # Unconditional: label by the evaluator, drawing more until every class has enough (bounded: mode collapse).
+  pool_images, pool_labels = [], []
+  for round_index in range(20):
+    batch = generation.generate(run.setup, run.state, jax.random.fold_in(key, round_index), per_class * 12)
+    pool_images.append(batch)
+    pool_labels.append(np.argmax(evaluator.probabilities(batch), axis=-1).astype(np.int32))
+    counts = np.bincount(np.concatenate(pool_labels), minlength=NUM_CLASSES)
+    if counts.min() >= per_class:
+      return np.concatenate(pool_images), np.concatenate(pool_labels), "evaluator"
+  raise ConfigError(
+    f"the generator rarely draws digit {counts.argmin()} ({counts.min()} of {counts.sum()} samples): too few for "
+    f"num_per_class={options.num_per_class}; lower it or export from a conditional run"
+  )
+
+
+def select(scores: np.ndarray, labels: np.ndarray, num_per_class: int) -> np.ndarray:
+  """Indices of the num_per_class highest-scoring candidates of each class, classes in order."""
+  chosen = []
+  for c in range(NUM_CLASSES):
+    members = np.flatnonzero(labels == c)
+    chosen.append(members[np.argsort(-scores[members], kind="stable")[:num_per_class]])
+  return np.concatenate(chosen)
+
+
+def generate_labelled(workdir: str, num_per_class: int, seed: int = 0, use_ema: bool = True, evaluator=None):
+  """(images uint8 [10 N, 28, 28, 1], labels int32 [10 N]) from the newest checkpoint of `workdir`."""
+  run = generation.load_run(workdir)
+  images_, labels, _, _ = sample_dataset(
+    run, ExportOptions(num_per_class=num_per_class, seed=seed, use_ema=use_ema), evaluator
+  )
+  return images_, labels
+
+
+def sample_dataset(run: generation.Run, options: ExportOptions, evaluator=None):
+  """(images [N,28,28,1], labels [N], label source, evaluator sha or None) after the optional filter."""
+  options.validate()
+  needs_evaluator = options.filter == "evaluator" or not run.setup.num_classes
+  if needs_evaluator and evaluator is None:
+    from ganjax import evaluator as evaluator_lib  # the shipped classifier; only loaded when needed
+
+    evaluator = evaluator_lib.load()
+  candidates, labels, label_source = _candidates(run, options, evaluator)
+  if options.filter == "evaluator":
+    scores = evaluator.probabilities(candidates)[np.arange(len(labels)), labels]
+  elif options.filter == "critic":
+    scores = _critic_scores(run, candidates, labels)
+  else:
+    scores = np.zeros(len(labels))  # stable sort: the first num_per_class of each class
+  keep = select(scores, labels, options.num_per_class)
+  return candidates[keep], labels[keep], label_source, (evaluator.sha256 if needs_evaluator else None)
+
+
+def export_dataset(workdir: str, out_path: str, options: ExportOptions, step: int | None = None, evaluator=None):
+  """Write the .npz (and per-class PNG grids) for run `workdir`; returns the provenance dict."""
+  run = generation.load_run(workdir, step)
+  images_, labels, label_source, evaluator_sha = sample_dataset(run, options, evaluator)
+  provenance = {
+    "workdir": run.workdir,
+    "checkpoint_step": run.step,
+    "config": run.config.to_dict(),
+    **dataclasses.asdict(options),
+    "use_ema": bool(options.use_ema and run.state.generator_ema_params is not None),
+    "label_source": label_source,
+    "evaluator_sha256": evaluator_sha,
+    "num_images": int(len(labels)),
+    "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+  }
+  out_path = os.path.abspath(out_path)
+  os.makedirs(os.path.dirname(out_path), exist_ok=True)
+  tmp = out_path + ".tmp.npz"
+  np.savez_compressed(tmp, images=images_[..., 0], labels=labels, provenance=np.array(json.dumps(provenance)))
+  os.replace(tmp, out_path)  # atomic: an interrupted export never leaves a truncated dataset behind
+  stem = os.path.splitext(out_path)[0]
+  for c in range(NUM_CLASSES):
+    members = images_[labels == c][:100]
+    side = math.isqrt(len(members))
+    images.save_grid(f"{stem}_digit{c}.png", members[: side * side])
+  return provenance
+
+
+def load_dataset(path: str) -> tuple[np.ndarray, np.ndarray, dict]:
+  """(images uint8 [N, 28, 28, 1], labels int32 [N], provenance) of an exported .npz."""
+  with np.load(path) as f:
+    return f["images"][..., None], f["labels"].astype(np.int32), json.loads(str(f["provenance"]))

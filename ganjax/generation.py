@@ -1,0 +1,106 @@
+"""Images from a trained generator: reload a run from its workdir, draw (labelled) samples in batches.
+
+Used by evaluation (during training and afterwards), export and the augmentation benchmark. Everything is a
+function of (state, key): the same checkpoint and seed give the same images.
+"""
+
+import dataclasses
+import functools
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from ganjax import checkpoints as checkpoints_lib
+from ganjax import images as images_lib
+from ganjax import steps
+from ganjax.errors import WorkdirError
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """A trained run reloaded from its workdir: its config, models, state and checkpoint step."""
+
+  config: ml_collections.ConfigDict
+  setup: steps.GanSetup
+  state: steps.TrainState
+  step: int
+  workdir: str
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise WorkdirError(f"{workdir!r} is not a ganjax run directory (no config.json); pass a training --workdir")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def load_run(workdir: str, step: int | None = None) -> Run:
+  """The newest checkpoint of `workdir` (or that of `step`) on the default device."""
+  workdir = os.path.abspath(workdir)
+  config = load_config(workdir)
+  setup = steps.make_setup(config)
+  template = steps.create_state(setup, jax.random.key(0))
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), template)
+  checkpoints = checkpoints_lib.Checkpoints(os.path.join(workdir, "checkpoints"), 1, 1_000_000)
+  try:
+    if step is None:
+      restored = checkpoints.restore_latest(abstract)
+      if restored is None:
+        raise WorkdirError(f"no checkpoint in {workdir}/checkpoints yet; train first (python main.py ...)")
+    else:
+      restored = checkpoints.restore_step(step, abstract)
+  finally:
+    checkpoints.close()
+  state, record = restored
+  return Run(config=config, setup=setup, state=state, step=int(record["step"]), workdir=workdir)
+
+
+def checkpoint_steps(workdir: str) -> list[int]:
+  """The steps of the checkpoints kept in `workdir`, oldest first."""
+  checkpoints = checkpoints_lib.Checkpoints(os.path.join(os.path.abspath(workdir), "checkpoints"), 1, 1_000_000)
+  try:
+    return checkpoints.steps()
+  finally:
+    checkpoints.close()
+
+
+def balanced_labels(num_images: int, num_classes: int) -> np.ndarray:
+  """int32 [num_images]: 0, 1, ..., num_classes - 1, 0, 1, ...: every class equally often (to within one)."""
+  return (np.arange(num_images) % num_classes).astype(np.int32)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _sample_batch(setup, state, key, labels, use_ema):
+  z = jax.random.normal(key, (labels.shape[0], setup.latent_dim))
+  return steps.sample(setup, state, z, labels if setup.num_classes else None, use_ema)
+
+
+def generate(
+  setup: steps.GanSetup,
+  state: steps.TrainState,
+  key: jax.Array,
+  num_images: int,
+  labels: np.ndarray | None = None,
+  use_ema: bool = True,
+  batch_size: int = 500,
+) -> np.ndarray:
+  """uint8 [num_images, 28, 28, 1] from G in inference mode, for `labels` (conditional models; default:
+  balanced over the classes), in fixed-size batches (one compilation; the last batch is padded)."""
+  if labels is None:
+    labels = balanced_labels(num_images, max(setup.num_classes, 1))
+  labels = np.asarray(labels, np.int32)
+  if labels.shape != (num_images,):
+    raise ValueError(f"labels must have shape ({num_images},), got {labels.shape}")
+  chunks = []
+  for i, start in enumerate(range(0, num_images, batch_size)):
+    chunk = labels[start : start + batch_size]
+    padded = np.pad(chunk, (0, batch_size - len(chunk)))
+    images = _sample_batch(setup, state, jax.random.fold_in(key, i), jnp.asarray(padded), use_ema)
+    chunks.append(images_lib.to_uint8(np.asarray(images[: len(chunk)])))
+  return np.concatenate(chunks)
