@@ -1,6 +1,8 @@
 """Shared fixtures: tiny configs and an MNIST data dir (the real one when present, else a synthetic one)."""
 
+import functools
 import gzip
+import importlib.util
 import os
 import struct
 import sys
@@ -20,6 +22,15 @@ from configs import tiny  # noqa: E402
 from ganjax import data, mnist_builder  # noqa: E402
 
 SHARED_MNIST_IDX = os.path.join(REPO, "..", "shared", "mnist")
+
+
+@functools.cache  # an experiment's absl flags may be defined once per process
+def load_experiment(name: str):
+  """experiments/<name>.py as a module (experiments/ is a folder of scripts, not a package)."""
+  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "experiments", f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def write_idx(path: str, array: np.ndarray) -> None:

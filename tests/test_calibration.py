@@ -1,22 +1,15 @@
 """The calibration script's reference sets (no evaluator needed)."""
 
-import functools
-import importlib.util
-import os
 
 import jax
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import load_experiment
 
 
-@functools.cache  # its absl flags may be defined once per process
 def load_calibration():
-  spec = importlib.util.spec_from_file_location("calibration", os.path.join(REPO, "experiments", "calibration.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load_experiment("calibration")
 
 
 def test_box_blur_spreads_a_pixel_over_its_3x3_neighbourhood_with_black_outside():

@@ -1,9 +1,6 @@
 """The benchmark's FLOP model and a tiny end-to-end benchmark run."""
 
-import functools
-import importlib.util
 import json
-import os
 import subprocess
 import sys
 
@@ -11,15 +8,11 @@ import pytest
 
 from configs import gan, wgan, wgan_gp
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import REPO, load_experiment
 
 
-@functools.cache  # its absl flags may be defined once per process
 def load_benchmark():
-  spec = importlib.util.spec_from_file_location("benchmark", os.path.join(REPO, "experiments", "benchmark.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load_experiment("benchmark")
 
 
 @pytest.mark.parametrize("config_module, gflop", [(gan, 147.4), (wgan, 379.4), (wgan_gp, 485.4)])
