@@ -7,6 +7,7 @@ computed once per process and reused.
 
 import dataclasses
 import json
+import numbers
 import os
 
 import jax
@@ -65,7 +66,11 @@ class Evaluation:
 
 def scalars(result: dict, prefix: str = "eval_") -> dict[str, float]:
   """The scalar entries of an evaluation, prefixed, for metrics.jsonl and TensorBoard."""
-  return {prefix + k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+  return {
+    prefix + k: float(v)
+    for k, v in result.items()
+    if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+  }
 
 
 SUMMARY_KEYS = ("fid", "classifier_score", "precision", "recall", "min_class_share", "label_agreement", "cas")

@@ -64,7 +64,8 @@ def _candidates(run: generation.Run, options: ExportOptions, evaluator) -> tuple
   # Unconditional: label by the evaluator, drawing more until every class has enough (bounded: mode collapse).
   pool_images, pool_labels = [], []
   for round_index in range(20):
-    batch = generation.generate(run.setup, run.state, jax.random.fold_in(key, round_index), per_class * 12)
+    round_key = jax.random.fold_in(key, round_index)
+    batch = generation.generate(run.setup, run.state, round_key, per_class * 12, use_ema=options.use_ema)
     pool_images.append(batch)
     pool_labels.append(np.argmax(evaluator.probabilities(batch), axis=-1).astype(np.int32))
     counts = np.bincount(np.concatenate(pool_labels), minlength=NUM_CLASSES)
@@ -115,6 +116,7 @@ def sample_dataset(run: generation.Run, options: ExportOptions, evaluator=None):
 
 def export_dataset(workdir: str, out_path: str, options: ExportOptions, step: int | None = None, evaluator=None):
   """Write the .npz (and per-class PNG grids) for run `workdir`; returns the provenance dict."""
+  options.validate()  # before the (slow) restore
   run = generation.load_run(workdir, step)
   images_, labels, label_source, evaluator_sha = sample_dataset(run, options, evaluator)
   provenance = {

@@ -43,6 +43,8 @@ def load_run(workdir: str, step: int | None = None) -> Run:
   """The newest checkpoint of `workdir` (or that of `step`) on the default device."""
   workdir = os.path.abspath(workdir)
   config = load_config(workdir)
+  if not checkpoint_steps(workdir):
+    raise WorkdirError(f"no checkpoint in {workdir}/checkpoints yet; train first (python main.py ...)")
   setup = steps.make_setup(config)
   template = steps.create_state(setup, jax.random.key(0))
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
@@ -62,7 +64,9 @@ def load_run(workdir: str, step: int | None = None) -> Run:
 
 
 def checkpoint_steps(workdir: str) -> list[int]:
-  """The steps of the checkpoints kept in `workdir`, oldest first."""
+  """The steps of the checkpoints kept in `workdir`, oldest first (none: [], and nothing is created)."""
+  if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+    return []
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(os.path.abspath(workdir), "checkpoints"), 1, 1_000_000)
   try:
     return checkpoints.steps()

@@ -41,7 +41,7 @@ def _plot(records: list[dict], panel_spec, path: str, title: str, marker: str | 
     for key in keys:
       points = [(r["epoch"], r[key]) for r in records if key in r]
       ax.plot(*zip(*points), label=key, marker=marker)
-    if "log" in name:
+    if name.endswith("(log)"):
       ax.set_yscale("log")
     ax.set_ylabel(name)
     ax.legend(loc="best")

@@ -212,7 +212,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
         if epochs_before < epoch <= epochs_after:
           run.save_grid(f"epoch_{epoch:03d}.png", devices.unreplicate(state))
       every = config.eval_every_epochs
-      if every and int(epochs_before / every) < int(epochs_after / every) and done < total_steps:
+      last_and_evaluated_at_end = done == total_steps and config.eval_at_end
+      if every and int(epochs_before / every) < int(epochs_after / every) and not last_and_evaluated_at_end:
         result = run.evaluate(devices.unreplicate(state), done)
         if writer is not None:
           writer.write(done, {"epoch": result["epoch"], **evaluation.scalars(result)})
@@ -221,8 +222,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
     if config.eval_at_end and (total_steps > start_step or evaluation.read_json(workdir) is None):
       result = run.evaluate(devices.unreplicate(state), total_steps)
       if writer is not None:
-        writer.write(total_steps, {"epoch": result["epoch"], **evaluation.scalars(result)})
         evaluation.write_json(os.path.join(workdir, evaluation.EVAL_FILE), result)
+        if total_steps > start_step:  # a rerun that only restores a missing eval.json has its record already
+          writer.write(total_steps, {"epoch": result["epoch"], **evaluation.scalars(result)})
   finally:
     checkpoints.wait()
     checkpoints.close()

@@ -1,6 +1,5 @@
 """The calibration script's reference sets (no evaluator needed)."""
 
-
 import jax
 import numpy as np
 import pytest

@@ -173,10 +173,6 @@ def test_an_unconditional_export_is_labelled_by_the_evaluator(unconditional_run,
   np.testing.assert_array_equal(evaluator.probabilities(images).argmax(-1), labels)
 
 
-@pytest.mark.xfail(
-  strict=True,
-  reason="bug: ganjax/export.py _candidates draws unconditional candidates without options.use_ema (always EMA)",
-)
 def test_an_unconditional_export_without_ema_samples_the_live_generator(unconditional_run, tmp_path):
   evaluator = HashEvaluator()
   ema_images, _, _ = export_to(tmp_path, unconditional_run, "ema.npz", num_per_class=2, evaluator=evaluator)
