@@ -24,12 +24,22 @@ from ganjax import data, mnist_builder  # noqa: E402
 SHARED_MNIST_IDX = os.path.join(REPO, "..", "shared", "mnist")
 
 
-@functools.cache  # an experiment's absl flags may be defined once per process
+@functools.cache
 def load_experiment(name: str):
-  """experiments/<name>.py as a module (experiments/ is a folder of scripts, not a package)."""
+  """experiments/<name>.py as a module (experiments/ is a folder of scripts, not a package).
+
+  The scripts define absl flags at import, several with the same names (--out_dir, --seed); the flags a
+  script adds are unregistered again so that the next one can be loaded. Tests call the scripts' functions
+  with explicit arguments, or run them in a subprocess.
+  """
+  from absl import flags
+
+  before = set(flags.FLAGS)
   spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "experiments", f"{name}.py"))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
+  for flag in set(flags.FLAGS) - before:
+    delattr(flags.FLAGS, flag)
   return module
 
 
