@@ -61,7 +61,7 @@ def evaluate_run(workdir: str) -> list[dict]:
 def _epoch(config, step: int) -> float:
   from ganjax import config as config_lib
 
-  num_examples = config.train_subset or config_lib.MNIST_TRAIN_SIZE
+  num_examples = config.get("train_subset", 0) or config_lib.MNIST_TRAIN_SIZE
   if config.get("examples_per_class"):
     num_examples = min(num_examples, 10 * config.examples_per_class)
   return round(step * config.num_critic_steps / config_lib.batches_per_epoch(config, num_examples), 3)

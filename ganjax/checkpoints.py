@@ -5,6 +5,7 @@ the data position (real batches consumed) and the epoch. Orbax writes each step 
 and renames it when complete, so a run killed at any moment leaves only whole checkpoints behind.
 """
 
+import dataclasses
 import os
 import shutil
 
@@ -46,17 +47,14 @@ class Checkpoints:
     failures = []
     for step in steps:
       try:
-        restored = self.manager.restore(
-          step,
-          args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), record=ocp.args.JsonRestore()),
-        )
+        restored = self._restore(step, abstract_state)
       except Exception as e:  # orbax raises many types for unreadable files
         logging.warning("checkpoint at step %d in %s cannot be restored: %s", step, self.directory, e)
         failures.append((step, e))
         continue
       for failed_step, _ in failures:
         self._move_aside(failed_step)
-      return restored["state"], restored["record"]
+      return restored
     if failures:
       step, error = failures[0]
       raise WorkdirError(
@@ -73,10 +71,21 @@ class Checkpoints:
     """(state, record) of the checkpoint of `step` (for evaluating or exporting one point of a run)."""
     if step not in self.manager.all_steps():
       raise WorkdirError(f"no checkpoint of step {step} in {self.directory}; there are: {self.steps() or 'none'}")
-    restored = self.manager.restore(
-      step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), record=ocp.args.JsonRestore())
-    )
-    return restored["state"], restored["record"]
+    return self._restore(step, abstract_state)
+
+  def _restore(self, step: int, abstract_state):
+    """(state, record); a checkpoint written before a state field that is None here (e.g. the generator EMA,
+    off) existed is restored into the state without that field, and the field set to None."""
+    try:
+      restored = self.manager.restore(step, args=_restore_args(abstract_state))
+      return restored["state"], restored["record"]
+    except ValueError:
+      fields = {field.name: getattr(abstract_state, field.name) for field in dataclasses.fields(abstract_state)}
+      if not any(value is None for value in fields.values()):
+        raise
+      present = {name: value for name, value in fields.items() if value is not None}
+      restored = self.manager.restore(step, args=_restore_args(present))
+      return abstract_state.replace(**restored["state"]), restored["record"]
 
   def _move_aside(self, step: int) -> None:
     source = os.path.join(self.directory, str(step))
@@ -91,6 +100,10 @@ class Checkpoints:
 
   def close(self) -> None:
     self.manager.close()
+
+
+def _restore_args(abstract_state) -> ocp.args.Composite:
+  return ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), record=ocp.args.JsonRestore())
 
 
 def key_to_list(key: jax.Array) -> list[int]:

@@ -65,7 +65,7 @@ def make_setup(
   axis_name: str | None = None,
   example_sharding: jax.sharding.Sharding | None = None,
 ) -> GanSetup:
-  conv_impl = config_lib.resolve_conv_impl(config.conv_impl)
+  conv_impl = config_lib.resolve_conv_impl(config.get("conv_impl", "auto"))  # runs saved before it existed
   num_classes = config.get("num_classes", 0)
   return GanSetup(
     generator=Generator(
