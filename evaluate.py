@@ -51,20 +51,11 @@ def evaluate_run(workdir: str) -> list[dict]:
   results = []
   for step in steps:
     if step != run.step:
-      run = generation.load_run(workdir, step)
+      run = run.at_step(step)
     result = evaluator_run.evaluate_state(run.setup, run.state, config, jax.random.key(_SEED.value), _EMA.value)
-    results.append({"workdir": run.workdir, "step": step, "epoch": _epoch(config, step), **result})
+    results.append({"workdir": run.workdir, "step": step, "epoch": round(run.epoch, 3), **result})
     print(json.dumps(results[-1]), flush=True)
   return results
-
-
-def _epoch(config, step: int) -> float:
-  from ganjax import config as config_lib
-
-  num_examples = config.get("train_subset", 0) or config_lib.MNIST_TRAIN_SIZE
-  if config.get("examples_per_class"):
-    num_examples = min(num_examples, 10 * config.examples_per_class)
-  return round(step * config.num_critic_steps / config_lib.batches_per_epoch(config, num_examples), 3)
 
 
 def run_evaluation() -> list[dict]:

@@ -41,7 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from configs import cwgan_gp, default
-from ganjax import augmentations, classifiers, cli, data, export, train
+from ganjax import augmentations, classifiers, cli, data, export, generation, train
 
 _N_PER_CLASS = flags.DEFINE_list("n_per_class", ["10", "100", "1000", "all"], "Real labelled images per class.")
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds 0..S-1 (classifier init/order/augmentation, GAN sample noise).")
@@ -144,7 +144,15 @@ def sample_synthetic(regime: str, per_class: int, seed: int, num_real: int, gan_
   else:
     workdir = os.path.join(_OUT_DIR.value, "gans", "b_full_s0")
     ensure_gan(workdir, gan_config(0, _FULL_GAN_STEPS.value, 0, gan_overrides))
-  return export.generate_labelled(workdir, max(1, round(_RATIO.value * num_real / 10)), seed)
+  options = export.ExportOptions(num_per_class=max(1, round(_RATIO.value * num_real / 10)), seed=seed)
+  images, labels, _, _ = export.sample_dataset(trained_run(os.path.abspath(workdir)), options)
+  return images, labels
+
+
+@functools.cache
+def trained_run(workdir: str) -> generation.Run:
+  """A finished cGAN, restored once per process: every seed and N samples it with the same compiled G."""
+  return generation.load_run(workdir)
 
 
 def run_cell(train_set, test_set, synthetic, seed: int, augment) -> float:

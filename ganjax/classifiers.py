@@ -17,12 +17,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ganjax.config import MNIST_NUM_CLASSES as NUM_CLASSES
 from ganjax.steps import to_float_images
 
 PyTree = Any
 Augment = Callable[[jax.Array, jax.Array], jax.Array]  # (key, float images [B, 28, 28, 1]) -> same shape
 IMAGE_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
 
 
 class EvaluatorCNN(nn.Module):
@@ -44,11 +44,7 @@ class EvaluatorCNN(nn.Module):
       x = nn.relu(nn.Conv(features, (3, 3), padding="VALID", name=f"Conv_{2 * block}")(x))
       x = nn.relu(nn.Conv(features, (3, 3), padding="VALID", name=f"Conv_{2 * block + 1}")(x))
       x = nn.max_pool(x, (2, 2), (2, 2))
-    x = x.reshape(x.shape[0], -1)
-    features = nn.relu(nn.Dense(128)(x))
-    x = nn.Dropout(self.dropout_rate, deterministic=not train)(features, rng=dropout_key)
-    logits = nn.Dense(NUM_CLASSES)(x)
-    return (logits, features) if return_features else logits
+    return _dense_head(x, self.dropout_rate, train, dropout_key, return_features)
 
 
 class SmallCNN(nn.Module):
@@ -68,11 +64,19 @@ class SmallCNN(nn.Module):
     for features in (32, 64):
       x = nn.relu(nn.Conv(features, (5, 5), padding="VALID")(x))
       x = nn.max_pool(x, (2, 2), (2, 2))
-    x = x.reshape(x.shape[0], -1)
-    features = nn.relu(nn.Dense(128)(x))
-    x = nn.Dropout(self.dropout_rate, deterministic=not train)(features, rng=dropout_key)
-    logits = nn.Dense(NUM_CLASSES)(x)
-    return (logits, features) if return_features else logits
+    return _dense_head(x, self.dropout_rate, train, dropout_key, return_features)
+
+
+def _dense_head(x: jax.Array, dropout_rate: float, train: bool, dropout_key: jax.Array | None, return_features: bool):
+  """Both networks' read-out: flatten -> Dense 128 + ReLU (the features) -> dropout -> Dense 10.
+
+  Called inside the parent's compact __call__, so its layers are the parent's Dense_0 / Dense_1.
+  """
+  x = x.reshape(x.shape[0], -1)
+  features = nn.relu(nn.Dense(128)(x))
+  x = nn.Dropout(dropout_rate, deterministic=not train)(features, rng=dropout_key)
+  logits = nn.Dense(NUM_CLASSES)(x)
+  return (logits, features) if return_features else logits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,28 +194,33 @@ def _apply(model: nn.Module, params: PyTree, images: jax.Array, return_features:
   return model.apply({"params": params}, images, return_features=return_features)
 
 
-def _predict(model: nn.Module, params: PyTree, images: np.ndarray, batch_size: int, output: int) -> np.ndarray:
-  """Inference in chunks of one shape (the last one zero-padded), so only one program compiles."""
-  images = np.asarray(images)
+def logits_and_features(
+  model: nn.Module, params: PyTree, images_uint8: np.ndarray, batch_size: int = 1000
+) -> tuple[np.ndarray, np.ndarray]:
+  """(float32 [N, 10], float32 [N, 128]) from one forward pass, in chunks of one shape (the last one
+  zero-padded), so only one program compiles."""
+  images = np.asarray(images_uint8)
   if len(images) == 0:
     raise ValueError("no images to classify")
   chunk = min(batch_size, len(images))
-  outputs = []
+  logits, features_ = [], []
   for start in range(0, len(images), chunk):
     batch = images[start : start + chunk]
     padded = np.concatenate([batch, np.zeros((chunk - len(batch), *batch.shape[1:]), batch.dtype)])
-    outputs.append(np.asarray(_apply(model, params, padded, True)[output])[: len(batch)])
-  return np.concatenate(outputs)
+    batch_logits, batch_features = _apply(model, params, padded, True)
+    logits.append(np.asarray(batch_logits)[: len(batch)])
+    features_.append(np.asarray(batch_features)[: len(batch)])
+  return np.concatenate(logits), np.concatenate(features_)
 
 
 def predict_logits(model: nn.Module, params: PyTree, images_uint8: np.ndarray, batch_size: int = 1000) -> np.ndarray:
   """float32 [N, 10]. Images are uint8 [N, 28, 28, 1] (or float in [-1, 1], e.g. generator samples)."""
-  return _predict(model, params, images_uint8, batch_size, output=0)
+  return logits_and_features(model, params, images_uint8, batch_size)[0]
 
 
 def features(model: nn.Module, params: PyTree, images_uint8: np.ndarray, batch_size: int = 1000) -> np.ndarray:
   """float32 [N, 128]: the penultimate activations (after ReLU, before dropout and the read-out)."""
-  return _predict(model, params, images_uint8, batch_size, output=1)
+  return logits_and_features(model, params, images_uint8, batch_size)[1]
 
 
 def accuracy(model: nn.Module, params: PyTree, images_uint8: np.ndarray, labels: np.ndarray) -> float:

@@ -50,11 +50,20 @@ class Evaluator:
 
   def probabilities(self, images_uint8: np.ndarray) -> np.ndarray:
     """float32 [N, 10], rows summing to 1."""
-    return np.asarray(jax.nn.softmax(jnp.asarray(self.logits(images_uint8)), axis=-1))
+    return _softmax(self.logits(images_uint8))
 
   def features(self, images_uint8: np.ndarray) -> np.ndarray:
     """float32 [N, 128]: the penultimate layer, the embedding for Frechet-style distances."""
     return classifiers.features(self.model, self.params, images_uint8)
+
+  def features_and_probabilities(self, images_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both from one forward pass (the metrics need both of every sample set)."""
+    logits, features = classifiers.logits_and_features(self.model, self.params, images_uint8)
+    return features, _softmax(logits)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+  return np.asarray(jax.nn.softmax(jnp.asarray(logits), axis=-1))
 
 
 def _info_path(weights_path: str) -> str:

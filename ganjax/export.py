@@ -19,10 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganjax import generation, images, steps
+from ganjax.config import MNIST_NUM_CLASSES as NUM_CLASSES
 from ganjax.errors import ConfigError
 
 FILTERS = ("none", "evaluator", "critic")
-NUM_CLASSES = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,15 +84,6 @@ def select(scores: np.ndarray, labels: np.ndarray, num_per_class: int) -> np.nda
     members = np.flatnonzero(labels == c)
     chosen.append(members[np.argsort(-scores[members], kind="stable")[:num_per_class]])
   return np.concatenate(chosen)
-
-
-def generate_labelled(workdir: str, num_per_class: int, seed: int = 0, use_ema: bool = True, evaluator=None):
-  """(images uint8 [10 N, 28, 28, 1], labels int32 [10 N]) from the newest checkpoint of `workdir`."""
-  run = generation.load_run(workdir)
-  images_, labels, _, _ = sample_dataset(
-    run, ExportOptions(num_per_class=num_per_class, seed=seed, use_ema=use_ema), evaluator
-  )
-  return images_, labels
 
 
 def sample_dataset(run: generation.Run, options: ExportOptions, evaluator=None):

@@ -22,13 +22,19 @@ from ganjax.errors import WorkdirError
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """A trained run reloaded from its workdir: its config, models, state and checkpoint step."""
+  """A trained run reloaded from its workdir: its config, models, state and checkpoint step (and epoch)."""
 
   config: ml_collections.ConfigDict
   setup: steps.GanSetup
   state: steps.TrainState
   step: int
+  epoch: float
   workdir: str
+
+  def at_step(self, step: int) -> "Run":
+    """The same run restored at another checkpoint, with the same setup (jitted sampling is not recompiled)."""
+    state, record = _restore(self.workdir, self.setup, step)
+    return dataclasses.replace(self, state=state, step=int(record["step"]), epoch=record["epoch"])
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -43,24 +49,23 @@ def load_run(workdir: str, step: int | None = None) -> Run:
   """The newest checkpoint of `workdir` (or that of `step`) on the default device."""
   workdir = os.path.abspath(workdir)
   config = load_config(workdir)
+  setup = steps.make_setup(config)
+  state, record = _restore(workdir, setup, step)
+  return Run(config, setup, state, step=int(record["step"]), epoch=record["epoch"], workdir=workdir)
+
+
+def _restore(workdir: str, setup: steps.GanSetup, step: int | None):
+  """(state, record) of checkpoint `step` (None: the newest) of `workdir`; nothing is created on disk."""
   if not checkpoint_steps(workdir):
     raise WorkdirError(f"no checkpoint in {workdir}/checkpoints yet; train first (python main.py ...)")
-  setup = steps.make_setup(config)
   template = steps.create_state(setup, jax.random.key(0))
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), template)
   checkpoints = checkpoints_lib.Checkpoints(os.path.join(workdir, "checkpoints"), 1, 1_000_000)
   try:
-    if step is None:
-      restored = checkpoints.restore_latest(abstract)
-      if restored is None:
-        raise WorkdirError(f"no checkpoint in {workdir}/checkpoints yet; train first (python main.py ...)")
-    else:
-      restored = checkpoints.restore_step(step, abstract)
+    return checkpoints.restore_latest(abstract) if step is None else checkpoints.restore_step(step, abstract)
   finally:
     checkpoints.close()
-  state, record = restored
-  return Run(config=config, setup=setup, state=state, step=int(record["step"]), workdir=workdir)
 
 
 def checkpoint_steps(workdir: str) -> list[int]:

@@ -26,6 +26,8 @@ class Evaluator(Protocol):
 
   def probabilities(self, images: np.ndarray) -> np.ndarray: ...  # uint8 [N, 28, 28, 1] -> [N, classes]
 
+  def features_and_probabilities(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...  # one pass
+
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Mean [D] and unbiased covariance [D, D] (divided by N - 1), in float64: FID subtracts large traces."""
@@ -223,8 +225,7 @@ def evaluate_samples(
       raise ValueError("the RealReference was computed with a different evaluator; rebuild it with this one")
   else:
     reference = real_reference(evaluator, real_images_uint8)
-  features = np.asarray(evaluator.features(fake))
-  probabilities = np.asarray(evaluator.probabilities(fake))
+  features, probabilities = map(np.asarray, evaluator.features_and_probabilities(fake))
   predicted = probabilities.argmax(axis=1)
   precision, recall = precision_recall(reference.features, features, reference.k, real_radii=reference.radii)
   results = {

@@ -145,6 +145,9 @@ class FakeEvaluator:
     logits = (images.reshape(len(images), -1) / 255.0) @ self.readout
     return np.exp(logits - logits.max(1, keepdims=True)) / np.exp(logits - logits.max(1, keepdims=True)).sum(1)[:, None]
 
+  def features_and_probabilities(self, images):
+    return self.features(images), self.probabilities(images)
+
 
 def random_images(seed: int, n: int) -> np.ndarray:
   return np.random.default_rng(seed).integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)
