@@ -24,6 +24,9 @@ _ALL_STEPS = flags.DEFINE_boolean("all_steps", False, "Evaluate every kept check
 _EMA = flags.DEFINE_boolean("ema", True, "Sample with the EMA generator when the run kept one.")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 10_000, "Generated images per evaluation.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise drawn.")
+_BATCH_NORM = flags.DEFINE_enum(
+  "batch_norm", None, ["moving", "batch"], "G's BatchNorm statistics when sampling (default: the run's config)."
+)
 _CAS = flags.DEFINE_boolean("cas", False, "Also train a classifier on the samples (CAS; ~2 min on CPU).")
 _OUT = flags.DEFINE_string("out", None, "JSON file to write.")
 
@@ -44,6 +47,8 @@ def _default_config():
 
 def evaluate_run(workdir: str) -> list[dict]:
   run = generation.load_run(workdir, _STEP.value)
+  if _BATCH_NORM.value:
+    run = run.with_sampling_batch_norm(_BATCH_NORM.value)
   steps = generation.checkpoint_steps(workdir) if _ALL_STEPS.value else [run.step]
   config = run.config
   config.eval_num_samples, config.eval_cas = _NUM_SAMPLES.value, _CAS.value
@@ -53,7 +58,8 @@ def evaluate_run(workdir: str) -> list[dict]:
     if step != run.step:
       run = run.at_step(step)
     result = evaluator_run.evaluate_state(run.setup, run.state, config, jax.random.key(_SEED.value), _EMA.value)
-    results.append({"workdir": run.workdir, "step": step, "epoch": round(run.epoch, 3), **result})
+    record = {"workdir": run.workdir, "step": step, "epoch": round(run.epoch, 3)}
+    results.append({**record, "sampling_batch_norm": run.setup.sampling_batch_norm, **result})
     print(json.dumps(results[-1]), flush=True)
   return results
 
@@ -69,7 +75,8 @@ def run_evaluation() -> list[dict]:
     out = os.path.splitext(_NPZ.value)[0] + ".eval.json"
   elif out is None:
     suffix = "all" if _ALL_STEPS.value else f"step{results[-1]['step']}"
-    out = os.path.join(_WORKDIR.value, f"eval_{suffix}{'' if _EMA.value else '_live'}.json")
+    mode = f"_{_BATCH_NORM.value}_bn" if _BATCH_NORM.value else ""
+    out = os.path.join(_WORKDIR.value, f"eval_{suffix}{'' if _EMA.value else '_live'}{mode}.json")
   evaluation.write_json(out, results if len(results) > 1 else results[0])
   print(f"wrote {out}")
   return results

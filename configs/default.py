@@ -49,7 +49,13 @@ def get_config() -> ml_collections.ConfigDict:
   # Conditional models (configs/cgan.py, configs/cwgan_gp.py): G and the critic see the class label.
   config.num_classes = 0  # 0: unconditional; 10: conditional on the MNIST digit
   config.critic_conditioning = "projection"  # projection | concat (ganjax/models.py; README says why)
+  # > 0 (conditional only): AC-GAN, the critic also classifies real digits and G is trained to make digits
+  # that head classifies as their labels, this weight times the cross-entropy in both losses.
+  config.auxiliary_classifier_weight = 0.0
   config.ema_decay = 0.0  # > 0: sample and evaluate with an exponential moving average of G's parameters
+  # G's BatchNorm when sampling (grids, evaluation, export): moving (its moving statistics, Keras's inference
+  # mode) | batch (the statistics of the sampled batch, as in training; ganjax/steps.py sample says why).
+  config.sampling_batch_norm = "moving"
 
   # Objective: minimax | non_saturating | wgan | wgan_gp.
   config.loss = "non_saturating"

@@ -15,6 +15,7 @@ MNIST_TRAIN_SIZE = 60_000
 MNIST_NUM_CLASSES = 10
 PARALLEL_MODES = ("jit", "pmap")  # ganjax.parallel: jit over a device mesh, or pmap
 CONV_IMPL_CHOICES = ("auto", *models.CONV_IMPLS)
+SAMPLING_BATCH_NORM_MODES = ("moving", "batch")  # steps.sample: BatchNorm statistics of G when sampling
 
 
 def resolve_conv_impl(conv_impl: str, backend: str | None = None) -> str:
@@ -141,6 +142,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
     "critic_conditioning",
     config.critic_conditioning,
     f"allowed: {', '.join(models.CRITIC_CONDITIONINGS)}",
+  )
+  _require(
+    config.sampling_batch_norm in SAMPLING_BATCH_NORM_MODES,
+    "sampling_batch_norm",
+    config.sampling_batch_norm,
+    f"allowed: {', '.join(SAMPLING_BATCH_NORM_MODES)}",
+  )
+  _require(
+    config.auxiliary_classifier_weight >= 0 and (config.auxiliary_classifier_weight == 0 or config.num_classes > 0),
+    "auxiliary_classifier_weight",
+    config.auxiliary_classifier_weight,
+    "it must be >= 0, and 0 unless the model is conditional (num_classes > 0)",
   )
   _require(0 <= config.ema_decay < 1, "ema_decay", config.ema_decay, "it must be in [0, 1) (0: no EMA)")
   _require(config.eval_every_epochs >= 0, "eval_every_epochs", config.eval_every_epochs, "it must be >= 0 (0: never)")

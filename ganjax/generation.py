@@ -36,6 +36,12 @@ class Run:
     state, record = _restore(self.workdir, self.setup, step)
     return dataclasses.replace(self, state=state, step=int(record["step"]), epoch=record["epoch"])
 
+  def with_sampling_batch_norm(self, mode: str) -> "Run":
+    """The same checkpoint sampled with G's BatchNorm in `mode` (config.sampling_batch_norm: moving | batch)."""
+    config = ml_collections.ConfigDict(self.config.to_dict())
+    config.sampling_batch_norm = mode
+    return dataclasses.replace(self, config=config, setup=dataclasses.replace(self.setup, sampling_batch_norm=mode))
+
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   path = os.path.join(workdir, "config.json")

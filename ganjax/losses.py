@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
 
 class Objective(NamedTuple):
@@ -53,6 +54,11 @@ OBJECTIVES: dict[str, Objective] = {
   "wgan_gp": Objective(wasserstein_critic_loss, wasserstein_generator_loss),
 }
 WASSERSTEIN_LOSSES = ("wgan", "wgan_gp")
+
+
+def class_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Mean cross-entropy of the critic's class head (AC-GAN's auxiliary loss)."""
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, labels))
 
 
 def interpolate(real: jax.Array, fake: jax.Array, eps: jax.Array) -> jax.Array:

@@ -122,7 +122,8 @@ class Critic(nn.Module):
   Two stride-2 5x5 convolutions with LeakyReLU and dropout, then a linear read-out. No BatchNorm: the
   gradient penalty is defined per sample, and batch statistics would couple the samples. Dropout is on
   when `dropout_keys` (one key per example) is given, i.e. in training. A conditional critic sees the
-  label as `conditioning` says (CRITIC_CONDITIONINGS).
+  label as `conditioning` says (CRITIC_CONDITIONINGS). With `auxiliary_classifier` it also predicts the
+  class from the same features (AC-GAN, Odena et al. 2017), returned when `return_class_logits`.
   """
 
   features: Sequence[int] = (64, 128)
@@ -131,11 +132,16 @@ class Critic(nn.Module):
   conv_impl: str = "plain"
   num_classes: int = 0  # > 0: conditional on a class label
   conditioning: str = "projection"
+  auxiliary_classifier: bool = False  # AC-GAN: a num_classes-way head on the same features
 
   @nn.compact
   def __call__(
-    self, images: jax.Array, dropout_keys: jax.Array | None = None, labels: jax.Array | None = None
-  ) -> jax.Array:
+    self,
+    images: jax.Array,
+    dropout_keys: jax.Array | None = None,
+    labels: jax.Array | None = None,
+    return_class_logits: bool = False,
+  ) -> jax.Array | tuple[jax.Array, jax.Array]:
     _check_conv_impl(self.conv_impl)
     _check_labels(self, labels, images.shape[0])
     if self.conditioning not in CRITIC_CONDITIONINGS:
@@ -155,4 +161,10 @@ class Critic(nn.Module):
     if labels is not None and self.conditioning == "projection":
       embedding = nn.Embed(self.num_classes, x.shape[-1], embedding_init=kernel_init, name="label_projection")
       logits = logits + jnp.sum(embedding(labels) * x, axis=-1)
+    if self.auxiliary_classifier:  # created at init, so that the parameters exist whatever is returned
+      class_logits = nn.Dense(self.num_classes, kernel_init=kernel_init, name="auxiliary_classifier")(x)
+      if return_class_logits:
+        return logits, class_logits
+    elif return_class_logits:
+      raise ValueError("return_class_logits=True needs a critic with auxiliary_classifier=True")
     return logits

@@ -46,6 +46,12 @@ def test_paper_configs_hold_the_paper_hyperparameters():
     ("conv_impl", "fast", "config.conv_impl='fast' is not allowed; allowed: auto, plain, phase, hybrid"),
     ("num_classes", 5, "config.num_classes=5 is not allowed; allowed: 0 (unconditional) or 10"),
     ("critic_conditioning", "film", "config.critic_conditioning='film' is not allowed; allowed: projection, concat"),
+    ("sampling_batch_norm", "ema", "config.sampling_batch_norm='ema' is not allowed; allowed: moving, batch"),
+    (
+      "auxiliary_classifier_weight",
+      1.0,
+      "config.auxiliary_classifier_weight=1.0 is not allowed; it must be >= 0, and 0",
+    ),
     ("ema_decay", 1.0, "config.ema_decay=1.0 is not allowed; it must be in"),
     ("examples_per_class", -1, "config.examples_per_class=-1 is not allowed"),
     ("eval_num_samples", 5, "config.eval_num_samples=5 is not allowed; it must be an integer >= 10"),

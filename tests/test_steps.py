@@ -1,3 +1,4 @@
+import dataclasses
 import functools
 
 import jax
@@ -5,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import tiny
+from configs import default, tiny
 from ganjax import losses, steps
 
 
@@ -137,6 +138,31 @@ def test_sampling_uses_moving_statistics_and_is_deterministic():
   np.testing.assert_allclose(steps.sample(setup, state, z)[:1], steps.sample(setup, state, z[:1]), rtol=1e-5, atol=1e-6)
 
 
+def test_batch_statistics_sampling_normalises_with_the_batch_and_leaves_the_moving_statistics_alone():
+  setup, state = make("non_saturating", 1)
+  state, _ = jax.jit(functools.partial(steps.train_step, setup))(state, random_batch(1), jax.random.key(1))
+  batch_setup = dataclasses.replace(setup, sampling_batch_norm="batch")
+  z = jax.random.normal(jax.random.key(0), (16, 100))
+  moving, batch = steps.sample(setup, state, z), steps.sample(batch_setup, state, z)
+  assert batch.shape == moving.shape and bool(jnp.all(jnp.abs(batch) <= 1))
+  assert float(jnp.max(jnp.abs(moving - batch))) > 1e-3  # the two modes really differ
+  # Batch statistics: a sample depends on the rest of its batch, and sampling changes no state.
+  first_of_two_batches = (
+    steps.sample(batch_setup, state, z[:8])[:1],
+    steps.sample(batch_setup, state, z[8:].at[0].set(z[0]))[:1],
+  )
+  assert not np.allclose(*first_of_two_batches)
+  np.testing.assert_array_equal(steps.sample(batch_setup, state, z), batch)
+  # The same as a training-mode forward pass of G on that batch.
+  expected, _ = setup.generator.apply(
+    {"params": state.generator_params, "batch_stats": state.generator_batch_stats},
+    z,
+    train=True,
+    mutable=["batch_stats"],
+  )
+  np.testing.assert_allclose(steps.sample(batch_setup, state, z, use_ema=False), expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("loss", ["non_saturating", "wgan_gp"])
 def test_phase_convolutions_give_the_same_update_step_as_plain_layers(loss):
   # The throughput lever must not change the maths: same state after two full steps (GP's double backward
@@ -200,3 +226,34 @@ def test_a_conditional_critic_trains_on_the_batch_labels(loss):
   assert not np.allclose(
     a.critic_params["label_projection"]["embedding"], b.critic_params["label_projection"]["embedding"]
   )
+
+
+@pytest.mark.parametrize("loss", ["non_saturating", "wgan_gp"])
+def test_the_auxiliary_classifier_learns_the_real_labels_and_steers_the_generator(loss):
+  fast_critic = default.adam(3e-3)  # to memorise 8 labels in a few steps
+  setup, state = make(loss, 1, num_classes=10, auxiliary_classifier_weight=1.0, critic_optimizer=fast_critic)
+  assert "auxiliary_classifier" in state.critic_params
+  batch = random_batch(1)
+  batch["label"] = jnp.arange(8, dtype=jnp.int32)[None] % 10
+  step = jax.jit(functools.partial(steps.train_step, setup))
+  first, metrics = step(state, batch, jax.random.key(1))
+  assert {"critic_class_loss", "generator_class_loss"} <= set(metrics)
+  assert abs(float(metrics["critic_class_loss"]) - np.log(10)) < 0.5  # a fresh head guesses
+  state = first
+  for i in range(30):  # the same 8 real digits: the head memorises their labels
+    state, last = step(state, batch, jax.random.key(i))
+  assert float(last["critic_class_loss"]) < 0.5 * float(metrics["critic_class_loss"])
+  # G's update depends on the class loss: with weight 0 the same step moves G differently.
+  plain_setup = dataclasses.replace(setup, auxiliary_classifier_weight=0.0)
+  plain, _ = steps.train_step(plain_setup, state, batch, jax.random.key(99))
+  with_class, _ = steps.train_step(setup, state, batch, jax.random.key(99))
+  assert not np.allclose(plain.generator_params["Dense_0"]["kernel"], with_class.generator_params["Dense_0"]["kernel"])
+
+
+def test_class_logits_need_a_critic_with_the_auxiliary_head():
+  setup, state = make("non_saturating", 1, num_classes=10)
+  images = jnp.zeros((2, 28, 28, 1))
+  with pytest.raises(ValueError, match="auxiliary_classifier=True"):
+    setup.critic.apply(
+      {"params": state.critic_params}, images, labels=jnp.zeros(2, jnp.int32), return_class_logits=True
+    )
