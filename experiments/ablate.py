@@ -207,8 +207,12 @@ def run_cell(cell: Cell) -> None:
   """Train and evaluate (or resume) the cell; its wall time and hardware go to ablate_cell.json."""
   checkpoints = os.path.join(cell.workdir, "checkpoints")
   steps = [int(n) for n in (os.listdir(checkpoints) if os.path.isdir(checkpoints) else []) if n.isdigit()]
-  # resumed_from_step > 0: the wall time misses the interrupted attempt.
+  # resumed_from_step > 0: the wall time misses an interrupted attempt, but includes a finished shorter run
+  # that this one extends (same cell, larger num_epochs), so an extended cell reports its whole training.
   record = {"total_steps": total_steps(cell.config), "resumed_from_step": max(steps, default=0), "diverged": ""}
+  earlier = read_json(os.path.join(cell.workdir, CELL_FILE))
+  extends = earlier.get("total_steps") == record["resumed_from_step"] and not earlier.get("diverged")
+  earlier_wall_s = earlier.get("wall_s", 0.0) if extends and record["resumed_from_step"] else 0.0
   for split in ("train", "test"):  # decoded once per process and cached: not part of a cell's time
     data.load_split(cell.config, split)
   start = time.perf_counter()
@@ -217,7 +221,8 @@ def run_cell(cell: Cell) -> None:
   except TrainingDiverged as e:  # a result of the ablation (e.g. too high a learning rate), not the sweep's end
     record["diverged"] = str(e)
   kind, count, cpus = jax.devices()[0].device_kind, cell.config.num_devices or jax.device_count(), os.cpu_count()
-  record |= {"wall_s": round(time.perf_counter() - start, 1), "device_kind": kind, "device_count": count}
+  record |= {"wall_s": round(time.perf_counter() - start + earlier_wall_s, 1), "device_kind": kind}
+  record |= {"device_count": count, "extended_from_step": record["resumed_from_step"] if earlier_wall_s else 0}
   record |= {"cpu_count": cpus, "hardware": f"{count} x {kind}, {cpus} CPUs"}
   if not record["diverged"] and (evaluation.read_json(cell.workdir) or {}).get("step") != record["total_steps"]:
     raise WorkdirError(f"cell {cell.id}: {cell.workdir}/eval.json is not at step {record['total_steps']}")

@@ -135,3 +135,19 @@ def test_the_command_line_reports_an_unknown_config_file_in_one_line(tmp_path):
   assert output.stderr.strip().splitlines()[-1] == "error: --configs: no config file 'configs/nope.py' " + (
     "(a .py file with get_config(), e.g. configs/cgan.py)"
   )
+
+
+def test_a_longer_rerun_extends_finished_cells_and_their_wall_time_counts_both_parts(tmp_path, mnist_data_dir):
+  ablate = load_ablate()
+  short = tiny_sets(mnist_data_dir)
+  ablate.ablate(["configs/tiny.py"], [], short, ["0"], str(tmp_path), command="short")
+  (first,) = glob.glob(str(tmp_path / "runs" / "*" / ablate.CELL_FILE))
+  first_wall_s = ablate.read_json(first)["wall_s"]
+  longer = [s if s != "num_train_steps=2" else "num_train_steps=4" for s in short]
+  ablate.ablate(["configs/tiny.py"], [], longer, ["0"], str(tmp_path), command="longer")
+  record = ablate.read_json(first)
+  assert record["total_steps"] == 4 and record["resumed_from_step"] == 2 and record["extended_from_step"] == 2
+  assert record["wall_s"] > first_wall_s
+  with open(tmp_path / "results.csv") as f:
+    (row,) = list(csv.DictReader(f))
+  assert row["steps"] == "4" and float(row["wall_s"]) == record["wall_s"]
