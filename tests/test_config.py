@@ -99,12 +99,14 @@ def test_the_batch_must_fit_in_the_examples_per_class_subset():
   config_lib.validate(config)
 
 
-@pytest.mark.parametrize("tuned, paper", [("gan_tuned", "gan"), ("cgan_tuned", "cgan")])
+@pytest.mark.parametrize("tuned, paper", [("gan_tuned", "gan"), ("cgan_tuned", "cgan"), ("wgan_gp_tuned", "wgan_gp")])
 def test_tuned_recipes_keep_the_paper_models_loss_and_batch_and_change_only_training(tuned, paper):
   tuned_config, paper_config = load(tuned).to_dict(), load(paper).to_dict()
   changed = {field for field in paper_config if tuned_config[field] != paper_config[field]}
   assert set(tuned_config) == set(paper_config)
-  assert changed <= {"generator_optimizer", "critic_optimizer", "ema_decay", "auxiliary_classifier_weight"}
+  training = {"generator_optimizer", "critic_optimizer", "ema_decay", "auxiliary_classifier_weight", "num_critic_steps"}
+  assert changed <= training
   assert {"generator_optimizer", "ema_decay"} <= changed  # what the measurements support
-  for field in ("generator_features", "critic_features", "latent_dim", "dropout_rate", "batch_size", "loss"):
+  paper_fields = ("generator_features", "critic_features", "latent_dim", "dropout_rate", "batch_size", "loss")
+  for field in (*paper_fields, "gradient_penalty_weight", "num_classes"):
     assert tuned_config[field] == paper_config[field]
