@@ -9,9 +9,13 @@ python main.py --config=configs/gan_tuned.py --config.num_epochs=10 --workdir=ru
 from configs import default
 
 
-def get_config():
-  config = default.get_config()
+def tune(config):
+  """The recipe's training changes, applied to a paper config (this one's and configs/cgan_tuned.py's)."""
   config.generator_optimizer = default.adam(2e-4, b1=0.5)
   config.critic_optimizer = default.adam(2e-4, b1=0.5)
   config.ema_decay = 0.999
   return config
+
+
+def get_config():
+  return tune(default.get_config())
