@@ -11,6 +11,11 @@ def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999) -> ml_collect
   return ml_collections.ConfigDict(dict(name="adam", learning_rate=learning_rate, b1=b1, b2=b2, eps=1e-7))
 
 
+def progan_adam(learning_rate: float = 1e-3) -> ml_collections.ConfigDict:
+  # ProGAN's (Karras et al. 2018): a high rate without momentum; what the tuned recipes measured best.
+  return adam(learning_rate, b1=0.0, b2=0.99)
+
+
 def rmsprop(learning_rate: float) -> ml_collections.ConfigDict:
   # Keras's RMSprop: decay 0.9 and g / (sqrt(v) + 1e-7), i.e. eps outside the square root.
   return ml_collections.ConfigDict(

@@ -14,7 +14,7 @@ from configs import default, wgan_gp
 def get_config():
   config = wgan_gp.get_config()
   config.num_critic_steps = 1
-  config.generator_optimizer = default.adam(1e-3, b1=0.0, b2=0.99)
-  config.critic_optimizer = default.adam(1e-3, b1=0.0, b2=0.99)
+  config.generator_optimizer = default.progan_adam()
+  config.critic_optimizer = default.progan_adam()
   config.ema_decay = 0.999
   return config
