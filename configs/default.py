@@ -57,6 +57,10 @@ def get_config() -> ml_collections.ConfigDict:
   # > 0 (conditional only): AC-GAN, the critic also classifies real digits and G is trained to make digits
   # that head classifies as their labels, this weight times the cross-entropy in both losses.
   config.auxiliary_classifier_weight = 0.0
+  # > 0 (unconditional models only): self-conditioning (ganjax/clusters.py). The training images are split
+  # into this many k-means clusters at the start, and G and the critic are conditioned on the cluster as
+  # configs/cgan.py's are on the digit; samples draw clusters by their share of the data. No labels are used.
+  config.num_clusters = 0
   config.ema_decay = 0.0  # > 0: sample and evaluate with an exponential moving average of G's parameters
   # G's BatchNorm when sampling (grids, evaluation, export): moving (its moving statistics, Keras's inference
   # mode) | batch (the statistics of the sampled batch, as in training; ganjax/steps.py sample says why).

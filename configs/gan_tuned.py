@@ -1,7 +1,8 @@
-"""The tuned GAN: the paper's models, loss (non-saturating) and batch 256 with DCGAN's optimiser and a G EMA.
+"""The tuned GAN: the paper's models, loss (non-saturating) and batch 256 with ProGAN's optimiser and a G EMA.
 
-Measured against configs/gan.py with experiments/ablate.py (README, "Better recipes"): Adam (2e-4, beta1
-0.5) for both networks, and an EMA of G (0.999) for sampling.
+Measured against configs/gan.py with experiments/ablate.py (README, "Better recipes"): ProGAN's Adam (1e-3,
+betas (0, 0.99)) for both networks, and an EMA of G (0.999) for sampling. FID at 10 epochs 86.6 (2 seeds);
+with DCGAN's Adam (2e-4, beta1 0.5) instead, 189.4.
 
 python main.py --config=configs/gan_tuned.py --config.num_epochs=10 --workdir=runs/gan_tuned
 """
@@ -11,7 +12,7 @@ from configs import default
 
 def get_config():
   config = default.get_config()
-  config.generator_optimizer = default.adam(2e-4, b1=0.5)
-  config.critic_optimizer = default.adam(2e-4, b1=0.5)
+  config.generator_optimizer = default.progan_adam()
+  config.critic_optimizer = default.progan_adam()
   config.ema_decay = 0.999
   return config

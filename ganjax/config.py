@@ -155,6 +155,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     config.auxiliary_classifier_weight,
     "it must be >= 0, and 0 unless the model is conditional (num_classes > 0)",
   )
+  _require(
+    _is_int(config.num_clusters)
+    and (config.num_clusters == 0 or (config.num_clusters >= 2 and config.num_classes == 0)),
+    "num_clusters",
+    config.num_clusters,
+    "it must be 0 (no self-conditioning) or an integer >= 2, and 0 for a conditional model (num_classes > 0)",
+  )
   _require(0 <= config.ema_decay < 1, "ema_decay", config.ema_decay, "it must be in [0, 1) (0: no EMA)")
   _require(config.eval_every_epochs >= 0, "eval_every_epochs", config.eval_every_epochs, "it must be >= 0 (0: never)")
   _require(

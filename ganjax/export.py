@@ -57,7 +57,7 @@ def _candidates(run: generation.Run, options: ExportOptions, evaluator) -> tuple
   """(images, labels, label source) before any filtering; at least num_per_class / keep_fraction per class."""
   per_class = math.ceil(options.num_per_class / (options.keep_fraction if options.filter != "none" else 1.0))
   key = jax.random.key(options.seed)
-  if run.setup.num_classes:
+  if run.setup.digit_conditional:
     labels = generation.balanced_labels(per_class * NUM_CLASSES, NUM_CLASSES)
     candidates = generation.generate(run.setup, run.state, key, len(labels), labels, options.use_ema)
     return candidates, labels, "conditioning"
@@ -89,7 +89,12 @@ def select(scores: np.ndarray, labels: np.ndarray, num_per_class: int) -> np.nda
 def sample_dataset(run: generation.Run, options: ExportOptions, evaluator=None):
   """(images [N,28,28,1], labels [N], label source, evaluator sha or None) after the optional filter."""
   options.validate()
-  needs_evaluator = options.filter == "evaluator" or not run.setup.num_classes
+  if options.filter == "critic" and run.setup.num_clusters:
+    raise ConfigError(
+      f"filter='critic' needs the conditioning of every image, and {run.workdir} is self-conditioned on clusters "
+      "(num_clusters > 0) that exported images do not keep; use filter 'evaluator' or 'none'"
+    )
+  needs_evaluator = options.filter == "evaluator" or not run.setup.digit_conditional
   if needs_evaluator and evaluator is None:
     from ganjax import evaluator as evaluator_lib  # the shipped classifier; only loaded when needed
 

@@ -90,6 +90,15 @@ def balanced_labels(num_images: int, num_classes: int) -> np.ndarray:
   return (np.arange(num_images) % num_classes).astype(np.int32)
 
 
+CLUSTER_KEY = 2**32 - 1  # folded into generate's key for the cluster draws (the noise uses 0, 1, ...)
+
+
+def cluster_labels(cluster_shares, key: jax.Array, num_images: int) -> np.ndarray:
+  """int32 [num_images]: clusters drawn by their share of the training set (a self-conditioned run's prior)."""
+  shares = np.asarray(cluster_shares)
+  return np.asarray(jax.random.choice(key, len(shares), (num_images,), p=jnp.asarray(shares)), np.int32)
+
+
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def _sample_batch(setup, state, key, labels, use_ema):
   z = jax.random.normal(key, (labels.shape[0], setup.latent_dim))
@@ -106,8 +115,11 @@ def generate(
   batch_size: int = 500,
 ) -> np.ndarray:
   """uint8 [num_images, 28, 28, 1] from G in inference mode, for `labels` (conditional models; default:
-  balanced over the classes), in fixed-size batches (one compilation; the last batch is padded)."""
-  if labels is None:
+  balanced over the digits, or clusters drawn by their shares for a self-conditioned run), in fixed-size
+  batches (one compilation; the last batch is padded)."""
+  if labels is None and setup.num_clusters:
+    labels = cluster_labels(state.cluster_shares, jax.random.fold_in(key, CLUSTER_KEY), num_images)
+  elif labels is None:
     labels = balanced_labels(num_images, max(setup.num_classes, 1))
   labels = np.asarray(labels, np.int32)
   if labels.shape != (num_images,):

@@ -34,6 +34,9 @@ class TrainState:
   critic_opt_state: optax.OptState
   # Exponential moving average of generator_params when config.ema_decay > 0 (else None): used for sampling.
   generator_ema_params: PyTree = None
+  # Self-conditioned runs (config.num_clusters > 0): each cluster's share of the training images, float [k]; the
+  # distribution G's clusters are drawn from, in training and sampling. None otherwise.
+  cluster_shares: jax.Array | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +52,8 @@ class GanSetup:
   latent_dim: int
   clip_value: float
   gradient_penalty_weight: float
-  num_classes: int = 0  # > 0: conditional models, trained on the batch's labels
+  num_classes: int = 0  # > 0: conditional models, trained on the batch's labels (digits or clusters)
+  num_clusters: int = 0  # > 0: those labels are k-means clusters (self-conditioning), num_classes == num_clusters
   ema_decay: float = 0.0  # > 0: keep an exponential moving average of the generator's parameters
   auxiliary_classifier_weight: float = 0.0  # > 0: AC-GAN class loss on the critic and G (conditional only)
   sampling_batch_norm: str = "moving"  # moving | batch: G's BatchNorm statistics when sampling (see sample)
@@ -61,6 +65,11 @@ class GanSetup:
   def objective(self) -> losses.Objective:
     return losses.OBJECTIVES[self.loss]
 
+  @property
+  def digit_conditional(self) -> bool:
+    """Conditioned on the digit (a user asks for a class), not on a cluster (self-conditioning)."""
+    return self.num_classes > 0 and not self.num_clusters
+
 
 def make_setup(
   config: ml_collections.ConfigDict,
@@ -68,7 +77,8 @@ def make_setup(
   example_sharding: jax.sharding.Sharding | None = None,
 ) -> GanSetup:
   conv_impl = config_lib.resolve_conv_impl(config.get("conv_impl", "auto"))  # runs saved before it existed
-  num_classes = config.get("num_classes", 0)
+  num_clusters = config.get("num_clusters", 0)  # runs saved before it existed: none
+  num_classes = config.get("num_classes", 0) or num_clusters
   return GanSetup(
     generator=Generator(
       features=tuple(config.generator_features),
@@ -96,6 +106,7 @@ def make_setup(
     clip_value=config.clip_value,
     gradient_penalty_weight=config.gradient_penalty_weight,
     num_classes=num_classes,
+    num_clusters=num_clusters,
     ema_decay=config.get("ema_decay", 0.0),
     auxiliary_classifier_weight=config.get("auxiliary_classifier_weight", 0.0),
     sampling_batch_norm=config.get("sampling_batch_norm", "moving"),
@@ -118,6 +129,8 @@ def create_state(setup: GanSetup, key: jax.Array, image_shape=(28, 28, 1)) -> Tr
     critic_opt_state=setup.critic_optimizer.init(critic_vars["params"]),
     # A copy, not the same buffers: the jitted step donates the state, and a buffer can be donated once.
     generator_ema_params=jax.tree.map(jnp.copy, generator_vars["params"]) if setup.ema_decay > 0 else None,
+    # Uniform until the run's clusters are known (train.py sets them; checkpoints keep them).
+    cluster_shares=jnp.full((setup.num_clusters,), 1.0 / setup.num_clusters) if setup.num_clusters else None,
   )
 
 
@@ -152,11 +165,18 @@ def average_over_devices(setup: GanSetup, tree):
   return jax.lax.pmean(tree, setup.axis_name) if setup.axis_name is not None else tree
 
 
-def draw_labels(setup: GanSetup, key: jax.Array, batch_size: int) -> jax.Array | None:
-  """Uniform class labels [batch_size] for a conditional generator, one draw per example key; else None."""
+def draw_labels(
+  setup: GanSetup, key: jax.Array, batch_size: int, cluster_shares: jax.Array | None = None
+) -> jax.Array | None:
+  """Class labels [batch_size] for a conditional generator, one draw per example key; else None.
+
+  Uniform over the digits; over clusters (self-conditioning) by `cluster_shares`, as the real batches are.
+  """
   if not setup.num_classes:
     return None
   keys = example_keys(setup, key, batch_size)
+  if setup.num_clusters:
+    return jax.vmap(lambda k: jax.random.categorical(k, jnp.log(cluster_shares)))(keys).astype(jnp.int32)
   return jax.vmap(lambda k: jax.random.randint(k, (), 0, setup.num_classes))(keys)
 
 
@@ -230,7 +250,7 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
   """One generator update against the current critic (critic in training mode, as the critic saw fakes)."""
   z_key, dropout_key, label_key = jax.random.split(key, 3)
   z = draw_noise(setup, z_key, batch_size)
-  labels = draw_labels(setup, label_key, batch_size)
+  labels = draw_labels(setup, label_key, batch_size, state.cluster_shares)
 
   def loss_fn(generator_params):
     fake_images, batch_stats = generate(setup, generator_params, state.generator_batch_stats, z, labels)

@@ -18,7 +18,7 @@ from absl import logging
 
 from ganjax import checkpoints as checkpoints_lib
 from ganjax import config as config_lib
-from ganjax import data, evaluation, images, metric_writers, parallel, plots, steps
+from ganjax import clusters, data, evaluation, generation, images, metric_writers, parallel, plots, steps
 from ganjax.errors import TrainingDiverged, WorkdirError
 
 
@@ -53,7 +53,9 @@ def _all_finite(tree) -> jax.Array:
 class _Run:
   """The bookkeeping of one training loop: position, metric windows, grids. Not part of the maths."""
 
-  def __init__(self, config, workdir, setup, num_examples, total_steps, start_step, batches_consumed, root_key):
+  def __init__(
+    self, config, workdir, setup, num_examples, total_steps, start_step, batches_consumed, root_key, cluster_shares
+  ):
     self.config, self.workdir, self.setup = config, workdir, setup
     self.is_main = jax.process_index() == 0  # only process 0 writes logs, metrics, grids and plots
     self.per_epoch = config_lib.batches_per_epoch(config, num_examples)
@@ -66,7 +68,11 @@ class _Run:
     self.sample_fn = jax.jit(functools.partial(steps.sample, setup))
     sample_key = jax.random.fold_in(root_key, 3)
     self.fixed_z = jax.random.normal(sample_key, (config.num_sample_images, config.latent_dim))
-    self.fixed_labels = grid_labels(config.num_sample_images, config.num_classes)
+    if setup.num_clusters:  # a self-conditioned run's grid: clusters drawn as sampling draws them, in order
+      labels = generation.cluster_labels(cluster_shares, jax.random.fold_in(sample_key, 1), config.num_sample_images)
+      self.fixed_labels = jnp.asarray(np.sort(labels))
+    else:
+      self.fixed_labels = grid_labels(config.num_sample_images, config.num_classes)
     self.evaluation: evaluation.Evaluation | None = None  # built at the first evaluation
 
   @property
@@ -152,6 +158,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
 
   root_key = jax.random.key(config.seed)
   state = steps.create_state(setup, jax.random.fold_in(root_key, 0), train_images.shape[1:])
+  if config.num_clusters:  # self-conditioning: the clusters replace the labels, which are not used
+    assignments = clusters.load_or_compute(
+      workdir, train_images, config.num_clusters, jax.random.fold_in(root_key, 5), write=is_main
+    )
+    logging.info(
+      "self-conditioned on %d k-means clusters (%s); their purity w.r.t. the digit labels, not used: %.3f",
+      config.num_clusters,
+      os.path.join(workdir, clusters.CLUSTERS_FILE),
+      clusters.purity(assignments, train_labels),
+    )
+    train_labels = assignments
+    state = state.replace(cluster_shares=jnp.asarray(clusters.shares(assignments, config.num_clusters)))
   checkpoints = checkpoints_lib.Checkpoints(
     os.path.join(workdir, "checkpoints"), config.checkpoint_every_steps, config.keep_checkpoints
   )
@@ -163,11 +181,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
     batches_consumed = record["batches_consumed"]
     logging.info("resumed from step %d (epoch %.2f) in %s", record["step"], record["epoch"], workdir)
   start_step = int(state.step)
+  unreplicated_shares = None if state.cluster_shares is None else np.asarray(state.cluster_shares)
   state = devices.put_state(state)
 
   shuffler = data.EpochShuffler(jax.random.fold_in(root_key, 1), num_examples, config.batch_size)
   step_key = jax.random.fold_in(root_key, 2)
-  run = _Run(config, workdir, setup, num_examples, total_steps, start_step, batches_consumed, root_key)
+  run = _Run(
+    config, workdir, setup, num_examples, total_steps, start_step, batches_consumed, root_key, unreplicated_shares
+  )
   writer = metric_writers.MetricWriter(workdir, start_step) if is_main else None
   train_step = devices.compile_train_step(setup)
   device_images, device_labels = devices.put_dataset(train_images, train_labels)

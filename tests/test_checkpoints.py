@@ -13,8 +13,9 @@ def test_a_checkpoint_written_before_the_ema_field_existed_restores_with_the_ema
   setup = steps.make_setup(tiny.get_config())
   state = steps.create_state(setup, jax.random.key(0))
   assert state.generator_ema_params is None
-  # What an older ganjax wrote: the same state without the generator_ema_params field.
-  legacy = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "generator_ema_params"}
+  # What an older ganjax wrote: the same state without the fields added since (the EMA, the cluster shares).
+  legacy = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if getattr(state, f.name) is not None}
+  assert set(legacy) == {f.name for f in dataclasses.fields(state)} - {"generator_ema_params", "cluster_shares"}
   manager = checkpoints.Checkpoints(str(tmp_path / "checkpoints"), every_steps=1, keep=2)
   manager.save(7, legacy, {"step": 7})
   manager.wait()

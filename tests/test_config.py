@@ -52,6 +52,7 @@ def test_paper_configs_hold_the_paper_hyperparameters():
       1.0,
       "config.auxiliary_classifier_weight=1.0 is not allowed; it must be >= 0, and 0",
     ),
+    ("num_clusters", 1, "config.num_clusters=1 is not allowed; it must be 0 (no self-conditioning) or an integer"),
     ("ema_decay", 1.0, "config.ema_decay=1.0 is not allowed; it must be in"),
     ("examples_per_class", -1, "config.examples_per_class=-1 is not allowed"),
     ("eval_num_samples", 5, "config.eval_num_samples=5 is not allowed; it must be an integer >= 10"),
@@ -62,6 +63,15 @@ def test_bad_values_are_named_with_what_is_allowed(field, value, message):
   config[field] = value
   with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
     config_lib.validate(config)
+
+
+def test_self_conditioning_is_only_for_unconditional_models():
+  config = default.get_config()
+  config.num_classes, config.num_clusters = 10, 50
+  with pytest.raises(ConfigError, match="num_clusters=50 is not allowed; .* 0 for a conditional model"):
+    config_lib.validate(config)
+  config.num_classes = 0
+  config_lib.validate(config)
 
 
 def test_unknown_optimizer_and_argument_are_named():
@@ -100,12 +110,13 @@ def test_the_batch_must_fit_in_the_examples_per_class_subset():
 
 
 @pytest.mark.parametrize("tuned, paper", [("gan_tuned", "gan"), ("cgan_tuned", "cgan"), ("wgan_gp_tuned", "wgan_gp")])
-def test_tuned_recipes_keep_the_paper_models_loss_and_batch_and_change_only_training(tuned, paper):
+def test_tuned_recipes_keep_the_paper_models_loss_and_batch_and_change_only_how_they_train(tuned, paper):
   tuned_config, paper_config = load(tuned).to_dict(), load(paper).to_dict()
   changed = {field for field in paper_config if tuned_config[field] != paper_config[field]}
   assert set(tuned_config) == set(paper_config)
   training = {"generator_optimizer", "critic_optimizer", "ema_decay", "auxiliary_classifier_weight", "num_critic_steps"}
-  assert changed <= training
+  # Self-conditioning adds a cluster input to the same layers (as the conditional models' label input).
+  assert changed <= training | {"num_clusters"}
   assert {"generator_optimizer", "ema_decay"} <= changed  # what the measurements support
   paper_fields = ("generator_features", "critic_features", "latent_dim", "dropout_rate", "batch_size", "loss")
   for field in (*paper_fields, "gradient_penalty_weight", "num_classes"):

@@ -257,3 +257,21 @@ def test_class_logits_need_a_critic_with_the_auxiliary_head():
     setup.critic.apply(
       {"params": state.critic_params}, images, labels=jnp.zeros(2, jnp.int32), return_class_logits=True
     )
+
+
+def test_a_self_conditioned_setup_conditions_both_networks_on_clusters_drawn_by_their_shares():
+  setup, state = make("wgan_gp", 1, num_clusters=5)
+  assert setup.num_classes == setup.num_clusters == 5 and not setup.digit_conditional
+  assert setup.generator.num_classes == setup.critic.num_classes == 5
+  np.testing.assert_allclose(state.cluster_shares, [0.2] * 5)  # uniform until training sets the real shares
+  shares = jnp.array([0.0, 0.0, 1.0, 0.0, 0.0])
+  np.testing.assert_array_equal(steps.draw_labels(setup, jax.random.key(0), 8, shares), [2] * 8)
+  draws = steps.draw_labels(setup, jax.random.key(1), 4000, jnp.array([0.1, 0.0, 0.2, 0.0, 0.7]))
+  np.testing.assert_allclose(np.bincount(draws, minlength=5) / 4000, [0.1, 0, 0.2, 0, 0.7], atol=0.03)
+  # The critic trains on the batch's labels, which are clusters here: other clusters, another step.
+  batch = random_batch(1)
+  a, _ = steps.train_step(setup, state, batch, jax.random.key(1))
+  b, _ = steps.train_step(setup, state, {**batch, "label": batch["label"] + 3}, jax.random.key(1))
+  assert not np.allclose(
+    a.critic_params["label_projection"]["embedding"], b.critic_params["label_projection"]["embedding"]
+  )

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ganjax import metric_writers, train
-from ganjax.errors import TrainingDiverged, WorkdirError
+from ganjax.errors import ConfigError, TrainingDiverged, WorkdirError
 
 from conftest import REPO
 
@@ -181,3 +181,34 @@ def test_main_without_data_or_network_names_the_data_dir(tmp_path):
   assert (
     result.stderr.strip().splitlines()[-1].startswith(f"error: MNIST is not prepared in data dir '{tmp_path}/nothing'")
   )
+
+
+def test_a_self_conditioned_run_clusters_once_trains_on_the_clusters_and_is_evaluated_unconditionally(
+  tmp_path, tiny_config
+):
+  from ganjax import clusters, export, generation
+
+  tiny_config.num_clusters, tiny_config.eval_at_end, tiny_config.num_train_steps = 4, True, 4
+  workdir = str(tmp_path / "run")
+  half = train.train_and_evaluate(tiny_config, workdir)
+  with np.load(os.path.join(workdir, clusters.CLUSTERS_FILE)) as f:
+    assignments = f["assignments"]
+  assert assignments.shape == (tiny_config.train_subset,) and set(np.unique(assignments)) <= set(range(4))
+  np.testing.assert_allclose(half.cluster_shares, clusters.shares(assignments, 4))
+  result = json.loads((tmp_path / "run" / "eval.json").read_text())
+  assert "fid" in result and "label_agreement" not in result  # an unconditional model to the metrics
+  tiny_config.num_train_steps = -1
+  resumed = train.train_and_evaluate(tiny_config, workdir)  # the same clusters, from the checkpoint and file
+  np.testing.assert_array_equal(resumed.cluster_shares, half.cluster_shares)
+  # Samples draw clusters by their shares: with all the mass on one cluster, every image is of that cluster.
+  run = generation.load_run(workdir)
+  shares = np.zeros(4, np.float32)
+  shares[1] = 1.0
+  state = run.state.replace(cluster_shares=shares)
+  key = jax.random.key(0)
+  images = generation.generate(run.setup, state, key, 6, batch_size=6)
+  np.testing.assert_array_equal(
+    images, generation.generate(run.setup, state, key, 6, np.ones(6, np.int32), batch_size=6)
+  )
+  with pytest.raises(ConfigError, match="filter='critic' needs the conditioning of every image"):
+    export.sample_dataset(run, export.ExportOptions(num_per_class=1, filter="critic"))

@@ -1,0 +1,82 @@
+"""k-means clusters of the training images: the pseudo-labels of a self-conditioned GAN (config.num_clusters).
+
+An unconditional GAN must carve MNIST's ten separate digit manifolds out of one Gaussian latent; early in
+training many samples fall between two digits. Conditioning G and the critic on a k-means cluster of the
+real images (Liu et al. 2020, "Diverse Image Generation via Self-Conditioned GANs") gives each cluster its own
+mode, with no labels used. Sampling draws clusters by their share of the training set, so the generated
+distribution is still the unconditional one. Clusters are computed once per run and kept in the workdir.
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+CLUSTERS_FILE = "clusters.npz"
+
+
+def kmeans(images: np.ndarray, num_clusters: int, key: jax.Array, num_iterations: int = 30) -> np.ndarray:
+  """int32 [N]: the cluster of each uint8 image [N, ...], k-means (Lloyd) on pixels from a k-means++ start."""
+  if not 2 <= num_clusters <= len(images):
+    raise ValueError(f"num_clusters={num_clusters}; it must be in [2, {len(images)}] (the number of images)")
+  x = jnp.asarray(images.reshape(len(images), -1), jnp.float32) / 255.0
+  squared_norms = jnp.sum(x * x, axis=1)
+
+  def squared_distances(centroids):
+    return squared_norms[:, None] - 2.0 * x @ centroids.T + jnp.sum(centroids * centroids, axis=1)[None]
+
+  @jax.jit
+  def next_seed(closest, key):
+    """k-means++: the next centroid is drawn with probability proportional to the squared distance."""
+    index = jax.random.categorical(key, jnp.log(jnp.maximum(closest, 1e-12)))
+    return index, jnp.minimum(closest, jnp.sum((x - x[index]) ** 2, axis=1))
+
+  first_key, *seed_keys = jax.random.split(key, num_clusters)
+  first = jax.random.randint(first_key, (), 0, len(images))
+  indices, closest = [first], jnp.sum((x - x[first]) ** 2, axis=1)
+  for seed_key in seed_keys:
+    index, closest = next_seed(closest, seed_key)
+    indices.append(index)
+
+  @jax.jit
+  def lloyd_step(centroids, _):
+    assignments = jnp.argmin(squared_distances(centroids), axis=1)
+    one_hot = jax.nn.one_hot(assignments, num_clusters, dtype=x.dtype)
+    counts = one_hot.sum(axis=0)
+    means = (one_hot.T @ x) / jnp.maximum(counts, 1.0)[:, None]
+    return jnp.where(counts[:, None] > 0, means, centroids), None  # an empty cluster keeps its centroid
+
+  centroids, _ = jax.lax.scan(lloyd_step, x[jnp.stack(indices)], None, length=num_iterations)
+  return np.asarray(jnp.argmin(squared_distances(centroids), axis=1), np.int32)
+
+
+def shares(assignments: np.ndarray, num_clusters: int) -> np.ndarray:
+  """float32 [num_clusters]: each cluster's fraction of the images (what sampling draws clusters by)."""
+  return (np.bincount(assignments, minlength=num_clusters) / len(assignments)).astype(np.float32)
+
+
+def purity(assignments: np.ndarray, labels: np.ndarray) -> float:
+  """The fraction of images whose label is their cluster's most common one: a diagnostic, never trained on."""
+  return float(sum(np.bincount(labels[assignments == c]).max() for c in np.unique(assignments)) / len(labels))
+
+
+def load_or_compute(
+  workdir: str, images: np.ndarray, num_clusters: int, key: jax.Array, write: bool = True
+) -> np.ndarray:
+  """The run's cluster of every training image: read from the workdir (a resumed run), else computed and kept.
+
+  Kept, not recomputed, so that a resumed run trains on exactly the pseudo-labels it started with.
+  """
+  path = os.path.join(workdir, CLUSTERS_FILE)
+  if os.path.exists(path):
+    with np.load(path) as f:
+      assignments = f["assignments"]
+    if assignments.shape == (len(images),) and assignments.max() < num_clusters:
+      return assignments
+  assignments = kmeans(images, num_clusters, key)
+  if write:
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, assignments=assignments)
+    os.replace(tmp, path)  # atomic: a crash never leaves a half-written file
+  return assignments

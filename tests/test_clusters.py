@@ -1,0 +1,52 @@
+"""k-means pseudo-labels for self-conditioning: recovered clusters, determinism, shares, the workdir cache."""
+
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from ganjax import clusters
+
+
+def blobs(seed: int = 0):
+  """90 uint8 'images' in three well-separated groups (dark, mid, bright), shuffled; and their group."""
+  rng = np.random.default_rng(seed)
+  groups = rng.permutation(np.repeat(np.arange(3), 30))
+  images = np.clip(groups[:, None] * 100 + 20 + rng.normal(0, 5, (90, 28 * 28)), 0, 255).astype(np.uint8)
+  return images.reshape(90, 28, 28, 1), groups
+
+
+def test_kmeans_recovers_well_separated_groups_and_is_a_function_of_the_key():
+  images, groups = blobs()
+  assignments = clusters.kmeans(images, 3, jax.random.key(0))
+  assert assignments.dtype == np.int32 and assignments.shape == (90,)
+  assert clusters.purity(assignments, groups) == 1.0
+  assert len(np.unique(assignments)) == 3  # one cluster per group, not two groups in one
+  np.testing.assert_array_equal(assignments, clusters.kmeans(images, 3, jax.random.key(0)))
+
+
+def test_shares_and_purity():
+  assignments = np.array([0, 0, 1, 1, 1, 3], np.int32)
+  np.testing.assert_allclose(clusters.shares(assignments, 4), [2 / 6, 3 / 6, 0, 1 / 6])
+  labels = np.array([5, 5, 2, 2, 7, 1])
+  assert clusters.purity(assignments, labels) == pytest.approx(5 / 6)
+
+
+def test_kmeans_rejects_a_cluster_count_it_cannot_make():
+  images, _ = blobs()
+  with pytest.raises(ValueError, match=r"num_clusters=1; it must be in \[2, 90\]"):
+    clusters.kmeans(images, 1, jax.random.key(0))
+
+
+def test_load_or_compute_keeps_the_clusters_in_the_workdir_and_reuses_them(tmp_path):
+  images, groups = blobs()
+  first = clusters.load_or_compute(str(tmp_path), images, 3, jax.random.key(0))
+  path = tmp_path / clusters.CLUSTERS_FILE
+  assert path.exists() and not any(name.endswith(".tmp.npz") for name in os.listdir(tmp_path))
+  kept = (first + 1) % 3  # a resumed run reads the file, whatever k-means would give now
+  np.savez(path, assignments=kept)
+  np.testing.assert_array_equal(clusters.load_or_compute(str(tmp_path), images, 3, jax.random.key(0)), kept)
+  # A file that does not fit these images (another dataset size) is recomputed, not trusted.
+  again = clusters.load_or_compute(str(tmp_path), images[:60], 3, jax.random.key(0))
+  assert again.shape == (60,) and clusters.purity(again, groups[:60]) == 1.0
