@@ -17,8 +17,8 @@ import numpy as np
 from absl import logging
 
 from ganjax import checkpoints as checkpoints_lib
-from ganjax import config as config_lib
 from ganjax import clusters, data, evaluation, generation, images, metric_writers, parallel, plots, steps
+from ganjax import config as config_lib
 from ganjax.errors import TrainingDiverged, WorkdirError
 
 

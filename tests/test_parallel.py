@@ -20,22 +20,28 @@ NUM_STEPS = 3
 pytestmark = pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 devices (tests/conftest.py fakes them)")
 
 
-def config_for(loss: str, mode: str, num_devices: int):
+def config_for(loss: str, mode: str, num_devices: int, num_clusters: int = 0):
   config = tiny.get_config()
   config.loss, config.parallel, config.num_devices = loss, mode, num_devices
+  config.num_clusters = num_clusters
   config.num_critic_steps = 1 if loss in ("minimax", "non_saturating") else 2
   return config
 
 
-def train_steps(loss: str, mode: str, num_devices: int):
+def train_steps(loss: str, mode: str, num_devices: int, num_clusters: int = 0):
   """NUM_STEPS updates on a synthetic dataset; returns the state on the host and the last metrics."""
-  config = config_for(loss, mode, num_devices)
+  config = config_for(loss, mode, num_devices, num_clusters)
   devices = parallel.DataParallel(config)
   setup = devices.make_setup(config)
-  state = devices.put_state(steps.create_state(setup, jax.random.key(0)))
-  train_step = devices.compile_train_step(setup)
+  state = steps.create_state(setup, jax.random.key(0))
   rng = np.random.default_rng(0)
-  images, labels = devices.put_dataset(rng.integers(0, 256, (64, 28, 28, 1), np.uint8), np.zeros(64, np.int32))
+  labels = np.zeros(64, np.int32)
+  if num_clusters:  # uneven clusters, drawn by uneven shares
+    labels = rng.integers(0, num_clusters, 64).astype(np.int32)
+    state = state.replace(cluster_shares=np.bincount(labels, minlength=num_clusters).astype(np.float32) / 64)
+  state = devices.put_state(state)
+  train_step = devices.compile_train_step(setup)
+  images, labels = devices.put_dataset(rng.integers(0, 256, (64, 28, 28, 1), np.uint8), labels)
   shuffler = data.EpochShuffler(jax.random.key(1), 64, config.batch_size)
   n = config.num_critic_steps
   for step in range(NUM_STEPS):
@@ -68,6 +74,16 @@ def test_training_does_not_depend_on_the_device_count(loss, mode, num_devices):
   # float rounding of cross-device sums.
   assert_trees_close(state, expected_state)
   assert_trees_close(state.generator_batch_stats, expected_state.generator_batch_stats, rtol=1e-5, atol=1e-6)
+  for name, value in expected_metrics.items():
+    np.testing.assert_allclose(np.mean(metrics[name]), value, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", parallel.MODES)
+def test_self_conditioned_training_does_not_depend_on_the_device_count(mode):
+  expected_state, expected_metrics = train_steps("wgan_gp", "jit", 1, num_clusters=5)
+  state, metrics = train_steps("wgan_gp", mode, 8, num_clusters=5)
+  assert_trees_close(state, expected_state)
+  np.testing.assert_array_equal(state.cluster_shares, expected_state.cluster_shares)
   for name, value in expected_metrics.items():
     np.testing.assert_allclose(np.mean(metrics[name]), value, rtol=1e-4, atol=1e-6)
 
