@@ -66,17 +66,24 @@ def load_or_compute(
 ) -> np.ndarray:
   """The run's cluster of every training image: read from the workdir (a resumed run), else computed and kept.
 
-  Kept, not recomputed, so that a resumed run trains on exactly the pseudo-labels it started with.
+  Kept, not recomputed, so that a resumed run trains on exactly the pseudo-labels it started with. The file
+  is reused only if it was made for the same number of images and clusters and the same key: a rerun in
+  the same workdir with another num_clusters or seed clusters afresh.
   """
   path = os.path.join(workdir, CLUSTERS_FILE)
+  key_data = np.asarray(jax.random.key_data(key))
   if os.path.exists(path):
     with np.load(path) as f:
-      assignments = f["assignments"]
-    if assignments.shape == (len(images),) and assignments.max() < num_clusters:
-      return assignments
+      kept = {name: f[name] for name in f.files}
+    if (
+      kept["assignments"].shape == (len(images),)
+      and int(kept.get("num_clusters", -1)) == num_clusters
+      and np.array_equal(kept.get("key_data"), key_data)
+    ):
+      return kept["assignments"]
   assignments = kmeans(images, num_clusters, key)
   if write:
     tmp = path + ".tmp.npz"
-    np.savez(tmp, assignments=assignments)
+    np.savez(tmp, assignments=assignments, num_clusters=num_clusters, key_data=key_data)
     os.replace(tmp, path)  # atomic: a crash never leaves a half-written file
   return assignments

@@ -45,8 +45,20 @@ def test_load_or_compute_keeps_the_clusters_in_the_workdir_and_reuses_them(tmp_p
   path = tmp_path / clusters.CLUSTERS_FILE
   assert path.exists() and not any(name.endswith(".tmp.npz") for name in os.listdir(tmp_path))
   kept = (first + 1) % 3  # a resumed run reads the file, whatever k-means would give now
-  np.savez(path, assignments=kept)
+  with np.load(path) as f:
+    np.savez(path, **{**{name: f[name] for name in f.files}, "assignments": kept})
   np.testing.assert_array_equal(clusters.load_or_compute(str(tmp_path), images, 3, jax.random.key(0)), kept)
-  # A file that does not fit these images (another dataset size) is recomputed, not trusted.
+  # A file that was made for other images (another dataset size), another number of clusters or another key
+  # (seed) is recomputed, not trusted.
   again = clusters.load_or_compute(str(tmp_path), images[:60], 3, jax.random.key(0))
   assert again.shape == (60,) and clusters.purity(again, groups[:60]) == 1.0
+  np.savez(path, assignments=kept, num_clusters=3, key_data=np.asarray(jax.random.key_data(jax.random.key(0))))
+  two = clusters.load_or_compute(str(tmp_path), images, 2, jax.random.key(0))  # kept's values are all < 3
+  assert set(np.unique(two)) == {0, 1}
+  with np.load(path) as f:
+    assert int(f["num_clusters"]) == 2
+  np.savez(path, assignments=kept, num_clusters=3, key_data=np.asarray(jax.random.key_data(jax.random.key(0))))
+  other_key = clusters.load_or_compute(str(tmp_path), images, 3, jax.random.key(1))
+  assert clusters.purity(other_key, groups) == 1.0
+  with np.load(path) as f:  # recomputed for, and kept with, the new key
+    np.testing.assert_array_equal(f["key_data"], jax.random.key_data(jax.random.key(1)))
