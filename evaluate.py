@@ -27,6 +27,9 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise drawn.")
 _BATCH_NORM = flags.DEFINE_enum(
   "batch_norm", None, ["moving", "batch"], "G's BatchNorm statistics when sampling (default: the run's config)."
 )
+_LATENT_SCALE = flags.DEFINE_float(
+  "latent_scale", None, "Std of G's noise when sampling, > 0 (default: the run's config.sampling_latent_scale)."
+)
 _CAS = flags.DEFINE_boolean("cas", False, "Also train a classifier on the samples (CAS; ~2 min on CPU).")
 _OUT = flags.DEFINE_string("out", None, "JSON file to write.")
 
@@ -47,8 +50,7 @@ def _default_config():
 
 def evaluate_run(workdir: str) -> list[dict]:
   run = generation.load_run(workdir, _STEP.value)
-  if _BATCH_NORM.value:
-    run = run.with_sampling_batch_norm(_BATCH_NORM.value)
+  run = run.with_sampling(batch_norm=_BATCH_NORM.value, latent_scale=_LATENT_SCALE.value)
   steps = generation.checkpoint_steps(workdir) if _ALL_STEPS.value else [run.step]
   config = run.config
   config.eval_num_samples, config.eval_cas = _NUM_SAMPLES.value, _CAS.value
@@ -59,7 +61,11 @@ def evaluate_run(workdir: str) -> list[dict]:
       run = run.at_step(step)
     result = evaluator_run.evaluate_state(run.setup, run.state, config, jax.random.key(_SEED.value), _EMA.value)
     record = {"workdir": run.workdir, "step": step, "epoch": round(run.epoch, 3)}
-    results.append({**record, "sampling_batch_norm": run.setup.sampling_batch_norm, **result})
+    sampling = {
+      "sampling_batch_norm": run.setup.sampling_batch_norm,
+      "sampling_latent_scale": run.setup.sampling_latent_scale,
+    }
+    results.append({**record, **sampling, **result})
     print(json.dumps(results[-1]), flush=True)
   return results
 
@@ -76,6 +82,7 @@ def run_evaluation() -> list[dict]:
   elif out is None:
     suffix = "all" if _ALL_STEPS.value else f"step{results[-1]['step']}"
     mode = f"_{_BATCH_NORM.value}_bn" if _BATCH_NORM.value else ""
+    mode += f"_z{_LATENT_SCALE.value:g}" if _LATENT_SCALE.value is not None else ""
     out = os.path.join(_WORKDIR.value, f"eval_{suffix}{'' if _EMA.value else '_live'}{mode}.json")
   evaluation.write_json(out, results if len(results) > 1 else results[0])
   print(f"wrote {out}")

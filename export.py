@@ -16,13 +16,18 @@ _STEP = flags.DEFINE_integer("step", None, "Checkpoint step to export from (defa
 _EMA = flags.DEFINE_boolean("ema", True, "Use the EMA generator when the run kept one.")
 _FILTER = flags.DEFINE_enum("filter", "none", export.FILTERS, "Keep only the best candidates by this score.")
 _KEEP = flags.DEFINE_float("keep_fraction", 0.5, "With --filter: the fraction of candidates kept.")
+_LATENT_SCALE = flags.DEFINE_float(
+  "latent_scale", None, "Std of G's noise, > 0 (default: the run's config.sampling_latent_scale; >1: more varied)."
+)
 flags.mark_flags_as_required(["workdir", "out"])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  options = export.ExportOptions(_NUM_PER_CLASS.value, _SEED.value, _EMA.value, _FILTER.value, _KEEP.value)
+  options = export.ExportOptions(
+    _NUM_PER_CLASS.value, _SEED.value, _EMA.value, _FILTER.value, _KEEP.value, _LATENT_SCALE.value
+  )
   provenance = cli.run(export.export_dataset, _WORKDIR.value, _OUT.value, options, _STEP.value)
   print(
     f"wrote {provenance['num_images']} images ({options.num_per_class} per class, labels from "

@@ -65,6 +65,9 @@ def get_config() -> ml_collections.ConfigDict:
   # G's BatchNorm when sampling (grids, evaluation, export): moving (its moving statistics, Keras's inference
   # mode) | batch (the statistics of the sampled batch, as in training; ganjax/steps.py sample says why).
   config.sampling_batch_norm = "moving"
+  # G's noise when sampling is z ~ N(0, s^2 I) with this s: 1 samples G as trained; < 1 is the truncation
+  # trick (typical, less varied digits), > 1 draws more varied ones (what a classifier trained on them needs).
+  config.sampling_latent_scale = 1.0
 
   # Objective: minimax | non_saturating | wgan | wgan_gp.
   config.loss = "non_saturating"

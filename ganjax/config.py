@@ -49,6 +49,21 @@ def _is_int(value) -> bool:
   return isinstance(value, int) and not isinstance(value, bool)
 
 
+def validate_sampling(config: ml_collections.ConfigDict) -> None:
+  """The fields that only change how a trained G is sampled (also checked when a finished run is re-sampled;
+  configs saved before a field existed get its default)."""
+  batch_norm = config.get("sampling_batch_norm", "moving")
+  allowed_modes = ", ".join(SAMPLING_BATCH_NORM_MODES)
+  _require(batch_norm in SAMPLING_BATCH_NORM_MODES, "sampling_batch_norm", batch_norm, f"allowed: {allowed_modes}")
+  scale = config.get("sampling_latent_scale", 1.0)
+  _require(
+    isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0,
+    "sampling_latent_scale",
+    scale,
+    "it must be a number > 0 (1: z ~ N(0, I) as trained)",
+  )
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raise ConfigError naming the first bad field and what it may be."""
   _require(config.loss in losses.OBJECTIVES, "loss", config.loss, f"allowed: {', '.join(losses.OBJECTIVES)}")
@@ -143,12 +158,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     config.critic_conditioning,
     f"allowed: {', '.join(models.CRITIC_CONDITIONINGS)}",
   )
-  _require(
-    config.sampling_batch_norm in SAMPLING_BATCH_NORM_MODES,
-    "sampling_batch_norm",
-    config.sampling_batch_norm,
-    f"allowed: {', '.join(SAMPLING_BATCH_NORM_MODES)}",
-  )
+  validate_sampling(config)
   _require(
     config.auxiliary_classifier_weight >= 0 and (config.auxiliary_classifier_weight == 0 or config.num_classes > 0),
     "auxiliary_classifier_weight",

@@ -3,8 +3,8 @@
   python export.py --workdir=runs/cwgan_gp --num_per_class=1000 --out=synthetic/cwgan_gp.npz
 
 The .npz holds `images` uint8 [N, 28, 28], `labels` int32 [N] (class-balanced) and `provenance`, a JSON
-string: the run's config, the checkpoint step, the seed, EMA or not, the filter and the evaluator's hash
-when one was used. A PNG grid per class is written beside it. Conditional runs are labelled by their own
+string: the run's config (with the noise scale sampled at), the checkpoint step, the seed, EMA or not, the
+filter and the evaluator's hash when one was used. A PNG grid per class is written beside it. Conditional runs are labelled by their own
 conditioning; unconditional runs by the evaluator classifier's prediction (recorded as label_source).
 """
 
@@ -32,6 +32,7 @@ class ExportOptions:
   use_ema: bool = True  # the EMA generator when the run has one
   filter: str = "none"  # none | evaluator (its confidence in the label) | critic (its logit)
   keep_fraction: float = 0.5  # with a filter: keep the best this fraction of 1 / keep_fraction candidates
+  latent_scale: float | None = None  # the std of G's noise (None: the run's config.sampling_latent_scale)
 
   def validate(self) -> None:
     if self.num_per_class < 1:
@@ -40,6 +41,8 @@ class ExportOptions:
       raise ConfigError(f"filter={self.filter!r}; allowed: {', '.join(FILTERS)}")
     if not 0 < self.keep_fraction <= 1:
       raise ConfigError(f"keep_fraction={self.keep_fraction}; it must be in (0, 1]")
+    if self.latent_scale is not None and not (math.isfinite(self.latent_scale) and self.latent_scale > 0):
+      raise ConfigError(f"latent_scale={self.latent_scale}; it must be > 0 (1: z ~ N(0, I) as trained)")
 
 
 def _critic_scores(run: generation.Run, candidates: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -113,7 +116,7 @@ def sample_dataset(run: generation.Run, options: ExportOptions, evaluator=None):
 def export_dataset(workdir: str, out_path: str, options: ExportOptions, step: int | None = None, evaluator=None):
   """Write the .npz (and per-class PNG grids) for run `workdir`; returns the provenance dict."""
   options.validate()  # before the (slow) restore
-  run = generation.load_run(workdir, step)
+  run = generation.load_run(workdir, step).with_sampling(latent_scale=options.latent_scale)
   images_, labels, label_source, evaluator_sha = sample_dataset(run, options, evaluator)
   provenance = {
     "workdir": run.workdir,

@@ -15,6 +15,7 @@ import ml_collections
 import numpy as np
 
 from ganjax import checkpoints as checkpoints_lib
+from ganjax import config as config_lib
 from ganjax import images as images_lib
 from ganjax import steps
 from ganjax.errors import WorkdirError
@@ -36,11 +37,15 @@ class Run:
     state, record = _restore(self.workdir, self.setup, step)
     return dataclasses.replace(self, state=state, step=int(record["step"]), epoch=record["epoch"])
 
-  def with_sampling_batch_norm(self, mode: str) -> "Run":
-    """The same checkpoint sampled with G's BatchNorm in `mode` (config.sampling_batch_norm: moving | batch)."""
+  def with_sampling(self, batch_norm: str | None = None, latent_scale: float | None = None) -> "Run":
+    """The same checkpoint sampled another way (None: as the run's config says): G's BatchNorm statistics
+    (config.sampling_batch_norm: moving | batch) and the std of its noise (config.sampling_latent_scale)."""
+    overrides = {"sampling_batch_norm": batch_norm, "sampling_latent_scale": latent_scale}
+    overrides = {field: value for field, value in overrides.items() if value is not None}
     config = ml_collections.ConfigDict(self.config.to_dict())
-    config.sampling_batch_norm = mode
-    return dataclasses.replace(self, config=config, setup=dataclasses.replace(self.setup, sampling_batch_norm=mode))
+    config.update(overrides)
+    config_lib.validate_sampling(config)
+    return dataclasses.replace(self, config=config, setup=dataclasses.replace(self.setup, **overrides))
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -101,7 +106,7 @@ def cluster_labels(cluster_shares, key: jax.Array, num_images: int) -> np.ndarra
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def _sample_batch(setup, state, key, labels, use_ema):
-  z = jax.random.normal(key, (labels.shape[0], setup.latent_dim))
+  z = setup.sampling_latent_scale * jax.random.normal(key, (labels.shape[0], setup.latent_dim))
   return steps.sample(setup, state, z, labels if setup.num_classes else None, use_ema)
 
 

@@ -57,6 +57,7 @@ class GanSetup:
   ema_decay: float = 0.0  # > 0: keep an exponential moving average of the generator's parameters
   auxiliary_classifier_weight: float = 0.0  # > 0: AC-GAN class loss on the critic and G (conditional only)
   sampling_batch_norm: str = "moving"  # moving | batch: G's BatchNorm statistics when sampling (see sample)
+  sampling_latent_scale: float = 1.0  # the std of the noise drawn for sampling (ganjax.generation)
   # Data parallelism (ganjax.parallel): the pmap axis to average over, or the jit mesh's example sharding.
   axis_name: str | None = None
   example_sharding: jax.sharding.Sharding | None = None
@@ -110,6 +111,7 @@ def make_setup(
     ema_decay=config.get("ema_decay", 0.0),
     auxiliary_classifier_weight=config.get("auxiliary_classifier_weight", 0.0),
     sampling_batch_norm=config.get("sampling_batch_norm", "moving"),
+    sampling_latent_scale=config.get("sampling_latent_scale", 1.0),
     axis_name=axis_name,
     example_sharding=example_sharding,
   )

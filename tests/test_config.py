@@ -47,6 +47,7 @@ def test_paper_configs_hold_the_paper_hyperparameters():
     ("num_classes", 5, "config.num_classes=5 is not allowed; allowed: 0 (unconditional) or 10"),
     ("critic_conditioning", "film", "config.critic_conditioning='film' is not allowed; allowed: projection, concat"),
     ("sampling_batch_norm", "ema", "config.sampling_batch_norm='ema' is not allowed; allowed: moving, batch"),
+    ("sampling_latent_scale", 0.0, "config.sampling_latent_scale=0.0 is not allowed; it must be a number > 0"),
     (
       "auxiliary_classifier_weight",
       1.0,
@@ -109,14 +110,23 @@ def test_the_batch_must_fit_in_the_examples_per_class_subset():
   config_lib.validate(config)
 
 
-@pytest.mark.parametrize("tuned, paper", [("gan_tuned", "gan"), ("cgan_tuned", "cgan"), ("wgan_gp_tuned", "wgan_gp")])
+@pytest.mark.parametrize(
+  "tuned, paper",
+  [
+    ("gan_tuned", "gan"),
+    ("cgan_tuned", "cgan"),
+    ("wgan_gp_tuned", "wgan_gp"),
+    ("cwgan_gp_tuned", "cwgan_gp"),
+  ],
+)
 def test_tuned_recipes_keep_the_paper_models_loss_and_batch_and_change_only_how_they_train(tuned, paper):
   tuned_config, paper_config = load(tuned).to_dict(), load(paper).to_dict()
   changed = {field for field in paper_config if tuned_config[field] != paper_config[field]}
   assert set(tuned_config) == set(paper_config)
   training = {"generator_optimizer", "critic_optimizer", "ema_decay", "auxiliary_classifier_weight", "num_critic_steps"}
-  # Self-conditioning adds a cluster input to the same layers (as the conditional models' label input).
-  assert changed <= training | {"num_clusters"}
+  # Self-conditioning adds a cluster input to the same layers (as the conditional models' label input);
+  # sampling_batch_norm changes only how a trained G is sampled.
+  assert changed <= training | {"num_clusters", "sampling_batch_norm"}
   assert {"generator_optimizer", "ema_decay"} <= changed  # what the measurements support
   paper_fields = ("generator_features", "critic_features", "latent_dim", "dropout_rate", "batch_size", "loss")
   for field in (*paper_fields, "gradient_penalty_weight", "num_classes"):

@@ -121,6 +121,7 @@ def test_evaluate_cli_on_a_run_prints_and_writes_the_evaluation_of_its_newest_ch
   printed = json.loads(result.stdout.splitlines()[0])
   assert printed["step"] == 16 and printed["epoch"] == 2.0 and printed["num_samples"] == 100
   assert printed["workdir"] == evaluated_run and 0 <= printed["label_agreement"] <= 1
+  assert printed["sampling_batch_norm"] == "moving" and printed["sampling_latent_scale"] == 1.0
   with open(os.path.join(evaluated_run, "eval_step16.json")) as f:
     assert json.load(f) == printed
   assert printed["evaluator_sha256"] == evaluation.read_json(evaluated_run)["evaluator_sha256"]
@@ -151,6 +152,17 @@ def test_evaluate_cli_with_bad_arguments_fails_in_one_line(args, message):
   assert result.returncode != 0
   assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr[-2000:]
   assert "Traceback" not in result.stderr
+
+
+def test_evaluate_cli_samples_with_the_noise_scale_asked_for_and_rejects_a_bad_one(evaluated_run, tmp_path):
+  result = run_evaluate(f"--workdir={evaluated_run}", "--num_samples=100", "--latent_scale=1.5")
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(evaluated_run, "eval_step16_z1.5.json")) as f:  # beside, not over, eval_step16.json
+    assert json.load(f)["sampling_latent_scale"] == 1.5
+  out = str(tmp_path / "bad.json")
+  result = run_evaluate(f"--workdir={evaluated_run}", "--latent_scale=0", f"--out={out}")
+  assert result.returncode != 0 and "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith("error: config.sampling_latent_scale=0.0 is not allowed")
 
 
 def test_a_briefly_trained_conditional_generator_draws_the_digits_it_is_asked_for(tmp_path, mnist_data_dir):

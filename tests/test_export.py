@@ -108,6 +108,16 @@ def test_the_live_generator_is_used_and_recorded_when_ema_is_turned_off(conditio
   assert not np.array_equal(ema_images, live_images)
 
 
+def test_a_latent_scale_samples_with_that_noise_and_is_recorded(conditional_run, tmp_path):
+  images, _, provenance = export_to(tmp_path, conditional_run, "wide.npz", num_per_class=2, latent_scale=1.5)
+  run = generation.load_run(conditional_run).with_sampling(latent_scale=1.5)
+  candidates = generation.generate(run.setup, run.state, jax.random.key(0), 20, generation.balanced_labels(20, 10))
+  np.testing.assert_array_equal(images, candidates[np.argsort(generation.balanced_labels(20, 10), kind="stable")])
+  assert provenance["latent_scale"] == 1.5 and provenance["config"]["sampling_latent_scale"] == 1.5
+  default_images, _, default_provenance = export_to(tmp_path, conditional_run, "default.npz", num_per_class=2)
+  assert default_provenance["config"]["sampling_latent_scale"] == 1.0 and not np.array_equal(images, default_images)
+
+
 def test_select_keeps_the_highest_scoring_candidates_of_each_class_in_class_order():
   rng = np.random.default_rng(0)
   labels = rng.permutation(np.repeat(np.arange(10), 6))
@@ -196,6 +206,7 @@ def test_an_unconditional_generator_that_never_draws_a_digit_is_a_clear_error(un
     ({"filter": "sharpest"}, "filter='sharpest'; allowed: none, evaluator, critic"),
     ({"keep_fraction": 0.0}, r"keep_fraction=0.0; it must be in \(0, 1\]"),
     ({"keep_fraction": 1.5}, r"keep_fraction=1.5; it must be in \(0, 1\]"),
+    ({"latent_scale": 0.0}, r"latent_scale=0.0; it must be > 0"),
   ],
 )
 def test_bad_export_options_are_one_line_errors(options, message):

@@ -10,7 +10,7 @@ import pytest
 from configs import tiny
 from ganjax import generation, steps, train
 from ganjax import images as images_lib
-from ganjax.errors import WorkdirError
+from ganjax.errors import ConfigError, WorkdirError
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,27 @@ def test_generate_draws_each_image_for_its_own_label(run):
 def test_generate_rejects_labels_of_the_wrong_length(run):
   with pytest.raises(ValueError, match=r"labels must have shape \(4,\)"):
     generation.generate(run.setup, run.state, jax.random.key(0), 4, np.zeros(5, np.int32))
+
+
+def test_a_latent_scale_draws_the_noise_with_that_standard_deviation(run):
+  labels, key = np.array([0, 4, 9], np.int32), jax.random.key(2)
+  scaled = run.with_sampling(latent_scale=1.5)
+  assert scaled.setup.sampling_latent_scale == 1.5 and scaled.config.sampling_latent_scale == 1.5
+  assert run.setup.sampling_latent_scale == 1.0  # the run itself is unchanged
+  images = generation.generate(scaled.setup, scaled.state, key, 3, labels, batch_size=3)
+  z = 1.5 * jax.random.normal(jax.random.fold_in(key, 0), (3, run.setup.latent_dim))
+  expected = images_lib.to_uint8(steps.sample(run.setup, run.state, z, labels))
+  np.testing.assert_allclose(images.astype(int), expected.astype(int), atol=1)  # jit vs op-by-op rounding
+  assert not np.array_equal(images, generation.generate(run.setup, run.state, key, 3, labels, batch_size=3))
+
+
+def test_with_sampling_keeps_what_is_not_given_and_rejects_a_bad_value_in_one_line(run):
+  batch = run.with_sampling(batch_norm="batch")
+  assert batch.setup.sampling_batch_norm == "batch" and batch.setup.sampling_latent_scale == 1.0
+  unchanged = run.with_sampling()
+  assert unchanged.setup == run.setup and unchanged.config == run.config
+  with pytest.raises(ConfigError, match=r"config.sampling_latent_scale=-1.0 is not allowed; it must be a number > 0"):
+    run.with_sampling(latent_scale=-1.0)
 
 
 def test_generate_samples_the_ema_generator_unless_told_not_to(run):
