@@ -106,7 +106,7 @@ def cluster_labels(cluster_shares, key: jax.Array, num_images: int) -> np.ndarra
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def _sample_batch(setup, state, key, labels, use_ema):
-  z = setup.sampling_latent_scale * jax.random.normal(key, (labels.shape[0], setup.latent_dim))
+  z = jax.random.normal(key, (labels.shape[0], setup.latent_dim))
   return steps.sample(setup, state, z, labels if setup.num_classes else None, use_ema)
 
 

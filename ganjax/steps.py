@@ -57,7 +57,7 @@ class GanSetup:
   ema_decay: float = 0.0  # > 0: keep an exponential moving average of the generator's parameters
   auxiliary_classifier_weight: float = 0.0  # > 0: AC-GAN class loss on the critic and G (conditional only)
   sampling_batch_norm: str = "moving"  # moving | batch: G's BatchNorm statistics when sampling (see sample)
-  sampling_latent_scale: float = 1.0  # the std of the noise drawn for sampling (ganjax.generation)
+  sampling_latent_scale: float = 1.0  # the std of G's noise when sampling (see sample)
   # Data parallelism (ganjax.parallel): the pmap axis to average over, or the jit mesh's example sharding.
   axis_name: str | None = None
   example_sharding: jax.sharding.Sharding | None = None
@@ -323,7 +323,7 @@ def train_step(setup: GanSetup, state: TrainState, batch: dict[str, jax.Array], 
 def sample(
   setup: GanSetup, state: TrainState, z: jax.Array, labels: jax.Array | None = None, use_ema: bool = True
 ) -> jax.Array:
-  """G(z[, labels]) in inference mode: float images in [-1, 1].
+  """G(s z[, labels]) in inference mode, s = setup.sampling_latent_scale (1: as trained): images in [-1, 1].
 
   Uses the EMA parameters when the run keeps them (config.ema_decay > 0) and use_ema, else the live ones.
   BatchNorm normalises with its moving statistics (setup.sampling_batch_norm "moving", Keras's inference mode)
@@ -331,6 +331,7 @@ def sample(
   The moving averages trail the live weights and belong to them, not to the EMA weights, which is why "batch"
   can give cleaner samples early in training (README, "Better recipes").
   """
+  z = setup.sampling_latent_scale * z  # z ~ N(0, I) drawn by the caller: grids, evaluation, export alike
   ema = state.generator_ema_params
   params = ema if (use_ema and ema is not None) else state.generator_params
   variables = {"params": params, "batch_stats": state.generator_batch_stats}

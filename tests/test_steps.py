@@ -138,6 +138,14 @@ def test_sampling_uses_moving_statistics_and_is_deterministic():
   np.testing.assert_allclose(steps.sample(setup, state, z)[:1], steps.sample(setup, state, z[:1]), rtol=1e-5, atol=1e-6)
 
 
+def test_sampling_scales_the_noise_by_the_sampling_latent_scale():
+  setup, state = make("non_saturating", 1)
+  z = jax.random.normal(jax.random.key(0), (4, 100))
+  wide = dataclasses.replace(setup, sampling_latent_scale=1.5)
+  np.testing.assert_allclose(steps.sample(wide, state, z), steps.sample(setup, state, 1.5 * z), rtol=1e-5, atol=1e-6)
+  assert float(jnp.max(jnp.abs(steps.sample(wide, state, z) - steps.sample(setup, state, z)))) > 1e-3
+
+
 def test_batch_statistics_sampling_normalises_with_the_batch_and_leaves_the_moving_statistics_alone():
   setup, state = make("non_saturating", 1)
   state, _ = jax.jit(functools.partial(steps.train_step, setup))(state, random_batch(1), jax.random.key(1))
