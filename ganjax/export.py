@@ -4,8 +4,9 @@
 
 The .npz holds `images` uint8 [N, 28, 28], `labels` int32 [N] (class-balanced) and `provenance`, a JSON
 string: the run's config (with the noise scale sampled at), the checkpoint step, the seed, EMA or not, the
-filter and the evaluator's hash when one was used. A PNG grid per class is written beside it. Conditional runs are labelled by their own
-conditioning; unconditional runs by the evaluator classifier's prediction (recorded as label_source).
+filter and the evaluator's hash when one was used. A PNG grid per class is written beside it. Conditional
+runs are labelled by their own conditioning; unconditional runs by the evaluator classifier's prediction
+(recorded as label_source).
 """
 
 import dataclasses
