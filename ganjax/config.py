@@ -49,6 +49,11 @@ def _is_int(value) -> bool:
   return isinstance(value, int) and not isinstance(value, bool)
 
 
+def is_valid_latent_scale(scale) -> bool:
+  """A std for G's sampling noise: a finite number > 0 (config.sampling_latent_scale, export's override)."""
+  return isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0
+
+
 def validate_sampling(config: ml_collections.ConfigDict) -> None:
   """The fields that only change how a trained G is sampled (also checked when a finished run is re-sampled;
   configs saved before a field existed get its default)."""
@@ -57,10 +62,7 @@ def validate_sampling(config: ml_collections.ConfigDict) -> None:
   _require(batch_norm in SAMPLING_BATCH_NORM_MODES, "sampling_batch_norm", batch_norm, f"allowed: {allowed_modes}")
   scale = config.get("sampling_latent_scale", 1.0)
   _require(
-    isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0,
-    "sampling_latent_scale",
-    scale,
-    "it must be a number > 0 (1: z ~ N(0, I) as trained)",
+    is_valid_latent_scale(scale), "sampling_latent_scale", scale, "it must be a number > 0 (1: z ~ N(0, I) as trained)"
   )
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ganjax import generation, images, steps
 from ganjax.config import MNIST_NUM_CLASSES as NUM_CLASSES
+from ganjax.config import is_valid_latent_scale
 from ganjax.errors import ConfigError
 
 FILTERS = ("none", "evaluator", "critic")
@@ -42,7 +43,7 @@ class ExportOptions:
       raise ConfigError(f"filter={self.filter!r}; allowed: {', '.join(FILTERS)}")
     if not 0 < self.keep_fraction <= 1:
       raise ConfigError(f"keep_fraction={self.keep_fraction}; it must be in (0, 1]")
-    if self.latent_scale is not None and not (math.isfinite(self.latent_scale) and self.latent_scale > 0):
+    if self.latent_scale is not None and not is_valid_latent_scale(self.latent_scale):
       raise ConfigError(f"latent_scale={self.latent_scale}; it must be > 0 (1: z ~ N(0, I) as trained)")
 
 
