@@ -61,6 +61,10 @@ def get_config() -> ml_collections.ConfigDict:
   # into this many k-means clusters at the start, and G and the critic are conditioned on the cluster as
   # configs/cgan.py's are on the digit; samples draw clusters by their share of the data. No labels are used.
   config.num_clusters = 0
+  # Conditional models (num_classes = 10): >= 2 splits each digit's training images into this many k-means
+  # clusters (its styles), and G and the critic are conditioned on the (digit, cluster) pair; a sample of
+  # digit d draws its cluster by the cluster's share of d's images. Users still ask for digits. 0: off.
+  config.clusters_per_class = 0
   config.ema_decay = 0.0  # > 0: sample and evaluate with an exponential moving average of G's parameters
   # G's BatchNorm when sampling (grids, evaluation, export): moving (its moving statistics, Keras's inference
   # mode) | batch (the statistics of the sampled batch, as in training; ganjax/steps.py sample says why).

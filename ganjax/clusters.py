@@ -1,10 +1,16 @@
-"""k-means clusters of the training images: the pseudo-labels of a self-conditioned GAN (config.num_clusters).
+"""k-means clusters of the training images: the pseudo-labels of a self-conditioned GAN (config.num_clusters),
+or the styles within each digit of a conditional one (config.clusters_per_class).
 
 An unconditional GAN must carve MNIST's ten separate digit manifolds out of one Gaussian latent; early in
 training many samples fall between two digits. Conditioning G and the critic on a k-means cluster of the
 real images (Liu et al. 2020, "Diverse Image Generation via Self-Conditioned GANs") gives each cluster its own
 mode, with no labels used. Sampling draws clusters by their share of the training set, so the generated
 distribution is still the unconditional one. Clusters are computed once per run and kept in the workdir.
+
+A conditional GAN has the same problem one level down: the styles of one digit (open and closed 4s, slanted
+and upright 1s) are separate modes, and G tends to drop some of them. Clustering each digit's images and
+conditioning on (digit, cluster) gives every style its own mode; a sample of digit d draws its cluster by its
+share of d's images, so users still ask for digits.
 """
 
 import os
@@ -56,20 +62,38 @@ def shares(assignments: np.ndarray, num_clusters: int) -> np.ndarray:
   return (np.bincount(assignments, minlength=num_clusters) / len(assignments)).astype(np.float32)
 
 
+def within_classes(images: np.ndarray, labels: np.ndarray, clusters_per_class: int, key: jax.Array) -> np.ndarray:
+  """int32 [N]: label * clusters_per_class + the image's k-means cluster among the images of its label."""
+  labels = np.asarray(labels)
+  assignments = np.zeros(len(labels), np.int32)
+  for label in np.unique(labels):
+    members = np.flatnonzero(labels == label)
+    within = kmeans(images[members], clusters_per_class, jax.random.fold_in(key, int(label)))
+    assignments[members] = int(label) * clusters_per_class + within
+  return assignments
+
+
 def purity(assignments: np.ndarray, labels: np.ndarray) -> float:
   """The fraction of images whose label is their cluster's most common one: a diagnostic, never trained on."""
   return float(sum(np.bincount(labels[assignments == c]).max() for c in np.unique(assignments)) / len(labels))
 
 
 def load_or_compute(
-  workdir: str, images: np.ndarray, num_clusters: int, key: jax.Array, write: bool = True
+  workdir: str,
+  images: np.ndarray,
+  num_clusters: int,
+  key: jax.Array,
+  write: bool = True,
+  labels: np.ndarray | None = None,
 ) -> np.ndarray:
   """The run's cluster of every training image: read from the workdir (a resumed run), else computed and kept.
 
-  Kept, not recomputed, so that a resumed run trains on exactly the pseudo-labels it started with. The file
-  is reused only if it was made for the same number of images and clusters and the same key: a rerun in
-  the same workdir with another num_clusters or seed clusters afresh.
+  With `labels`: num_clusters clusters within each label (within_classes), else of all images. Kept, not
+  recomputed, so that a resumed run trains on exactly the pseudo-labels it started with. The file is reused
+  only if it was made for the same number of images and clusters, the same key and the same kind of
+  clustering: a rerun in the same workdir with other settings clusters afresh.
   """
+  within_labels = labels is not None
   path = os.path.join(workdir, CLUSTERS_FILE)
   key_data = np.asarray(jax.random.key_data(key))
   if os.path.exists(path):
@@ -79,11 +103,15 @@ def load_or_compute(
       kept["assignments"].shape == (len(images),)
       and int(kept.get("num_clusters", -1)) == num_clusters
       and np.array_equal(kept.get("key_data"), key_data)
+      and bool(kept.get("within_labels", False)) == within_labels
     ):
       return kept["assignments"]
-  assignments = kmeans(images, num_clusters, key)
+  if within_labels:
+    assignments = within_classes(images, labels, num_clusters, key)
+  else:
+    assignments = kmeans(images, num_clusters, key)
   if write:
     tmp = path + ".tmp.npz"
-    np.savez(tmp, assignments=assignments, num_clusters=num_clusters, key_data=key_data)
+    np.savez(tmp, assignments=assignments, num_clusters=num_clusters, key_data=key_data, within_labels=within_labels)
     os.replace(tmp, path)  # atomic: a crash never leaves a half-written file
   return assignments

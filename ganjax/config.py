@@ -174,6 +174,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     config.num_clusters,
     "it must be 0 (no self-conditioning) or an integer >= 2, and 0 for a conditional model (num_classes > 0)",
   )
+  clusters_per_class = config.get("clusters_per_class", 0)  # configs saved before it existed: off
+  _require(
+    _is_int(clusters_per_class)
+    and (clusters_per_class == 0 or (clusters_per_class >= 2 and config.num_classes > 0)),
+    "clusters_per_class",
+    clusters_per_class,
+    "it must be 0 (off) or an integer >= 2, and 0 unless the model is conditional on the digit (num_classes > 0)",
+  )
   _require(0 <= config.ema_decay < 1, "ema_decay", config.ema_decay, "it must be in [0, 1) (0: no EMA)")
   _require(config.eval_every_epochs >= 0, "eval_every_epochs", config.eval_every_epochs, "it must be >= 0 (0: never)")
   _require(

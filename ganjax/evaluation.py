@@ -58,7 +58,7 @@ class Evaluation:
     """Metrics of config.eval_num_samples fresh samples (class-balanced when conditional on the digit; a
     self-conditioned run is evaluated as the unconditional model it is)."""
     digits = setup.digit_conditional
-    labels = generation.balanced_labels(config.eval_num_samples, setup.num_classes) if digits else None
+    labels = generation.balanced_labels(config.eval_num_samples, setup.num_digits) if digits else None
     images = generation.generate(setup, state, key, config.eval_num_samples, labels, use_ema)
     cas_key = jax.random.fold_in(key, 1) if config.get("eval_cas") else None
     result = self.evaluate_images(images, labels, cas_key)

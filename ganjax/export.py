@@ -94,10 +94,11 @@ def select(scores: np.ndarray, labels: np.ndarray, num_per_class: int) -> np.nda
 def sample_dataset(run: generation.Run, options: ExportOptions, evaluator=None):
   """(images [N,28,28,1], labels [N], label source, evaluator sha or None) after the optional filter."""
   options.validate()
-  if options.filter == "critic" and run.setup.num_clusters:
+  if options.filter == "critic" and run.setup.conditioned_on_clusters:
     raise ConfigError(
-      f"filter='critic' needs the conditioning of every image, and {run.workdir} is self-conditioned on clusters "
-      "(num_clusters > 0) that exported images do not keep; use filter 'evaluator' or 'none'"
+      f"filter='critic' needs the conditioning of every image, and {run.workdir} is conditioned on k-means "
+      "clusters (num_clusters or clusters_per_class > 0) that exported images do not keep; use filter "
+      "'evaluator' or 'none'"
     )
   needs_evaluator = options.filter == "evaluator" or not run.setup.digit_conditional
   if needs_evaluator and evaluator is None:

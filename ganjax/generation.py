@@ -104,6 +104,16 @@ def cluster_labels(cluster_shares, key: jax.Array, num_images: int) -> np.ndarra
   return np.asarray(jax.random.choice(key, len(shares), (num_images,), p=jnp.asarray(shares)), np.int32)
 
 
+def digit_cluster_labels(setup: steps.GanSetup, cluster_shares, digits: np.ndarray, key: jax.Array) -> np.ndarray:
+  """int32: the models' label for each digit of a run with clusters within digits (config.clusters_per_class):
+  digit * K + a cluster drawn by its share of that digit's training images."""
+  per_class = setup.clusters_per_class
+  digits = np.asarray(digits, np.int32)
+  shares = jnp.asarray(cluster_shares).reshape(-1, per_class)[digits]
+  within = jax.random.categorical(key, jnp.log(shares / shares.sum(axis=1, keepdims=True)))
+  return digits * per_class + np.asarray(within, np.int32)
+
+
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def _sample_batch(setup, state, key, labels, use_ema):
   z = jax.random.normal(key, (labels.shape[0], setup.latent_dim))
@@ -119,16 +129,20 @@ def generate(
   use_ema: bool = True,
   batch_size: int = 500,
 ) -> np.ndarray:
-  """uint8 [num_images, 28, 28, 1] from G in inference mode, for `labels` (conditional models; default:
+  """uint8 [num_images, 28, 28, 1] from G in inference mode, for `labels` (conditional models: digits; default:
   balanced over the digits, or clusters drawn by their shares for a self-conditioned run), in fixed-size
-  batches (one compilation; the last batch is padded)."""
+  batches (one compilation; the last batch is padded). A run with clusters within digits draws each digit's
+  cluster here."""
+  cluster_key = jax.random.fold_in(key, CLUSTER_KEY)
   if labels is None and setup.num_clusters:
-    labels = cluster_labels(state.cluster_shares, jax.random.fold_in(key, CLUSTER_KEY), num_images)
+    labels = cluster_labels(state.cluster_shares, cluster_key, num_images)
   elif labels is None:
-    labels = balanced_labels(num_images, max(setup.num_classes, 1))
+    labels = balanced_labels(num_images, max(setup.num_digits, 1))
   labels = np.asarray(labels, np.int32)
   if labels.shape != (num_images,):
     raise ValueError(f"labels must have shape ({num_images},), got {labels.shape}")
+  if setup.clusters_per_class:
+    labels = digit_cluster_labels(setup, state.cluster_shares, labels, cluster_key)
   chunks = []
   for i, start in enumerate(range(0, num_images, batch_size)):
     chunk = labels[start : start + batch_size]

@@ -132,7 +132,8 @@ class Critic(nn.Module):
   conv_impl: str = "plain"
   num_classes: int = 0  # > 0: conditional on a class label
   conditioning: str = "projection"
-  auxiliary_classifier: bool = False  # AC-GAN: a num_classes-way head on the same features
+  auxiliary_classifier: bool = False  # AC-GAN: a class head on the same features
+  auxiliary_num_classes: int = 0  # the head's classes; 0: num_classes (else e.g. the digits of digit x cluster)
 
   @nn.compact
   def __call__(
@@ -162,7 +163,8 @@ class Critic(nn.Module):
       embedding = nn.Embed(self.num_classes, x.shape[-1], embedding_init=kernel_init, name="label_projection")
       logits = logits + jnp.sum(embedding(labels) * x, axis=-1)
     if self.auxiliary_classifier:  # created at init, so that the parameters exist whatever is returned
-      class_logits = nn.Dense(self.num_classes, kernel_init=kernel_init, name="auxiliary_classifier")(x)
+      head_classes = self.auxiliary_num_classes or self.num_classes
+      class_logits = nn.Dense(head_classes, kernel_init=kernel_init, name="auxiliary_classifier")(x)
       if return_class_logits:
         return logits, class_logits
     elif return_class_logits:

@@ -34,8 +34,8 @@ class TrainState:
   critic_opt_state: optax.OptState
   # Exponential moving average of generator_params when config.ema_decay > 0 (else None): used for sampling.
   generator_ema_params: PyTree = None
-  # Self-conditioned runs (config.num_clusters > 0): each cluster's share of the training images, float [k]; the
-  # distribution G's clusters are drawn from, in training and sampling. None otherwise.
+  # Runs conditioned on clusters (config.num_clusters or config.clusters_per_class > 0): each cluster's share of
+  # the training images, float [num_classes]; what G's clusters are drawn from, in training and sampling.
   cluster_shares: jax.Array | None = None
 
 
@@ -54,6 +54,9 @@ class GanSetup:
   gradient_penalty_weight: float
   num_classes: int = 0  # > 0: conditional models, trained on the batch's labels (digits or clusters)
   num_clusters: int = 0  # > 0: those labels are k-means clusters (self-conditioning), num_classes == num_clusters
+  # > 0: the labels are (digit, k-means cluster within the digit) pairs, label = digit * clusters_per_class +
+  # cluster, and num_classes == 10 * clusters_per_class; the AC head still classifies digits.
+  clusters_per_class: int = 0
   ema_decay: float = 0.0  # > 0: keep an exponential moving average of the generator's parameters
   auxiliary_classifier_weight: float = 0.0  # > 0: AC-GAN class loss on the critic and G (conditional only)
   sampling_batch_norm: str = "moving"  # moving | batch: G's BatchNorm statistics when sampling (see sample)
@@ -71,6 +74,20 @@ class GanSetup:
     """Conditioned on the digit (a user asks for a class), not on a cluster (self-conditioning)."""
     return self.num_classes > 0 and not self.num_clusters
 
+  @property
+  def num_digits(self) -> int:
+    """The digit classes a user asks for: 10 when digit-conditional, else 0."""
+    return self.num_classes // max(self.clusters_per_class, 1) if self.digit_conditional else 0
+
+  @property
+  def conditioned_on_clusters(self) -> bool:
+    """The models' labels are k-means clusters (of all images, or within each digit) with shares to draw by."""
+    return bool(self.num_clusters or self.clusters_per_class)
+
+  def digits_of(self, labels: jax.Array) -> jax.Array:
+    """The digit of each conditioning label (the AC head's target)."""
+    return labels // self.clusters_per_class if self.clusters_per_class else labels
+
 
 def make_setup(
   config: ml_collections.ConfigDict,
@@ -79,7 +96,9 @@ def make_setup(
 ) -> GanSetup:
   conv_impl = config_lib.resolve_conv_impl(config.get("conv_impl", "auto"))  # runs saved before it existed
   num_clusters = config.get("num_clusters", 0)  # runs saved before it existed: none
-  num_classes = config.get("num_classes", 0) or num_clusters
+  clusters_per_class = config.get("clusters_per_class", 0)  # likewise
+  num_digits = config.get("num_classes", 0)
+  num_classes = num_digits * max(clusters_per_class, 1) or num_clusters
   return GanSetup(
     generator=Generator(
       features=tuple(config.generator_features),
@@ -98,6 +117,7 @@ def make_setup(
       num_classes=num_classes,
       conditioning=config.get("critic_conditioning", "projection"),
       auxiliary_classifier=config.get("auxiliary_classifier_weight", 0.0) > 0,
+      auxiliary_num_classes=num_digits,
     ),
     generator_optimizer=config_lib.make_optimizer(config.generator_optimizer, "config.generator_optimizer"),
     critic_optimizer=config_lib.make_optimizer(config.critic_optimizer, "config.critic_optimizer"),
@@ -108,6 +128,7 @@ def make_setup(
     gradient_penalty_weight=config.gradient_penalty_weight,
     num_classes=num_classes,
     num_clusters=num_clusters,
+    clusters_per_class=clusters_per_class,
     ema_decay=config.get("ema_decay", 0.0),
     auxiliary_classifier_weight=config.get("auxiliary_classifier_weight", 0.0),
     sampling_batch_norm=config.get("sampling_batch_norm", "moving"),
@@ -132,7 +153,7 @@ def create_state(setup: GanSetup, key: jax.Array, image_shape=(28, 28, 1)) -> Tr
     # A copy, not the same buffers: the jitted step donates the state, and a buffer can be donated once.
     generator_ema_params=jax.tree.map(jnp.copy, generator_vars["params"]) if setup.ema_decay > 0 else None,
     # Uniform until the run's clusters are known (train.py sets them; checkpoints keep them).
-    cluster_shares=jnp.full((setup.num_clusters,), 1.0 / setup.num_clusters) if setup.num_clusters else None,
+    cluster_shares=jnp.full((setup.num_classes,), 1.0 / setup.num_classes) if setup.conditioned_on_clusters else None,
   )
 
 
@@ -172,12 +193,13 @@ def draw_labels(
 ) -> jax.Array | None:
   """Class labels [batch_size] for a conditional generator, one draw per example key; else None.
 
-  Uniform over the digits; over clusters (self-conditioning) by `cluster_shares`, as the real batches are.
+  Uniform over the digits; over clusters (self-conditioning, or clusters within digits) by `cluster_shares`, as
+  the real batches are.
   """
   if not setup.num_classes:
     return None
   keys = example_keys(setup, key, batch_size)
-  if setup.num_clusters:
+  if setup.conditioned_on_clusters:
     return jax.vmap(lambda k: jax.random.categorical(k, jnp.log(cluster_shares)))(keys).astype(jnp.int32)
   return jax.vmap(lambda k: jax.random.randint(k, (), 0, setup.num_classes))(keys)
 
@@ -218,7 +240,7 @@ def critic_step(
       real_logits, class_logits = setup.critic.apply(
         {"params": critic_params}, real_images, keys, labels=labels, return_class_logits=True
       )
-      metrics["critic_class_loss"] = losses.class_loss(class_logits, labels)
+      metrics["critic_class_loss"] = losses.class_loss(class_logits, setup.digits_of(labels))
     else:
       real_logits = critic_fn(real_images, real_key)
     loss = setup.objective.critic_loss(real_logits, fake_logits)
@@ -261,7 +283,7 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
       fake_logits, class_logits = setup.critic.apply(
         {"params": state.critic_params}, fake_images, keys, labels=labels, return_class_logits=True
       )
-      class_loss = losses.class_loss(class_logits, labels)
+      class_loss = losses.class_loss(class_logits, setup.digits_of(labels))
       loss = setup.objective.generator_loss(fake_logits) + setup.auxiliary_classifier_weight * class_loss
       return loss, (batch_stats, {"generator_class_loss": class_loss})
     fake_logits = setup.critic.apply({"params": state.critic_params}, fake_images, keys, labels=labels)

@@ -68,11 +68,15 @@ class _Run:
     self.sample_fn = jax.jit(functools.partial(steps.sample, setup))
     sample_key = jax.random.fold_in(root_key, 3)
     self.fixed_z = jax.random.normal(sample_key, (config.num_sample_images, config.latent_dim))
+    label_key = jax.random.fold_in(sample_key, 1)
     if setup.num_clusters:  # a self-conditioned run's grid: clusters drawn as sampling draws them, in order
-      labels = generation.cluster_labels(cluster_shares, jax.random.fold_in(sample_key, 1), config.num_sample_images)
+      labels = generation.cluster_labels(cluster_shares, label_key, config.num_sample_images)
       self.fixed_labels = jnp.asarray(np.sort(labels))
     else:
       self.fixed_labels = grid_labels(config.num_sample_images, config.num_classes)
+    if setup.clusters_per_class:  # row r still shows digit r, each in a style drawn by its share
+      digits = np.asarray(self.fixed_labels)
+      self.fixed_labels = jnp.asarray(generation.digit_cluster_labels(setup, cluster_shares, digits, label_key))
     self.evaluation: evaluation.Evaluation | None = None  # built at the first evaluation
 
   @property
@@ -158,18 +162,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
 
   root_key = jax.random.key(config.seed)
   state = steps.create_state(setup, jax.random.fold_in(root_key, 0), train_images.shape[1:])
+  cluster_key, clusters_path = jax.random.fold_in(root_key, 5), os.path.join(workdir, clusters.CLUSTERS_FILE)
   if config.num_clusters:  # self-conditioning: the clusters replace the labels, which are not used
-    assignments = clusters.load_or_compute(
-      workdir, train_images, config.num_clusters, jax.random.fold_in(root_key, 5), write=is_main
-    )
+    assignments = clusters.load_or_compute(workdir, train_images, config.num_clusters, cluster_key, write=is_main)
     logging.info(
       "self-conditioned on %d k-means clusters (%s); their purity w.r.t. the digit labels, not used: %.3f",
       config.num_clusters,
-      os.path.join(workdir, clusters.CLUSTERS_FILE),
+      clusters_path,
       clusters.purity(assignments, train_labels),
     )
+  elif setup.clusters_per_class:  # (digit, style) pairs replace the digits
+    assignments = clusters.load_or_compute(
+      workdir, train_images, setup.clusters_per_class, cluster_key, write=is_main, labels=train_labels
+    )
+    logging.info("each digit split into %d k-means clusters (%s)", setup.clusters_per_class, clusters_path)
+  if setup.conditioned_on_clusters:
     train_labels = assignments
-    state = state.replace(cluster_shares=jnp.asarray(clusters.shares(assignments, config.num_clusters)))
+    state = state.replace(cluster_shares=jnp.asarray(clusters.shares(assignments, setup.num_classes)))
   checkpoints = checkpoints_lib.Checkpoints(
     os.path.join(workdir, "checkpoints"), config.checkpoint_every_steps, config.keep_checkpoints
   )

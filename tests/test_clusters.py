@@ -62,3 +62,20 @@ def test_load_or_compute_keeps_the_clusters_in_the_workdir_and_reuses_them(tmp_p
   assert clusters.purity(other_key, groups) == 1.0
   with np.load(path) as f:  # recomputed for, and kept with, the new key
     np.testing.assert_array_equal(f["key_data"], jax.random.key_data(jax.random.key(1)))
+
+
+def test_within_classes_clusters_each_label_apart_and_is_kept_apart_from_plain_clusters(tmp_path):
+  images, groups = blobs()
+  labels = np.arange(90) % 2  # two 'digits', each holding all three groups
+  assignments = clusters.within_classes(images, labels, 3, jax.random.key(0))
+  np.testing.assert_array_equal(assignments // 3, labels)  # pair id = label * 3 + cluster
+  for label in (0, 1):  # within a label the three groups are found again
+    members = labels == label
+    assert clusters.purity(assignments[members], groups[members]) == 1.0
+    assert len(np.unique(assignments[members])) == 3
+  kept = clusters.load_or_compute(str(tmp_path), images, 3, jax.random.key(0), labels=labels)
+  np.testing.assert_array_equal(kept, assignments)
+  plain = clusters.load_or_compute(str(tmp_path), images, 3, jax.random.key(0))  # not the per-label file
+  assert set(np.unique(plain)) == {0, 1, 2}
+  again = clusters.load_or_compute(str(tmp_path), images, 3, jax.random.key(0), labels=labels)
+  np.testing.assert_array_equal(again, assignments)

@@ -54,6 +54,8 @@ def test_paper_configs_hold_the_paper_hyperparameters():
       "config.auxiliary_classifier_weight=1.0 is not allowed; it must be >= 0, and 0",
     ),
     ("num_clusters", 1, "config.num_clusters=1 is not allowed; it must be 0 (no self-conditioning) or an integer"),
+    ("clusters_per_class", 1, "config.clusters_per_class=1 is not allowed; it must be 0 (off) or an integer >= 2"),
+    ("clusters_per_class", 4, "config.clusters_per_class=4 is not allowed; .* 0 unless the model is conditional"),
     ("ema_decay", 1.0, "config.ema_decay=1.0 is not allowed; it must be in"),
     ("examples_per_class", -1, "config.examples_per_class=-1 is not allowed"),
     ("eval_num_samples", 5, "config.eval_num_samples=5 is not allowed; it must be an integer >= 10"),

@@ -283,3 +283,21 @@ def test_a_self_conditioned_setup_conditions_both_networks_on_clusters_drawn_by_
   assert not np.allclose(
     a.critic_params["label_projection"]["embedding"], b.critic_params["label_projection"]["embedding"]
   )
+
+
+def test_clusters_within_digits_condition_on_pairs_and_the_auxiliary_head_learns_the_digit():
+  setup, state = make("wgan_gp", 1, num_classes=10, clusters_per_class=3, auxiliary_classifier_weight=1.0)
+  assert setup.num_classes == 30 and setup.num_digits == 10 and setup.digit_conditional
+  assert setup.generator.num_classes == setup.critic.num_classes == 30
+  assert state.critic_params["auxiliary_classifier"]["kernel"].shape[-1] == 10
+  np.testing.assert_array_equal(setup.digits_of(jnp.array([0, 2, 3, 29])), [0, 0, 1, 9])
+  np.testing.assert_allclose(state.cluster_shares, [1 / 30] * 30, rtol=1e-6)
+  shares = jnp.zeros(30).at[7].set(1.0)  # G's steps draw (digit, cluster) pairs by their shares
+  np.testing.assert_array_equal(steps.draw_labels(setup, jax.random.key(0), 8, shares), [7] * 8)
+  # Pairs (digit 0, cluster 1) and (digit 0, cluster 2) are one digit to the AC head: the same class loss.
+  batch = random_batch(1)
+  _, first = steps.train_step(setup, state, {**batch, "label": batch["label"] + 1}, jax.random.key(1))
+  _, second = steps.train_step(setup, state, {**batch, "label": batch["label"] + 2}, jax.random.key(1))
+  _, other_digit = steps.train_step(setup, state, {**batch, "label": batch["label"] + 4}, jax.random.key(1))
+  np.testing.assert_allclose(first["critic_class_loss"], second["critic_class_loss"], rtol=1e-6)
+  assert not np.allclose(first["critic_class_loss"], other_digit["critic_class_loss"])

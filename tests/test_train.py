@@ -212,3 +212,31 @@ def test_a_self_conditioned_run_clusters_once_trains_on_the_clusters_and_is_eval
   )
   with pytest.raises(ConfigError, match="filter='critic' needs the conditioning of every image"):
     export.sample_dataset(run, export.ExportOptions(num_per_class=1, filter="critic"))
+
+
+def test_clusters_within_digits_train_on_digit_cluster_pairs_and_sample_the_asked_digits(tmp_path, tiny_config):
+  from ganjax import clusters, generation
+
+  tiny_config.num_classes, tiny_config.clusters_per_class = 10, 2
+  tiny_config.auxiliary_classifier_weight, tiny_config.eval_at_end, tiny_config.num_train_steps = 1.0, True, 4
+  workdir = str(tmp_path / "run")
+  state = train.train_and_evaluate(tiny_config, workdir)
+  run = generation.load_run(workdir)
+  assert run.setup.num_classes == 20 and run.setup.num_digits == 10 and run.setup.digit_conditional
+  assert run.state.critic_params["auxiliary_classifier"]["kernel"].shape[-1] == 10  # the AC head reads digits
+  with np.load(os.path.join(workdir, clusters.CLUSTERS_FILE)) as f:
+    assignments = f["assignments"]
+  np.testing.assert_allclose(state.cluster_shares, clusters.shares(assignments, 20))
+  result = json.loads((tmp_path / "run" / "eval.json").read_text())
+  assert "label_agreement" in result  # evaluated per digit, as a conditional model
+  # A digit's cluster is drawn by its share among that digit's clusters: all of 3's mass on its 2nd cluster.
+  shares = np.full(20, 0.05, np.float32)
+  shares[6], shares[7] = 0.0, 0.05
+  digits = np.full(6, 3, np.int32)
+  labels = generation.digit_cluster_labels(run.setup, shares, digits, jax.random.key(1))
+  np.testing.assert_array_equal(labels, np.full(6, 7))
+  key = jax.random.key(0)
+  state = run.state.replace(cluster_shares=shares)
+  images = generation.generate(run.setup, state, key, 6, digits, batch_size=6)
+  direct = generation._sample_batch(run.setup, state, jax.random.fold_in(key, 0), labels, True)
+  np.testing.assert_array_equal(images, generation.images_lib.to_uint8(np.asarray(direct)))
