@@ -110,7 +110,7 @@ def digit_cluster_labels(setup: steps.GanSetup, cluster_shares, digits: np.ndarr
   per_class = setup.clusters_per_class
   digits = np.asarray(digits, np.int32)
   shares = jnp.asarray(cluster_shares).reshape(-1, per_class)[digits]
-  within = jax.random.categorical(key, jnp.log(shares / shares.sum(axis=1, keepdims=True)))
+  within = jax.random.categorical(key, jnp.log(shares))  # logits: a digit's shares need not sum to 1
   return digits * per_class + np.asarray(within, np.int32)
 
 
