@@ -57,6 +57,9 @@ def get_config() -> ml_collections.ConfigDict:
   # > 0 (conditional only): AC-GAN, the critic also classifies real digits and G is trained to make digits
   # that head classifies as their labels, this weight times the cross-entropy in both losses.
   config.auxiliary_classifier_weight = 0.0
+  # With the AC head: TAC-GAN (Gong et al. 2019). A twin head learns the digits of fakes, and G minimises the AC
+  # head's cross-entropy minus the twin's: AC-GAN alone pulls G towards digits far from the class boundaries.
+  config.twin_auxiliary_classifier = False
   # > 0 (unconditional models only): self-conditioning (ganjax/clusters.py). The training images are split
   # into this many k-means clusters at the start, and G and the critic are conditioned on the cluster as
   # configs/cgan.py's are on the digit; samples draw clusters by their share of the data. No labels are used.

@@ -168,6 +168,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     "it must be >= 0, and 0 unless the model is conditional (num_classes > 0)",
   )
   _require(
+    isinstance(config.twin_auxiliary_classifier, bool)
+    and (not config.twin_auxiliary_classifier or config.auxiliary_classifier_weight > 0),
+    "twin_auxiliary_classifier",
+    config.twin_auxiliary_classifier,
+    "it must be True or False, and False unless auxiliary_classifier_weight > 0 (TAC-GAN twins the AC head)",
+  )
+  _require(
     _is_int(config.num_clusters)
     and (config.num_clusters == 0 or (config.num_clusters >= 2 and config.num_classes == 0)),
     "num_clusters",

@@ -123,7 +123,9 @@ class Critic(nn.Module):
   gradient penalty is defined per sample, and batch statistics would couple the samples. Dropout is on
   when `dropout_keys` (one key per example) is given, i.e. in training. A conditional critic sees the
   label as `conditioning` says (CRITIC_CONDITIONINGS). With `auxiliary_classifier` it also predicts the
-  class from the same features (AC-GAN, Odena et al. 2017), returned when `return_class_logits`.
+  class from the same features (AC-GAN, Odena et al. 2017), returned when `return_class_logits`; with
+  `twin_classifier` too, a second class head that learns the classes of fakes (TAC-GAN, Gong et al. 2019),
+  returned after it: (logits, class_logits, twin_logits).
   """
 
   features: Sequence[int] = (64, 128)
@@ -134,6 +136,7 @@ class Critic(nn.Module):
   conditioning: str = "projection"
   auxiliary_classifier: bool = False  # AC-GAN: a class head on the same features
   auxiliary_num_classes: int = 0  # the head's classes; 0: num_classes (else e.g. the digits of digit x cluster)
+  twin_classifier: bool = False  # TAC-GAN: a second class head, trained on fakes (needs auxiliary_classifier)
 
   @nn.compact
   def __call__(
@@ -165,8 +168,14 @@ class Critic(nn.Module):
     if self.auxiliary_classifier:  # created at init, so that the parameters exist whatever is returned
       head_classes = self.auxiliary_num_classes or self.num_classes
       class_logits = nn.Dense(head_classes, kernel_init=kernel_init, name="auxiliary_classifier")(x)
+      if self.twin_classifier:
+        twin_logits = nn.Dense(head_classes, kernel_init=kernel_init, name="twin_classifier")(x)
+        if return_class_logits:
+          return logits, class_logits, twin_logits
       if return_class_logits:
         return logits, class_logits
-    elif return_class_logits:
+    elif self.twin_classifier:
+      raise ValueError("twin_classifier=True needs auxiliary_classifier=True")
+    if return_class_logits:
       raise ValueError("return_class_logits=True needs a critic with auxiliary_classifier=True")
     return logits

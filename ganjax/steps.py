@@ -59,6 +59,9 @@ class GanSetup:
   clusters_per_class: int = 0
   ema_decay: float = 0.0  # > 0: keep an exponential moving average of the generator's parameters
   auxiliary_classifier_weight: float = 0.0  # > 0: AC-GAN class loss on the critic and G (conditional only)
+  # TAC-GAN (with the AC head): a twin head learns the fakes' digits, and G's class loss becomes the AC head's
+  # cross-entropy minus the twin's, which removes AC-GAN's pull towards easily classified digits.
+  twin_auxiliary_classifier: bool = False
   sampling_batch_norm: str = "moving"  # moving | batch: G's BatchNorm statistics when sampling (see sample)
   sampling_latent_scale: float = 1.0  # the std of G's noise when sampling (see sample)
   # Data parallelism (ganjax.parallel): the pmap axis to average over, or the jit mesh's example sharding.
@@ -118,6 +121,7 @@ def make_setup(
       conditioning=config.get("critic_conditioning", "projection"),
       auxiliary_classifier=config.get("auxiliary_classifier_weight", 0.0) > 0,
       auxiliary_num_classes=num_digits,
+      twin_classifier=config.get("twin_auxiliary_classifier", False),
     ),
     generator_optimizer=config_lib.make_optimizer(config.generator_optimizer, "config.generator_optimizer"),
     critic_optimizer=config_lib.make_optimizer(config.critic_optimizer, "config.critic_optimizer"),
@@ -131,6 +135,7 @@ def make_setup(
     clusters_per_class=clusters_per_class,
     ema_decay=config.get("ema_decay", 0.0),
     auxiliary_classifier_weight=config.get("auxiliary_classifier_weight", 0.0),
+    twin_auxiliary_classifier=config.get("twin_auxiliary_classifier", False),
     sampling_batch_norm=config.get("sampling_batch_norm", "moving"),
     sampling_latent_scale=config.get("sampling_latent_scale", 1.0),
     axis_name=axis_name,
@@ -233,11 +238,18 @@ def critic_step(
       keys = example_keys(setup, dropout_key, batch_size)
       return setup.critic.apply({"params": critic_params}, images, keys, labels=labels)
 
-    fake_logits = critic_fn(fake_images, fake_key)
     metrics = {}
+    if setup.twin_auxiliary_classifier:  # the twin head learns the digits G was asked for, from fakes only
+      keys = example_keys(setup, fake_key, batch_size)
+      fake_logits, _, twin_logits = setup.critic.apply(
+        {"params": critic_params}, fake_images, keys, labels=labels, return_class_logits=True
+      )
+      metrics["critic_twin_loss"] = losses.class_loss(twin_logits, setup.digits_of(labels))
+    else:
+      fake_logits = critic_fn(fake_images, fake_key)
     if setup.auxiliary_classifier_weight > 0:  # the class head learns from real digits only
       keys = example_keys(setup, real_key, batch_size)
-      real_logits, class_logits = setup.critic.apply(
+      real_logits, class_logits, *_ = setup.critic.apply(
         {"params": critic_params}, real_images, keys, labels=labels, return_class_logits=True
       )
       metrics["critic_class_loss"] = losses.class_loss(class_logits, setup.digits_of(labels))
@@ -246,6 +258,8 @@ def critic_step(
     loss = setup.objective.critic_loss(real_logits, fake_logits)
     if setup.auxiliary_classifier_weight > 0:
       loss = loss + setup.auxiliary_classifier_weight * metrics["critic_class_loss"]
+    if setup.twin_auxiliary_classifier:
+      loss = loss + setup.auxiliary_classifier_weight * metrics["critic_twin_loss"]
     metrics.update(real_logit=jnp.mean(real_logits), fake_logit=jnp.mean(fake_logits))
     if setup.loss in losses.WASSERSTEIN_LOSSES:
       metrics["wasserstein_estimate"] = -loss
@@ -280,12 +294,16 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
     fake_images, batch_stats = generate(setup, generator_params, state.generator_batch_stats, z, labels)
     keys = example_keys(setup, dropout_key, batch_size)
     if setup.auxiliary_classifier_weight > 0:  # G is also asked for digits the critic's head calls `labels`
-      fake_logits, class_logits = setup.critic.apply(
+      fake_logits, class_logits, *twin = setup.critic.apply(
         {"params": state.critic_params}, fake_images, keys, labels=labels, return_class_logits=True
       )
       class_loss = losses.class_loss(class_logits, setup.digits_of(labels))
+      extra_metrics = {"generator_class_loss": class_loss}
+      if setup.twin_auxiliary_classifier:  # TAC-GAN: and digits the twin, trained on fakes, cannot tell apart
+        extra_metrics["generator_twin_loss"] = losses.class_loss(twin[0], setup.digits_of(labels))
+        class_loss = class_loss - extra_metrics["generator_twin_loss"]
       loss = setup.objective.generator_loss(fake_logits) + setup.auxiliary_classifier_weight * class_loss
-      return loss, (batch_stats, {"generator_class_loss": class_loss})
+      return loss, (batch_stats, extra_metrics)
     fake_logits = setup.critic.apply({"params": state.critic_params}, fake_images, keys, labels=labels)
     return setup.objective.generator_loss(fake_logits), (batch_stats, {})
 

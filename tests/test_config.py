@@ -53,6 +53,7 @@ def test_paper_configs_hold_the_paper_hyperparameters():
       1.0,
       "config.auxiliary_classifier_weight=1.0 is not allowed; it must be >= 0, and 0",
     ),
+    ("twin_auxiliary_classifier", True, "config.twin_auxiliary_classifier=True is not allowed; .* unless auxiliary_"),
     ("num_clusters", 1, "config.num_clusters=1 is not allowed; it must be 0 (no self-conditioning) or an integer"),
     ("clusters_per_class", 1, "config.clusters_per_class=1 is not allowed; it must be 0 (off) or an integer >= 2"),
     ("clusters_per_class", 4, "config.clusters_per_class=4 is not allowed; .* 0 unless the model is conditional"),

@@ -258,6 +258,35 @@ def test_the_auxiliary_classifier_learns_the_real_labels_and_steers_the_generato
   assert not np.allclose(plain.generator_params["Dense_0"]["kernel"], with_class.generator_params["Dense_0"]["kernel"])
 
 
+def test_the_twin_head_learns_the_fakes_digits_and_pushes_the_generator_the_other_way():
+  fast_critic = default.adam(3e-3)
+  setup, state = make(
+    "wgan_gp", 1, num_classes=10, auxiliary_classifier_weight=1.0, twin_auxiliary_classifier=True,
+    critic_optimizer=fast_critic,
+  )
+  assert state.critic_params["twin_classifier"]["kernel"].shape[-1] == 10
+  batch = random_batch(1)
+  step = jax.jit(functools.partial(steps.train_step, setup))
+  _, metrics = step(state, batch, jax.random.key(1))
+  assert {"critic_twin_loss", "generator_twin_loss", "critic_class_loss", "generator_class_loss"} <= set(metrics)
+  assert abs(float(metrics["critic_twin_loss"]) - np.log(10)) < 0.5  # a fresh twin guesses
+  # G's class term is the AC head's cross-entropy minus the twin's: G ascends the twin's loss. Checked on the
+  # gradient alone: with the twin's read-out zeroed its loss is log 10 whatever G draws, so G's update is
+  # AC-GAN's; scaling that read-out up makes the twin's term (and so G's update) differ.
+  def generator_update(twin_scale):
+    params = dict(state.critic_params)
+    params["twin_classifier"] = jax.tree.map(lambda p: p * twin_scale, params["twin_classifier"])
+    new, _ = steps.generator_step(setup, state.replace(critic_params=params), 8, jax.random.key(5))
+    return new.generator_params["Dense_0"]["kernel"] - state.generator_params["Dense_0"]["kernel"]
+
+  ac_setup = dataclasses.replace(setup, twin_auxiliary_classifier=False)
+  ac_state = state.replace(critic_params=dict(state.critic_params))
+  ac_new, _ = steps.generator_step(ac_setup, ac_state, 8, jax.random.key(5))
+  ac_update = ac_new.generator_params["Dense_0"]["kernel"] - state.generator_params["Dense_0"]["kernel"]
+  np.testing.assert_allclose(generator_update(0.0), ac_update, rtol=1e-4, atol=1e-7)
+  assert not np.allclose(generator_update(50.0), ac_update, rtol=1e-3, atol=1e-6)
+
+
 def test_class_logits_need_a_critic_with_the_auxiliary_head():
   setup, state = make("non_saturating", 1, num_classes=10)
   images = jnp.zeros((2, 28, 28, 1))
@@ -265,6 +294,9 @@ def test_class_logits_need_a_critic_with_the_auxiliary_head():
     setup.critic.apply(
       {"params": state.critic_params}, images, labels=jnp.zeros(2, jnp.int32), return_class_logits=True
     )
+  twin_only = dataclasses.replace(setup.critic, twin_classifier=True)
+  with pytest.raises(ValueError, match="twin_classifier=True needs auxiliary_classifier=True"):
+    twin_only.init(jax.random.key(0), images, labels=jnp.zeros(2, jnp.int32))
 
 
 def test_a_self_conditioned_setup_conditions_both_networks_on_clusters_drawn_by_their_shares():
