@@ -126,10 +126,12 @@ def test_tuned_recipes_keep_the_paper_models_loss_and_batch_and_change_only_how_
   tuned_config, paper_config = load(tuned).to_dict(), load(paper).to_dict()
   changed = {field for field in paper_config if tuned_config[field] != paper_config[field]}
   assert set(tuned_config) == set(paper_config)
-  training = {"generator_optimizer", "critic_optimizer", "ema_decay", "auxiliary_classifier_weight", "num_critic_steps"}
+  training = {"generator_optimizer", "critic_optimizer", "ema_decay", "num_critic_steps"}
+  # The class heads (AC-GAN and its TAC twin) are read-outs of the critic's features, used only in the losses.
+  heads = {"auxiliary_classifier_weight", "twin_auxiliary_classifier"}
   # Self-conditioning adds a cluster input to the same layers (as the conditional models' label input);
-  # sampling_batch_norm changes only how a trained G is sampled.
-  assert changed <= training | {"num_clusters", "sampling_batch_norm"}
+  # sampling_batch_norm and sampling_latent_scale change only how a trained G is sampled.
+  assert changed <= training | heads | {"num_clusters", "sampling_batch_norm", "sampling_latent_scale"}
   assert {"generator_optimizer", "ema_decay"} <= changed  # what the measurements support
   paper_fields = ("generator_features", "critic_features", "latent_dim", "dropout_rate", "batch_size", "loss")
   for field in (*paper_fields, "gradient_penalty_weight", "num_classes"):
