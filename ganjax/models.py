@@ -165,17 +165,14 @@ class Critic(nn.Module):
     if labels is not None and self.conditioning == "projection":
       embedding = nn.Embed(self.num_classes, x.shape[-1], embedding_init=kernel_init, name="label_projection")
       logits = logits + jnp.sum(embedding(labels) * x, axis=-1)
+    if self.twin_classifier and not self.auxiliary_classifier:
+      raise ValueError("twin_classifier=True needs auxiliary_classifier=True")
     if self.auxiliary_classifier:  # created at init, so that the parameters exist whatever is returned
       head_classes = self.auxiliary_num_classes or self.num_classes
-      class_logits = nn.Dense(head_classes, kernel_init=kernel_init, name="auxiliary_classifier")(x)
-      if self.twin_classifier:
-        twin_logits = nn.Dense(head_classes, kernel_init=kernel_init, name="twin_classifier")(x)
-        if return_class_logits:
-          return logits, class_logits, twin_logits
+      names = ("auxiliary_classifier", "twin_classifier") if self.twin_classifier else ("auxiliary_classifier",)
+      heads = [nn.Dense(head_classes, kernel_init=kernel_init, name=name)(x) for name in names]
       if return_class_logits:
-        return logits, class_logits
-    elif self.twin_classifier:
-      raise ValueError("twin_classifier=True needs auxiliary_classifier=True")
-    if return_class_logits:
+        return (logits, *heads)
+    elif return_class_logits:
       raise ValueError("return_class_logits=True needs a critic with auxiliary_classifier=True")
     return logits

@@ -234,24 +234,20 @@ def critic_step(
   fake_images = jax.lax.stop_gradient(fake_images)
 
   def loss_fn(critic_params):
-    def critic_fn(images, dropout_key):
+    def critic_fn(images, dropout_key, return_class_logits=False):
       keys = example_keys(setup, dropout_key, batch_size)
-      return setup.critic.apply({"params": critic_params}, images, keys, labels=labels)
+      return setup.critic.apply(
+        {"params": critic_params}, images, keys, labels=labels, return_class_logits=return_class_logits
+      )
 
     metrics = {}
     if setup.twin_auxiliary_classifier:  # the twin head learns the digits G was asked for, from fakes only
-      keys = example_keys(setup, fake_key, batch_size)
-      fake_logits, _, twin_logits = setup.critic.apply(
-        {"params": critic_params}, fake_images, keys, labels=labels, return_class_logits=True
-      )
+      fake_logits, _, twin_logits = critic_fn(fake_images, fake_key, return_class_logits=True)
       metrics["critic_twin_loss"] = losses.class_loss(twin_logits, setup.digits_of(labels))
     else:
       fake_logits = critic_fn(fake_images, fake_key)
     if setup.auxiliary_classifier_weight > 0:  # the class head learns from real digits only
-      keys = example_keys(setup, real_key, batch_size)
-      real_logits, class_logits, *_ = setup.critic.apply(
-        {"params": critic_params}, real_images, keys, labels=labels, return_class_logits=True
-      )
+      real_logits, class_logits, *_ = critic_fn(real_images, real_key, return_class_logits=True)
       metrics["critic_class_loss"] = losses.class_loss(class_logits, setup.digits_of(labels))
     else:
       real_logits = critic_fn(real_images, real_key)
@@ -294,13 +290,13 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
     fake_images, batch_stats = generate(setup, generator_params, state.generator_batch_stats, z, labels)
     keys = example_keys(setup, dropout_key, batch_size)
     if setup.auxiliary_classifier_weight > 0:  # G is also asked for digits the critic's head calls `labels`
-      fake_logits, class_logits, *twin = setup.critic.apply(
+      fake_logits, class_logits, *twin_logits = setup.critic.apply(
         {"params": state.critic_params}, fake_images, keys, labels=labels, return_class_logits=True
       )
       class_loss = losses.class_loss(class_logits, setup.digits_of(labels))
       extra_metrics = {"generator_class_loss": class_loss}
       if setup.twin_auxiliary_classifier:  # TAC-GAN: and digits the twin, trained on fakes, cannot tell apart
-        extra_metrics["generator_twin_loss"] = losses.class_loss(twin[0], setup.digits_of(labels))
+        extra_metrics["generator_twin_loss"] = losses.class_loss(twin_logits[0], setup.digits_of(labels))
         class_loss = class_loss - extra_metrics["generator_twin_loss"]
       loss = setup.objective.generator_loss(fake_logits) + setup.auxiliary_classifier_weight * class_loss
       return loss, (batch_stats, extra_metrics)
