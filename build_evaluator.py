@@ -10,8 +10,9 @@ import sys
 from absl import app, flags, logging
 
 from configs import default
-from ganjax import evaluator, runtime
+from ganjax import runtime
 from ganjax.errors import GanjaxError
+from ganjax.eval import evaluator
 
 _OUT_DIR = flags.DEFINE_string("out_dir", evaluator.ASSET_DIR, "Directory for evaluator.msgpack and evaluator.json.")
 _SEED = flags.DEFINE_integer("seed", 0, "Root of all randomness of the build (init, data order, shifts, dropout).")

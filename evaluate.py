@@ -14,8 +14,10 @@ import os
 import jax
 from absl import app, flags
 
-from ganjax import cli, evaluation, export, generation
+from ganjax import cli
 from ganjax.errors import ConfigError
+from ganjax.eval import sample_quality
+from ganjax.synth import export, generation
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's --workdir.")
 _NPZ = flags.DEFINE_string("npz", None, "An exported dataset (python export.py) instead of a run.")
@@ -37,7 +39,7 @@ _OUT = flags.DEFINE_string("out", None, "JSON file to write.")
 def evaluate_npz(path: str) -> list[dict]:
   images, labels, provenance = export.load_dataset(path)
   config = generation.load_config(provenance["workdir"]) if os.path.exists(provenance["workdir"]) else None
-  evaluator_run = evaluation.Evaluation.create(config or _default_config())
+  evaluator_run = sample_quality.Evaluation.create(config or _default_config())
   result = evaluator_run.evaluate_images(images, labels, jax.random.key(_SEED.value) if _CAS.value else None)
   return [{"npz": os.path.abspath(path), "checkpoint_step": provenance["checkpoint_step"], **result}]
 
@@ -54,7 +56,7 @@ def evaluate_run(workdir: str) -> list[dict]:
   steps = generation.checkpoint_steps(workdir) if _ALL_STEPS.value else [run.step]
   config = run.config
   config.eval_num_samples, config.eval_cas = _NUM_SAMPLES.value, _CAS.value
-  evaluator_run = evaluation.Evaluation.create(config)
+  evaluator_run = sample_quality.Evaluation.create(config)
   results = []
   for step in steps:
     if step != run.step:
@@ -84,7 +86,7 @@ def run_evaluation() -> list[dict]:
     mode = f"_{_BATCH_NORM.value}_bn" if _BATCH_NORM.value else ""
     mode += f"_z{_LATENT_SCALE.value:g}" if _LATENT_SCALE.value is not None else ""
     out = os.path.join(_WORKDIR.value, f"eval_{suffix}{'' if _EMA.value else '_live'}{mode}.json")
-  evaluation.write_json(out, results if len(results) > 1 else results[0])
+  sample_quality.write_json(out, results if len(results) > 1 else results[0])
   print(f"wrote {out}")
   return results
 

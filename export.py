@@ -6,7 +6,8 @@ python export.py ... --filter=evaluator --keep_fraction=0.5   # keep the evaluat
 
 from absl import app, flags
 
-from ganjax import cli, export
+from ganjax import cli
+from ganjax.synth import export
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's --workdir.")
 _OUT = flags.DEFINE_string("out", None, "The .npz to write (PNG grids per class go beside it).")

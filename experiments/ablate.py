@@ -40,9 +40,11 @@ from absl import app, flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # the config files import `configs.default`
 
-from ganjax import cli, data, evaluation, train
+from ganjax import cli, train
 from ganjax import config as config_lib
+from ganjax.data import mnist
 from ganjax.errors import ConfigError, TrainingDiverged, WorkdirError
+from ganjax.eval import sample_quality
 
 _CONFIGS = flags.DEFINE_list("configs", ["configs/cgan.py"], "Config files (get_config()), comma-separated.")
 _SWEEP = flags.DEFINE_multi_string("sweep", [], "field=v1,v2,...: one axis of the sweep (repeatable).")
@@ -171,7 +173,7 @@ def total_steps(config) -> int:
   """The generator steps the cell trains for (data is read only when the length is given in epochs)."""
   if config.num_train_steps > 0:
     return config.num_train_steps
-  return config_lib.total_train_steps(config, len(data.load_split(config, "train")[1]))
+  return config_lib.total_train_steps(config, len(mnist.load_split(config, "train")[1]))
 
 
 def read_json(path: str) -> dict:
@@ -196,7 +198,7 @@ def check_workdir(cell: Cell) -> None:
 def finished(cell: Cell) -> dict | None:
   """eval.json if the run reached its last step; the ablate_cell.json of a run that diverged; else None."""
   steps = total_steps(cell.config)
-  result = evaluation.read_json(cell.workdir)
+  result = sample_quality.read_json(cell.workdir)
   if result is not None and result.get("step") == steps:
     return result
   record = read_json(os.path.join(cell.workdir, CELL_FILE))
@@ -214,7 +216,7 @@ def run_cell(cell: Cell) -> None:
   extends = earlier.get("total_steps") == record["resumed_from_step"] and not earlier.get("diverged")
   earlier_wall_s = earlier.get("wall_s", 0.0) if extends and record["resumed_from_step"] else 0.0
   for split in ("train", "test"):  # decoded once per process and cached: not part of a cell's time
-    data.load_split(cell.config, split)
+    mnist.load_split(cell.config, split)
   start = time.perf_counter()
   try:
     train.train_and_evaluate(cell.config, cell.workdir)
@@ -224,7 +226,7 @@ def run_cell(cell: Cell) -> None:
   record |= {"wall_s": round(time.perf_counter() - start + earlier_wall_s, 1), "device_kind": kind}
   record |= {"device_count": count, "extended_from_step": record["resumed_from_step"] if earlier_wall_s else 0}
   record |= {"cpu_count": cpus, "hardware": f"{count} x {kind}, {cpus} CPUs"}
-  if not record["diverged"] and (evaluation.read_json(cell.workdir) or {}).get("step") != record["total_steps"]:
+  if not record["diverged"] and (sample_quality.read_json(cell.workdir) or {}).get("step") != record["total_steps"]:
     raise WorkdirError(f"cell {cell.id}: {cell.workdir}/eval.json is not at step {record['total_steps']}")
   os.makedirs(cell.workdir, exist_ok=True)
   write_atomic(os.path.join(cell.workdir, CELL_FILE), json.dumps(record, indent=2) + "\n")
@@ -340,7 +342,7 @@ def ablate(config_paths, sweeps, sets, seeds, out_dir: str = "", name: str = "",
     run_cell(cell)
     done[cell.id] = finished(cell)
     report()  # after every cell: a crash leaves the table of the cells finished so far
-    outcome = done[cell.id].get("diverged") or evaluation.summary_line(done[cell.id])
+    outcome = done[cell.id].get("diverged") or sample_quality.summary_line(done[cell.id])
     print(f"cell {number}/{len(cells)} {cell.id}: {outcome}", flush=True)
   rows = report()  # (again) for a rerun with every cell done: the same table under this command
   print(f"wrote {out_dir}/results.{{md,csv}}", flush=True)

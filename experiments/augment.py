@@ -41,7 +41,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from configs import cwgan_gp, default
-from ganjax import augmentations, classifiers, cli, data, export, generation, train
+from ganjax import cli, train
+from ganjax.data import mnist
+from ganjax.eval import classifiers
+from ganjax.synth import augmentations, export, generation
 
 _N_PER_CLASS = flags.DEFINE_list("n_per_class", ["10", "100", "1000", "all"], "Real labelled images per class.")
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds 0..S-1 (classifier init/order/augmentation, GAN sample noise).")
@@ -175,12 +178,12 @@ def run_all(jsonl: str, gan_overrides: dict) -> None:
   """Every cell not yet in jsonl, appended to it as it finishes."""
   done = {tuple(r[k] for k in KEY_FIELDS) for r in read_rows(jsonl)}
   augment = functools.partial(augmentations.classic, strength=_STRENGTH.value)  # one object: jit caches per fn
-  test_set = data.load_split(default.get_config(), "test")
+  test_set = mnist.load_split(default.get_config(), "test")
   start = time.perf_counter()
   for per_class in per_class_values():
     config = default.get_config()
     config.examples_per_class = per_class
-    train_set = data.load_split(config, "train")  # the very images the regime-(a) cGAN trains on
+    train_set = mnist.load_split(config, "train")  # the very images the regime-(a) cGAN trains on
     for seed in range(_SEEDS.value):
       synthetic = {}  # regime -> its samples, drawn once for both of its treatments
       for regime, treatment, title in COLUMNS:

@@ -105,7 +105,8 @@ def run_worker(loss: str) -> None:
   import numpy as np
 
   from ganjax import config as config_lib
-  from ganjax import data, parallel, steps
+  from ganjax import parallel, steps
+  from ganjax.data import mnist
 
   config = paper_config(loss, _BATCH.value)
   config.conv_impl = _CONV_IMPL.value
@@ -121,7 +122,7 @@ def run_worker(loss: str) -> None:
   state = devices.put_state(steps.create_state(setup, key))
   train_step = devices.compile_train_step(setup)
   device_images, device_labels = devices.put_dataset(images, labels)
-  shuffler = data.EpochShuffler(jax.random.fold_in(key, 1), len(images), config.batch_size)
+  shuffler = mnist.EpochShuffler(jax.random.fold_in(key, 1), len(images), config.batch_size)
 
   start = time.perf_counter()
   timed_start = None

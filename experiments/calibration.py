@@ -3,8 +3,8 @@
   TFDS_DATA_DIR=/work/shared/tensorflow_datasets python experiments/calibration.py
   TFDS_DATA_DIR=/work/shared/tensorflow_datasets python experiments/calibration.py --cas --num_samples=10000
 
-Each row scores --num_samples images against the 10k MNIST test images with ganjax.metrics.evaluate_samples
-and the shipped evaluator (ganjax.evaluator): random training images (what a perfect generator scores: the
+Each row scores --num_samples images against the 10k MNIST test images with ganjax.eval.metrics.evaluate_samples
+and the shipped evaluator (ganjax.eval.evaluator): random training images (what a perfect generator scores: the
 floor of FID at this sample size and the ceiling of everything else), the same images 3x3 box-blurred, with
 Gaussian noise of sigma 0.1 and 0.3 (in the GAN's [-1, 1] units, clipped), digits 0-4 only (half the modes
 dropped), one digit only (complete mode collapse) and uniform pixel noise. Label agreement (and CAS, with
@@ -30,9 +30,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from configs import default
-from ganjax import data, metrics
-from ganjax import evaluator as evaluator_lib
 from ganjax import images as images_lib
+from ganjax.data import mnist
+from ganjax.eval import evaluator as evaluator_lib
+from ganjax.eval import metrics
 
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 10000, "Images per reference set.")
 _SEED = flags.DEFINE_integer("seed", 0, "Root of the sets' random draws and of the CAS classifiers.")
@@ -115,8 +116,8 @@ def markdown(rows: list[dict]) -> str:
 def main(argv):
   del argv
   config = default.get_config()
-  train_images, train_labels = data.load_split(config, "train")
-  test_images, test_labels = data.load_split(config, "test")
+  train_images, train_labels = mnist.load_split(config, "train")
+  test_images, test_labels = mnist.load_split(config, "test")
   evaluator = evaluator_lib.load()
   reference = metrics.real_reference(evaluator, test_images)
   root = jax.random.key(_SEED.value)

@@ -1,10 +1,17 @@
-"""Sample grids as PNG files."""
+"""Image conversions between MNIST's uint8 and the GAN's float range, and sample grids as PNG files."""
 
 import math
 import os
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import PIL.Image
+
+
+def to_float_images(images: jax.Array) -> jax.Array:
+  """uint8 [0, 255] -> float32 [-1, 1] (the generator's tanh range)."""
+  return images.astype(jnp.float32) / 127.5 - 1.0
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

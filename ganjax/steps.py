@@ -15,6 +15,7 @@ import ml_collections
 import optax
 
 from ganjax import config as config_lib
+from ganjax import images as images_lib
 from ganjax import losses
 from ganjax.models import Critic, Generator
 
@@ -160,11 +161,6 @@ def create_state(setup: GanSetup, key: jax.Array, image_shape=(28, 28, 1)) -> Tr
     # Uniform until the run's clusters are known (train.py sets them; checkpoints keep them).
     cluster_shares=jnp.full((setup.num_classes,), 1.0 / setup.num_classes) if setup.conditioned_on_clusters else None,
   )
-
-
-def to_float_images(images: jax.Array) -> jax.Array:
-  """uint8 [0, 255] -> float32 [-1, 1] (the generator's tanh range)."""
-  return images.astype(jnp.float32) / 127.5 - 1.0
 
 
 def example_keys(setup: GanSetup, key: jax.Array, batch_size: int) -> jax.Array:
@@ -348,7 +344,7 @@ def train_step(setup: GanSetup, state: TrainState, batch: dict[str, jax.Array], 
   # Unrolled on purpose: under lax.scan XLA:CPU loses its fast convolution path (measured 22x slower).
   for i, critic_key in enumerate(critic_keys):
     real_labels = labels[i] if setup.num_classes else None
-    state, metrics = critic_step(setup, state, to_float_images(images[i]), critic_key, real_labels)
+    state, metrics = critic_step(setup, state, images_lib.to_float_images(images[i]), critic_key, real_labels)
     critic_metrics.append(metrics)
   state, generator_metrics = generator_step(setup, state, images.shape[1], generator_key)
   metrics = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *critic_metrics)

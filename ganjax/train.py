@@ -17,9 +17,12 @@ import numpy as np
 from absl import logging
 
 from ganjax import checkpoints as checkpoints_lib
-from ganjax import clusters, data, evaluation, generation, images, metric_writers, parallel, plots, steps
 from ganjax import config as config_lib
+from ganjax import images, metric_writers, parallel, plots, steps
+from ganjax.data import clusters, mnist
 from ganjax.errors import TrainingDiverged, WorkdirError
+from ganjax.eval import sample_quality
+from ganjax.synth import generation
 
 
 def prepare_workdir(workdir: str, config: ml_collections.ConfigDict, is_main: bool) -> str:
@@ -77,7 +80,7 @@ class _Run:
     if setup.clusters_per_class:  # row r still shows digit r, each in a style drawn by its share
       digits = np.asarray(self.fixed_labels)
       self.fixed_labels = jnp.asarray(generation.digit_cluster_labels(setup, cluster_shares, digits, label_key))
-    self.evaluation: evaluation.Evaluation | None = None  # built at the first evaluation
+    self.evaluation: sample_quality.Evaluation | None = None  # built at the first evaluation
 
   @property
   def epoch(self) -> float:
@@ -124,14 +127,14 @@ class _Run:
     """Sample metrics of `state` (the same noise every time: epochs differ by the generator alone)."""
     start = time.perf_counter()
     if self.evaluation is None:
-      self.evaluation = evaluation.Evaluation.create(self.config)
+      self.evaluation = sample_quality.Evaluation.create(self.config)
     result = self.evaluation.evaluate_state(self.setup, state, self.config, jax.random.fold_in(self.root_key, 4))
     result.update(step=step, epoch=round(self.epoch, 4), eval_seconds=round(time.perf_counter() - start, 1))
     logging.info(
       "eval at step %d (epoch %.2f): %s",
       step,
       self.epoch,
-      evaluation.summary_line(result),
+      sample_quality.summary_line(result),
     )
     self.window = (self.window[0] + time.perf_counter() - start, self.window[1])  # not training time
     return result
@@ -156,7 +159,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
   workdir = prepare_workdir(workdir, config, is_main)
   devices = parallel.DataParallel(config)
   setup = devices.make_setup(config)
-  train_images, train_labels = data.load_split(config, "train")
+  train_images, train_labels = mnist.load_split(config, "train")
   num_examples = len(train_images)
   total_steps = config_lib.total_train_steps(config, num_examples)
 
@@ -193,7 +196,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
   unreplicated_shares = None if state.cluster_shares is None else np.asarray(state.cluster_shares)
   state = devices.put_state(state)
 
-  shuffler = data.EpochShuffler(jax.random.fold_in(root_key, 1), num_examples, config.batch_size)
+  shuffler = mnist.EpochShuffler(jax.random.fold_in(root_key, 1), num_examples, config.batch_size)
   step_key = jax.random.fold_in(root_key, 2)
   run = _Run(
     config, workdir, setup, num_examples, total_steps, start_step, batches_consumed, root_key, unreplicated_shares
@@ -246,15 +249,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
       if every and int(epochs_before / every) < int(epochs_after / every) and not last_and_evaluated_at_end:
         result = run.evaluate(devices.unreplicate(state), done)
         if writer is not None:
-          writer.write(done, {"epoch": result["epoch"], **evaluation.scalars(result)})
+          writer.write(done, {"epoch": result["epoch"], **sample_quality.scalars(result)})
     if total_steps > start_step or not os.path.exists(os.path.join(workdir, "samples", "final.png")):
       run.save_grid("final.png", devices.unreplicate(state))
-    if config.eval_at_end and (total_steps > start_step or evaluation.read_json(workdir) is None):
+    if config.eval_at_end and (total_steps > start_step or sample_quality.read_json(workdir) is None):
       result = run.evaluate(devices.unreplicate(state), total_steps)
       if writer is not None:
-        evaluation.write_json(os.path.join(workdir, evaluation.EVAL_FILE), result)
+        sample_quality.write_json(os.path.join(workdir, sample_quality.EVAL_FILE), result)
         if total_steps > start_step:  # a rerun that only restores a missing eval.json has its record already
-          writer.write(total_steps, {"epoch": result["epoch"], **evaluation.scalars(result)})
+          writer.write(total_steps, {"epoch": result["epoch"], **sample_quality.scalars(result)})
   finally:
     checkpoints.wait()
     checkpoints.close()

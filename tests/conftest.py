@@ -19,7 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ is imported as a package, as main.py does
 
 from configs import tiny  # noqa: E402
-from ganjax import data, mnist_builder  # noqa: E402
+from ganjax.data import mnist, mnist_builder
 
 SHARED_MNIST_IDX = os.path.join(REPO, "..", "shared", "mnist")
 
@@ -53,7 +53,7 @@ def write_idx(path: str, array: np.ndarray) -> None:
 def mnist_data_dir(tmp_path_factory) -> str:
   """$TFDS_DATA_DIR if it holds prepared MNIST (as in CI), else a small synthetic MNIST prepared here."""
   real = os.environ.get("TFDS_DATA_DIR")
-  if real and data.is_prepared(real):
+  if real and mnist.is_prepared(real):
     return real
   root = tmp_path_factory.mktemp("synthetic_mnist")
   rng = np.random.default_rng(0)

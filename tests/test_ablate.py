@@ -8,10 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO, load_experiment
 
 from ganjax.errors import ConfigError, TrainingDiverged, WorkdirError
-
-from conftest import REPO, load_experiment
 
 SWEEP = "generator_optimizer.learning_rate=1e-4,3e-4"
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import augmentations
+from ganjax.synth import augmentations
 
 
 def digits(batch: int = 4, seed: int = 0) -> np.ndarray:

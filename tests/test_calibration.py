@@ -3,7 +3,6 @@
 import jax
 import numpy as np
 import pytest
-
 from conftest import load_experiment
 
 

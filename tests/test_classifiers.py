@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ganjax import classifiers, data
+from ganjax.data import mnist
+from ganjax.eval import classifiers
 
 # A few steps of the small net: enough to see learning, seconds on two cores.
 TINY_RECIPE = classifiers.Recipe(model=classifiers.SmallCNN(), num_steps=4, batch_size=16, learning_rate=1e-3)
@@ -24,11 +25,11 @@ def random_set(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def real_mnist():
   """(train images, train labels, test images, test labels) of real MNIST; skipped where it is not prepared."""
   data_dir = os.environ.get("TFDS_DATA_DIR")
-  if not (data_dir and data.is_prepared(data_dir)):
+  if not (data_dir and mnist.is_prepared(data_dir)):
     pytest.skip("real MNIST is not prepared in $TFDS_DATA_DIR")
   config = tiny.get_config()
   config.data_dir, config.download, config.train_subset = data_dir, False, 0
-  return (*data.load_split(config, "train"), *data.load_split(config, "test"))
+  return (*mnist.load_split(config, "train"), *mnist.load_split(config, "test"))
 
 
 @pytest.mark.parametrize("model", [classifiers.EvaluatorCNN(), classifiers.SmallCNN()], ids=lambda m: type(m).__name__)

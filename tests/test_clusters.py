@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from ganjax import clusters
+from ganjax.data import clusters
 
 
 def blobs(seed: int = 0):

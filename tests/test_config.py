@@ -2,12 +2,11 @@ import glob
 import os
 
 import pytest
+from conftest import REPO
 
 from configs import default
 from ganjax import config as config_lib
 from ganjax.errors import ConfigError
-
-from conftest import REPO
 
 
 def load(name):

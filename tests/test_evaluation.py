@@ -14,8 +14,10 @@ import pytest
 from conftest import REPO
 
 from configs import cgan, default, tiny
-from ganjax import evaluation, export, generation, metric_writers, metrics, train
-from ganjax import evaluator as evaluator_lib
+from ganjax import metric_writers, train
+from ganjax.eval import evaluator as evaluator_lib
+from ganjax.eval import metrics, sample_quality
+from ganjax.synth import export, generation
 
 SCALAR_KEYS = ("fid", "classifier_score", "precision", "recall", "min_class_share", "label_agreement")
 
@@ -62,7 +64,7 @@ def test_training_writes_eval_records_after_each_epoch_and_at_the_end(evaluated_
 
 
 def test_training_writes_the_final_evaluation_to_eval_json_and_plots_them_all(evaluated_run):
-  result = evaluation.read_json(evaluated_run)
+  result = sample_quality.read_json(evaluated_run)
   assert result["evaluator_sha256"] == evaluator_lib.load().sha256
   assert result["step"] == 16 and result["epoch"] == 2.0 and result["num_samples"] == 100
   assert result["ema"] is False  # the run keeps no EMA generator
@@ -75,7 +77,7 @@ def test_training_writes_the_final_evaluation_to_eval_json_and_plots_them_all(ev
 
 
 def test_rerunning_a_finished_run_does_not_evaluate_again(evaluated_run, mnist_data_dir):
-  path = os.path.join(evaluated_run, evaluation.EVAL_FILE)
+  path = os.path.join(evaluated_run, sample_quality.EVAL_FILE)
   modified, records = os.stat(path).st_mtime_ns, eval_records(evaluated_run)
   time.sleep(0.01)  # so that a rewrite would show in the mtime
   train.train_and_evaluate(evaluated_config(mnist_data_dir), evaluated_run)
@@ -92,22 +94,22 @@ def test_scalars_keeps_the_numbers_of_an_evaluation_only():
     "evaluator_sha256": "abc",
     "label_agreement": 0.25,
   }
-  assert evaluation.scalars(result) == {"eval_fid": 12.5, "eval_num_samples": 100.0, "eval_label_agreement": 0.25}
-  assert evaluation.scalars({"fid": 1}, prefix="") == {"fid": 1.0}
+  assert sample_quality.scalars(result) == {"eval_fid": 12.5, "eval_num_samples": 100.0, "eval_label_agreement": 0.25}
+  assert sample_quality.scalars({"fid": 1}, prefix="") == {"fid": 1.0}
 
 
 def test_summary_line_names_the_headline_metrics_in_a_fixed_order():
-  line = evaluation.summary_line({"recall": 0.5, "fid": 12.345, "ema": True, "precision": 0.25})
+  line = sample_quality.summary_line({"recall": 0.5, "fid": 12.345, "ema": True, "precision": 0.25})
   assert line == "fid 12.35 precision 0.25 recall 0.5"
 
 
 def test_write_json_replaces_the_file_whole(tmp_path):
   path = str(tmp_path / "eval.json")
-  evaluation.write_json(path, {"fid": 1.0})
-  evaluation.write_json(path, {"fid": 2.0, "recall": 0.5})
-  assert evaluation.read_json(str(tmp_path)) == {"fid": 2.0, "recall": 0.5}
+  sample_quality.write_json(path, {"fid": 1.0})
+  sample_quality.write_json(path, {"fid": 2.0, "recall": 0.5})
+  assert sample_quality.read_json(str(tmp_path)) == {"fid": 2.0, "recall": 0.5}
   assert os.listdir(tmp_path) == ["eval.json"]
-  assert evaluation.read_json(str(tmp_path / "nothing")) is None
+  assert sample_quality.read_json(str(tmp_path / "nothing")) is None
 
 
 def run_evaluate(*args):
@@ -124,7 +126,7 @@ def test_evaluate_cli_on_a_run_prints_and_writes_the_evaluation_of_its_newest_ch
   assert printed["sampling_batch_norm"] == "moving" and printed["sampling_latent_scale"] == 1.0
   with open(os.path.join(evaluated_run, "eval_step16.json")) as f:
     assert json.load(f) == printed
-  assert printed["evaluator_sha256"] == evaluation.read_json(evaluated_run)["evaluator_sha256"]
+  assert printed["evaluator_sha256"] == sample_quality.read_json(evaluated_run)["evaluator_sha256"]
 
 
 def test_evaluate_cli_on_an_exported_dataset_scores_its_images_and_labels(evaluated_run, tmp_path):

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from ganjax import classifiers, data, evaluator
-from ganjax.evaluator import EvaluatorError
+from ganjax.data import mnist
+from ganjax.eval import classifiers, evaluator
+from ganjax.eval.evaluator import EvaluatorError
 
 TINY_RECIPE = dataclasses.replace(classifiers.EVALUATOR_RECIPE, num_steps=3, batch_size=8)
 
@@ -42,7 +43,7 @@ def test_shipped_weights_match_their_recorded_hash():
 def test_shipped_evaluator_classifies_the_mnist_test_split(mnist_data_dir, tiny_config):
   if mnist_data_dir != os.environ.get("TFDS_DATA_DIR"):
     pytest.skip("real MNIST is not prepared in $TFDS_DATA_DIR")
-  images, labels = data.load_split(tiny_config, "test")
+  images, labels = mnist.load_split(tiny_config, "test")
   loaded = evaluator.load()
   logits = loaded.logits(images)
   assert logits.shape == (10_000, 10)
@@ -80,8 +81,8 @@ def test_build_writes_weights_that_load_back(tmp_path, tiny_config):
   assert info["seed"] == 3 and info["recipe"]["num_steps"] == 3 and info["num_train_examples"] == 128
   loaded = evaluator.load(str(out_dir / evaluator.WEIGHTS_FILE))
   assert loaded.sha256 == info["sha256"]
-  images, labels = data.load_split(tiny_config, "test")
-  expected = classifiers.train_classifier(TINY_RECIPE, *data.load_split(tiny_config, "train"), jax.random.key(3))
+  images, labels = mnist.load_split(tiny_config, "test")
+  expected = classifiers.train_classifier(TINY_RECIPE, *mnist.load_split(tiny_config, "train"), jax.random.key(3))
   assert classifiers.accuracy(loaded.model, expected, images, labels) == info["test_accuracy"]
 
 

@@ -5,10 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO, load_experiment
 
 from configs import gan, wgan, wgan_gp
-
-from conftest import REPO, load_experiment
 
 
 def load_benchmark():

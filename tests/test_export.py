@@ -12,9 +12,10 @@ import pytest
 from conftest import REPO
 
 from configs import tiny
-from ganjax import evaluator as evaluator_lib
-from ganjax import export, generation, train
+from ganjax import train
 from ganjax.errors import ConfigError
+from ganjax.eval import evaluator as evaluator_lib
+from ganjax.synth import export, generation
 
 
 def train_tiny(workdir: str, data_dir: str, num_classes: int) -> str:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ganjax import generation, steps, train
 from ganjax import images as images_lib
+from ganjax import steps, train
 from ganjax.errors import ConfigError, WorkdirError
+from ganjax.synth import generation
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from ganjax import metrics
+from ganjax.eval import metrics
 
 
 def random_covariance(rng: np.random.Generator, dim: int) -> np.ndarray:
@@ -154,7 +154,7 @@ def random_images(seed: int, n: int) -> np.ndarray:
 
 
 def test_evaluate_samples_returns_every_metric_as_json_with_the_evaluator_sha(monkeypatch):
-  from ganjax import classifiers
+  from ganjax.eval import classifiers
 
   monkeypatch.setattr(classifiers, "classification_accuracy_score", lambda *args: 0.25)  # wiring, not training
   evaluator, fake, real = FakeEvaluator(), random_images(10, 120), random_images(11, 150)

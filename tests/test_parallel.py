@@ -9,12 +9,12 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from conftest import REPO
 
 from configs import tiny
-from ganjax import data, losses, parallel, steps, train
+from ganjax import losses, parallel, steps, train
+from ganjax.data import mnist
 from ganjax.errors import ConfigError
-
-from conftest import REPO
 
 NUM_STEPS = 3
 pytestmark = pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 devices (tests/conftest.py fakes them)")
@@ -42,7 +42,7 @@ def train_steps(loss: str, mode: str, num_devices: int, num_clusters: int = 0):
   state = devices.put_state(state)
   train_step = devices.compile_train_step(setup)
   images, labels = devices.put_dataset(rng.integers(0, 256, (64, 28, 28, 1), np.uint8), labels)
-  shuffler = data.EpochShuffler(jax.random.key(1), 64, config.batch_size)
+  shuffler = mnist.EpochShuffler(jax.random.key(1), 64, config.batch_size)
   n = config.num_critic_steps
   for step in range(NUM_STEPS):
     state, metrics = train_step(state, devices.batch(images, labels, shuffler.indices(step * n, n)), jax.random.key(2))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from configs import default, tiny
-from ganjax import losses, steps
+from ganjax import images, losses, steps
 
 
 def make(loss: str, num_critic_steps: int, **overrides):
@@ -56,7 +56,7 @@ def test_train_step_is_n_critic_critic_steps_on_successive_batches_then_one_gene
   *critic_keys, generator_key = jax.random.split(jax.random.fold_in(key, state.step), 6)
   manual = state
   for i in range(5):
-    manual, _ = steps.critic_step(setup, manual, steps.to_float_images(batch["image"][i]), critic_keys[i])
+    manual, _ = steps.critic_step(setup, manual, images.to_float_images(batch["image"][i]), critic_keys[i])
   manual, _ = steps.generator_step(setup, manual, 8, generator_key)
   assert_trees_equal(result.critic_params, manual.critic_params)
   assert_trees_equal(result.generator_params, manual.generator_params)
@@ -85,7 +85,7 @@ def test_weight_clipping_holds_after_every_critic_step():
   setup, state = make("wgan", 3, critic_optimizer=dict(name="sgd", learning_rate=10.0))
   batch = random_batch(3)
   for i in range(3):
-    state, _ = steps.critic_step(setup, state, steps.to_float_images(batch["image"][i]), jax.random.key(i))
+    state, _ = steps.critic_step(setup, state, images.to_float_images(batch["image"][i]), jax.random.key(i))
     leaves = jax.tree.leaves(state.critic_params)
     assert max(float(jnp.max(jnp.abs(p))) for p in leaves) <= 0.01 + 1e-9
     assert any(float(jnp.max(jnp.abs(p))) == pytest.approx(0.01) for p in leaves)  # the bound was reached
@@ -93,14 +93,14 @@ def test_weight_clipping_holds_after_every_critic_step():
 
 def test_only_wgan_clips():
   setup, state = make("wgan_gp", 1, critic_optimizer=dict(name="sgd", learning_rate=10.0))
-  state, _ = steps.critic_step(setup, state, steps.to_float_images(random_batch(1)["image"][0]), jax.random.key(0))
+  state, _ = steps.critic_step(setup, state, images.to_float_images(random_batch(1)["image"][0]), jax.random.key(0))
   assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state.critic_params)) > 0.01
 
 
 def test_critic_step_leaves_generator_weights_and_generator_step_leaves_critic_weights():
   setup, state = make("non_saturating", 1)
   after_critic, _ = steps.critic_step(
-    setup, state, steps.to_float_images(random_batch(1)["image"][0]), jax.random.key(0)
+    setup, state, images.to_float_images(random_batch(1)["image"][0]), jax.random.key(0)
   )
   assert_trees_equal(after_critic.generator_params, state.generator_params)
   assert_trees_equal(after_critic.generator_opt_state, state.generator_opt_state)

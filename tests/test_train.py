@@ -10,11 +10,10 @@ import time
 import jax
 import numpy as np
 import pytest
+from conftest import REPO
 
 from ganjax import metric_writers, train
 from ganjax.errors import ConfigError, TrainingDiverged, WorkdirError
-
-from conftest import REPO
 
 
 def assert_states_equal(a, b):
@@ -186,7 +185,8 @@ def test_main_without_data_or_network_names_the_data_dir(tmp_path):
 def test_a_self_conditioned_run_clusters_once_trains_on_the_clusters_and_is_evaluated_unconditionally(
   tmp_path, tiny_config
 ):
-  from ganjax import clusters, export, generation
+  from ganjax.data import clusters
+  from ganjax.synth import export, generation
 
   tiny_config.num_clusters, tiny_config.eval_at_end, tiny_config.num_train_steps = 4, True, 4
   workdir = str(tmp_path / "run")
@@ -215,7 +215,8 @@ def test_a_self_conditioned_run_clusters_once_trains_on_the_clusters_and_is_eval
 
 
 def test_clusters_within_digits_train_on_digit_cluster_pairs_and_sample_the_asked_digits(tmp_path, tiny_config):
-  from ganjax import clusters, generation
+  from ganjax.data import clusters
+  from ganjax.synth import generation
 
   tiny_config.num_classes, tiny_config.clusters_per_class = 10, 2
   tiny_config.auxiliary_classifier_weight, tiny_config.eval_at_end, tiny_config.num_train_steps = 1.0, True, 4

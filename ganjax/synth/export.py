@@ -19,10 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganjax import generation, images, steps
+from ganjax import images
 from ganjax.config import MNIST_NUM_CLASSES as NUM_CLASSES
 from ganjax.config import is_valid_latent_scale
 from ganjax.errors import ConfigError
+from ganjax.synth import generation
 
 FILTERS = ("none", "evaluator", "critic")
 
@@ -52,7 +53,7 @@ def _critic_scores(run: generation.Run, candidates: np.ndarray, labels: np.ndarr
   apply = jax.jit(lambda params, x, y: run.setup.critic.apply({"params": params}, x, labels=y))
   scores = []
   for start in range(0, len(candidates), 1000):
-    x = steps.to_float_images(jnp.asarray(candidates[start : start + 1000]))
+    x = images.to_float_images(jnp.asarray(candidates[start : start + 1000]))
     y = jnp.asarray(labels[start : start + 1000]) if run.setup.num_classes else None
     scores.append(np.asarray(apply(run.state.critic_params, x, y)))
   return np.concatenate(scores)
@@ -102,7 +103,7 @@ def sample_dataset(run: generation.Run, options: ExportOptions, evaluator=None):
     )
   needs_evaluator = options.filter == "evaluator" or not run.setup.digit_conditional
   if needs_evaluator and evaluator is None:
-    from ganjax import evaluator as evaluator_lib  # the shipped classifier; only loaded when needed
+    from ganjax.eval import evaluator as evaluator_lib
 
     evaluator = evaluator_lib.load()
   candidates, labels, label_source = _candidates(run, options, evaluator)

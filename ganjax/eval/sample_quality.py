@@ -14,7 +14,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from ganjax import data, generation, metrics, steps
+from ganjax import steps
+from ganjax.data import mnist
+from ganjax.eval import metrics
+from ganjax.synth import generation
 
 EVAL_FILE = "eval.json"
 
@@ -23,17 +26,17 @@ EVAL_FILE = "eval.json"
 class Evaluation:
   """The fixed things every evaluation compares against: the evaluator and the real test set."""
 
-  evaluator: object  # ganjax.evaluator.Evaluator
+  evaluator: object  # ganjax.eval.evaluator.Evaluator
   reference: metrics.RealReference
   test_labels: np.ndarray
 
   @classmethod
   def create(cls, config: ml_collections.ConfigDict, evaluator=None) -> "Evaluation":
     if evaluator is None:
-      from ganjax import evaluator as evaluator_lib
+      from ganjax.eval import evaluator as evaluator_lib
 
       evaluator = evaluator_lib.load()
-    test_images, test_labels = data.load_split(config, "test")
+    test_images, test_labels = mnist.load_split(config, "test")
     return cls(evaluator, metrics.real_reference(evaluator, test_images), test_labels)
 
   def evaluate_images(self, images: np.ndarray, labels: np.ndarray | None, cas_key: jax.Array | None = None) -> dict:

@@ -1,6 +1,6 @@
 """MNIST classifiers that judge and use GAN samples, and one deterministic trainer for all of them.
 
-EvaluatorCNN is the strong, fixed network behind the sample metrics (ganjax.evaluator ships its weights);
+EvaluatorCNN is the strong, fixed network behind the sample metrics (ganjax.eval.evaluator ships its weights);
 SmallCNN is the deliberately modest network of the augmentation benchmark and of the classification
 accuracy score (CAS), where differences between training sets must show. Images are NHWC in [-1, 1],
 the GAN's range; the helpers also take uint8 images and convert them as the GAN's data pipeline does.
@@ -18,7 +18,7 @@ import numpy as np
 import optax
 
 from ganjax.config import MNIST_NUM_CLASSES as NUM_CLASSES
-from ganjax.steps import to_float_images
+from ganjax.images import to_float_images
 
 PyTree = Any
 Augment = Callable[[jax.Array, jax.Array], jax.Array]  # (key, float images [B, 28, 28, 1]) -> same shape

@@ -39,7 +39,7 @@ def _no_data_message(data_dir: str, reason: str) -> str:
 
 def ensure_prepared(config: ml_collections.ConfigDict) -> str:
   """The data dir, holding prepared MNIST once this returns; DataError if that cannot be had."""
-  from ganjax import mnist_builder  # only needed the first time
+  from ganjax.data import mnist_builder
 
   data_dir = resolve_data_dir(config)
   if is_prepared(data_dir):

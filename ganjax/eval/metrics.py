@@ -18,7 +18,7 @@ import numpy as np
 
 
 class Evaluator(Protocol):
-  """What the metrics need of ganjax.evaluator's classifier."""
+  """What the metrics need of ganjax.eval.evaluator's classifier."""
 
   sha256: str
 
@@ -214,7 +214,7 @@ def evaluate_samples(
 
   Always: fid, classifier_score, precision, recall, class_entropy(_normalized), min_class_share, class_shares.
   With intended_labels (conditional samples): label_agreement. With cas_key and real_labels too: cas, the test
-  accuracy on the real images of a classifier trained on the fakes (ganjax.classifiers).
+  accuracy on the real images of a classifier trained on the fakes (ganjax.eval.classifiers).
   """
   fake = _check_images(fake_images_uint8, "fake images")
   if cas_key is not None and (intended_labels is None or real_labels is None):
@@ -241,7 +241,7 @@ def evaluate_samples(
   if intended_labels is not None:
     results["label_agreement"] = label_agreement(predicted, intended_labels)
     if cas_key is not None:
-      from ganjax import classifiers  # only CAS needs the classifier trainer
+      from ganjax.eval import classifiers
 
       cas = classifiers.classification_accuracy_score(fake, intended_labels, reference.images, real_labels, cas_key)
       results["cas"] = float(cas)

@@ -2,7 +2,7 @@
 
 Images are float [B, H, W, C] in [-1, 1] with background -1. Every function is jit-able and draws a different
 transform for every example of the batch from one explicit key, so `augment(key, images) -> images` can run
-inside a jitted training step (ganjax.classifiers.train_classifier's `augment` argument):
+inside a jitted training step (ganjax.eval.classifiers.train_classifier's `augment` argument):
 
   augment = functools.partial(augmentations.classic, strength=0.5)
 

@@ -21,8 +21,9 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from ganjax import classifiers, data
+from ganjax.data import mnist
 from ganjax.errors import GanjaxError
+from ganjax.eval import classifiers
 
 ASSET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 WEIGHTS_FILE = "evaluator.msgpack"
@@ -142,12 +143,12 @@ def build(
   out_dir = os.path.abspath(out_dir)
   _check_out_dir(out_dir)
   start = time.time()
-  images, labels = data.load_split(config, "train")
+  images, labels = mnist.load_split(config, "train")
   logging.info(
     "training %s for %d steps of %d images", type(recipe.model).__name__, recipe.num_steps, recipe.batch_size
   )
   params = classifiers.train_classifier(recipe, images, labels, jax.random.key(seed))
-  test_images, test_labels = data.load_split(config, "test")
+  test_images, test_labels = mnist.load_split(config, "test")
   test_accuracy = classifiers.accuracy(recipe.model, params, test_images, test_labels)
   if test_accuracy < min_accuracy:
     raise EvaluatorError(
