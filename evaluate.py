@@ -15,6 +15,7 @@ import jax
 from absl import app, flags
 
 from ganjax import cli
+from ganjax import config as config_lib
 from ganjax.errors import ConfigError
 from ganjax.eval import sample_quality
 from ganjax.synth import export, generation
@@ -38,7 +39,7 @@ _OUT = flags.DEFINE_string("out", None, "JSON file to write.")
 
 def evaluate_npz(path: str) -> list[dict]:
   images, labels, provenance = export.load_dataset(path)
-  config = generation.load_config(provenance["workdir"]) if os.path.exists(provenance["workdir"]) else None
+  config = config_lib.load(provenance["workdir"]) if os.path.exists(provenance["workdir"]) else None
   evaluator_run = sample_quality.Evaluation.create(config or _default_config())
   result = evaluator_run.evaluate_images(images, labels, jax.random.key(_SEED.value) if _CAS.value else None)
   return [{"npz": os.path.abspath(path), "checkpoint_step": provenance["checkpoint_step"], **result}]

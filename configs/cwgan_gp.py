@@ -8,6 +8,6 @@ from configs import wgan_gp
 
 def get_config():
   config = wgan_gp.get_config()
-  config.num_classes = 10
+  config.conditioning = "digit"
   config.num_sample_images = 100  # a 10x10 grid: row i holds digit i
   return config

@@ -49,25 +49,21 @@ def get_config() -> ml_collections.ConfigDict:
   config.batch_norm_momentum = 0.99  # Keras's BatchNormalization defaults
   config.batch_norm_epsilon = 1e-3
   # How stride-2 (transposed) convolutions are computed; the function and parameters are the same either way
-  # (ganjax/layers.py). auto: "hybrid" on CPU (2.5x-3.6x faster on XLA:CPU, README), "plain" elsewhere.
+  # (ganjax/layers.py). auto: "hybrid" on CPU (faster on XLA:CPU, docs/performance.md), "plain" elsewhere.
   config.conv_impl = "auto"  # auto | plain | phase | hybrid
-  # Conditional models (configs/cgan.py, configs/cwgan_gp.py): G and the critic see the class label.
-  config.num_classes = 0  # 0: unconditional; 10: conditional on the MNIST digit
-  config.critic_conditioning = "projection"  # projection | concat (ganjax/models.py; README says why)
-  # > 0 (conditional only): AC-GAN, the critic also classifies real digits and G is trained to make digits
-  # that head classifies as their labels, this weight times the cross-entropy in both losses.
-  config.auxiliary_classifier_weight = 0.0
-  # With the AC head: TAC-GAN (Gong et al. 2019). A twin head learns the digits of fakes, and G minimises the AC
-  # head's cross-entropy minus the twin's: AC-GAN alone pulls G towards digits far from the class boundaries.
-  config.twin_auxiliary_classifier = False
-  # > 0 (unconditional models only): self-conditioning (ganjax/clusters.py). The training images are split
-  # into this many k-means clusters at the start, and G and the critic are conditioned on the cluster as
-  # configs/cgan.py's are on the digit; samples draw clusters by their share of the data. No labels are used.
-  config.num_clusters = 0
-  # Conditional models (num_classes = 10): >= 2 splits each digit's training images into this many k-means
-  # clusters (its styles), and G and the critic are conditioned on the (digit, cluster) pair; a sample of
-  # digit d draws its cluster by the cluster's share of d's images. Users still ask for digits. 0: off.
-  config.clusters_per_class = 0
+
+  # Conditioning (ganjax/conditioning.py): what G and the critic are told about each image.
+  #   none: unconditional; digit: the MNIST digit (configs/cgan.py); clusters: k-means clusters of all training
+  #   images, no labels used (self-conditioning); digit_clusters: (digit, k-means cluster within the digit).
+  config.conditioning = "none"
+  config.num_clusters = 0  # clusters: clusters of all images; digit_clusters: clusters within each digit; else 0
+  config.critic_label_input = "projection"  # projection | concat: how a conditional critic sees the label
+  # Class heads on the critic (conditioning digit or digit_clusters; ganjax/losses.py): none | ac (AC-GAN: a head
+  # classifies real digits, G makes digits it recognises) | tac (TAC-GAN: and a twin head learns the fakes' digits).
+  config.class_head = "none"
+  config.class_head_weight = 1.0  # the heads' cross-entropy weight in the critic's loss and G's
+
+  # Sampling (grids, evaluation, export).
   config.ema_decay = 0.0  # > 0: sample and evaluate with an exponential moving average of G's parameters
   # G's BatchNorm when sampling (grids, evaluation, export): moving (its moving statistics, Keras's inference
   # mode) | batch (the statistics of the sampled batch, as in training; ganjax/steps.py sample says why).
@@ -95,7 +91,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.process_id = 0  # and this process's index
 
   # Outputs.
-  config.log_every_steps = 50  # generator steps between progress lines / metrics.jsonl records
+  config.log_every_steps = 50  # generator steps between metrics.jsonl records (and progress lines)
+  config.progress_every_seconds = 10.0  # also a console progress line this often (0: only every log_every_steps)
   config.checkpoint_every_steps = 500  # generator steps; a checkpoint is also written at the end
   config.keep_checkpoints = 3
   config.sample_epochs = (10, 60)  # sample grids after these epochs (the paper's), and after the last

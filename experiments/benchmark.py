@@ -97,7 +97,7 @@ def peak_memory_mb(device) -> float | None:
 
 
 def run_worker(loss: str) -> None:
-  """Time the real training step (the trainer's own compile, data gather and state donation)."""
+  """Time the real training step (the trainer's own set-up, compile, data gather and state donation)."""
   from ganjax import runtime
 
   runtime.configure_xla()
@@ -105,32 +105,25 @@ def run_worker(loss: str) -> None:
   import numpy as np
 
   from ganjax import config as config_lib
-  from ganjax import parallel, steps
-  from ganjax.data import mnist
+  from ganjax import train
 
   config = paper_config(loss, _BATCH.value)
   config.conv_impl = _CONV_IMPL.value
-  config_lib.validate(config)
   num_steps, warmup = default_steps(loss)
-  devices = parallel.DataParallel(config)
-  setup = devices.make_setup(config)
   # Synthetic uint8 digits: throughput does not depend on pixel values, and the benchmark needs no data dir.
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (config_lib.MNIST_TRAIN_SIZE, 28, 28, 1), dtype=np.uint8)
   labels = rng.integers(0, 10, config_lib.MNIST_TRAIN_SIZE).astype(np.int32)
-  key = jax.random.key(0)
-  state = devices.put_state(steps.create_state(setup, key))
-  train_step = devices.compile_train_step(setup)
-  device_images, device_labels = devices.put_dataset(images, labels)
-  shuffler = mnist.EpochShuffler(jax.random.fold_in(key, 1), len(images), config.batch_size)
+  with tempfile.TemporaryDirectory() as workdir:
+    experiment = train.build(config, workdir, dataset=(images, labels))
+    experiment.checkpoints.close()  # nothing is saved
+  state, position = experiment.state, experiment.start
 
   start = time.perf_counter()
   timed_start = None
   for step in range(num_steps):
-    batch = devices.batch(
-      device_images, device_labels, shuffler.indices(step * config.num_critic_steps, config.num_critic_steps)
-    )
-    state, metrics = train_step(state, batch, key)
+    state, metrics = experiment.train_step(state, experiment.batch(position), experiment.step_key)
+    position = position.advance(config.num_critic_steps)
     if step == 0:
       jax.block_until_ready(metrics)
       first_step_s = time.perf_counter() - start
@@ -140,6 +133,7 @@ def run_worker(loss: str) -> None:
   jax.block_until_ready(state)
   seconds = time.perf_counter() - timed_start
   gen_steps_per_s = (num_steps - warmup) / seconds
+  devices = experiment.devices
   device = devices.devices[0]
   print(
     json.dumps(

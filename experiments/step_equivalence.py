@@ -34,8 +34,8 @@ _REFERENCE = flags.DEFINE_string(
 SHIPPED = ("gan", "wgan", "wgan_gp", "cgan", "cwgan_gp", "cgan_tuned", "gan_tuned", "wgan_gp_tuned", "cwgan_gp_tuned")
 # Code paths no shipped config takes: (config, overrides).
 VARIANTS = {
-  "cwgan_gp_tuned_digit_clusters": ("cwgan_gp_tuned", {"clusters_per_class": 10}),
-  "cgan_concat_minimax": ("cgan", {"critic_conditioning": "concat", "loss": "minimax"}),
+  "cwgan_gp_tuned_digit_clusters": ("cwgan_gp_tuned", {"conditioning": "digit_clusters", "num_clusters": 10}),
+  "cgan_concat_minimax": ("cgan", {"critic_label_input": "concat", "loss": "minimax"}),
 }
 TIMING_METRICS = ("images_per_sec", "steps_per_sec")
 

@@ -1,11 +1,13 @@
 """Orbax checkpoints of the whole training state, with auto-resume that survives a corrupt latest save.
 
 A checkpoint holds the TrainState pytree and a JSON record of what lies outside it: the root RNG key,
-the data position (real batches consumed) and the epoch. Orbax writes each step to a temporary directory
-and renames it when complete, so a run killed at any moment leaves only whole checkpoints behind.
+the data position (real batches consumed), the epoch and a sha256 of the saved arrays. Orbax writes each step
+to a temporary directory and renames it when complete; a restore checks the arrays against the sha256 and for
+finiteness, and a checkpoint that fails (or was left half-deleted by a kill during rotation) is skipped.
 """
 
 import dataclasses
+import hashlib
 import os
 import shutil
 
@@ -20,12 +22,16 @@ from ganjax.errors import WorkdirError
 class Checkpoints:
   """Save every `every_steps` generator steps (and when forced), keep the newest `keep`."""
 
-  def __init__(self, directory: str, every_steps: int, keep: int):
+  def __init__(self, directory: str, every_steps: int, keep: int, writer: bool = True):
+    """`writer`: the training run that owns the directory; readers (evaluate, export) never move a checkpoint."""
     self.directory = os.path.abspath(directory)
     self.every_steps = every_steps
+    self.writer = writer
     self.manager = ocp.CheckpointManager(
       self.directory,
-      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=True),
+      options=ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=writer, cleanup_tmp_directories=writer, read_only=not writer
+      ),
     )
 
   def should_save(self, step: int) -> bool:
@@ -33,6 +39,7 @@ class Checkpoints:
 
   def save(self, step: int, state, record: dict) -> None:
     """Asynchronous: returns once the arrays are copied off the device; wait() before exiting."""
+    record = {**record, STATE_SHA256: state_sha256(state)}
     args = ocp.args.Composite(state=ocp.args.StandardSave(state), record=ocp.args.JsonSave(record))
     self.manager.save(step, args=args, force=True)
 
@@ -43,7 +50,7 @@ class Checkpoints:
     `<directory>-unreadable/` (kept, never deleted) once an older one restores. If none restores, nothing
     is moved and WorkdirError says so: most likely the config no longer matches the saved run.
     """
-    steps = sorted(self.manager.all_steps(), reverse=True)
+    steps = sorted(self.steps(), reverse=True)
     failures = []
     for step in steps:
       try:
@@ -52,7 +59,7 @@ class Checkpoints:
         logging.warning("checkpoint at step %d in %s cannot be restored: %s", step, self.directory, e)
         failures.append((step, e))
         continue
-      for failed_step, _ in failures:
+      for failed_step, _ in failures if self.writer else ():
         self._move_aside(failed_step)
       return restored
     if failures:
@@ -65,15 +72,27 @@ class Checkpoints:
     return None
 
   def steps(self) -> list[int]:
-    return sorted(self.manager.all_steps())
+    """The steps of the complete checkpoints, oldest first (a kill during rotation can leave a partial one)."""
+    return sorted(step for step in self.manager.all_steps() if is_complete(os.path.join(self.directory, str(step))))
+
+  def move_aside_incomplete(self) -> None:
+    """Move partial checkpoint directories to `<directory>-unreadable/` (the run's writer only)."""
+    for step in set(self.manager.all_steps()) - set(self.steps()):
+      self._move_aside(step, "incomplete")
 
   def restore_step(self, step: int, abstract_state):
     """(state, record) of the checkpoint of `step` (for evaluating or exporting one point of a run)."""
-    if step not in self.manager.all_steps():
+    if step not in self.steps():
       raise WorkdirError(f"no checkpoint of step {step} in {self.directory}; there are: {self.steps() or 'none'}")
     return self._restore(step, abstract_state)
 
   def _restore(self, step: int, abstract_state):
+    """(state, record), verified (see verify)."""
+    state, record = self._restore_unverified(step, abstract_state)
+    verify(state, record)
+    return state, record
+
+  def _restore_unverified(self, step: int, abstract_state):
     """(state, record); a checkpoint written before a state field that is None here (e.g. the generator EMA,
     off) existed is restored into the state without that field, and the field set to None."""
     try:
@@ -87,12 +106,14 @@ class Checkpoints:
       restored = self.manager.restore(step, args=_restore_args(present))
       return abstract_state.replace(**restored["state"]), restored["record"]
 
-  def _move_aside(self, step: int) -> None:
+  def _move_aside(self, step: int, why: str = "unreadable") -> None:
     source = os.path.join(self.directory, str(step))
     target = os.path.join(self.directory + "-unreadable", str(step))
+    if os.path.exists(target):  # an earlier one of the same step
+      target += f".{len(os.listdir(os.path.dirname(target)))}"
     os.makedirs(os.path.dirname(target), exist_ok=True)
     shutil.move(source, target)
-    logging.warning("moved the unreadable checkpoint of step %d to %s", step, target)
+    logging.warning("moved the %s checkpoint of step %d to %s", why, step, target)
     self.manager.reload()
 
   def wait(self) -> None:
@@ -100,6 +121,54 @@ class Checkpoints:
 
   def close(self) -> None:
     self.manager.close()
+
+
+STATE_SHA256 = "state_sha256"
+# What a complete checkpoint directory holds (orbax writes them last); rotation deletes them with the rest.
+COMPLETE_MARKERS = ("_CHECKPOINT_METADATA", os.path.join("record", "metadata"), os.path.join("state", "_METADATA"))
+
+
+class CorruptCheckpoint(ValueError):
+  """The restored arrays are not the ones saved (checksum) or not finite."""
+
+
+def is_complete(step_directory: str) -> bool:
+  return all(os.path.exists(os.path.join(step_directory, marker)) for marker in COMPLETE_MARKERS)
+
+
+def _key_name(key) -> str:
+  for attribute in ("key", "name", "idx"):  # DictKey, GetAttrKey, SequenceKey / FlattenedIndexKey
+    if hasattr(key, attribute):
+      return str(getattr(key, attribute))
+  return str(key)
+
+
+def _host_leaves(state) -> list[tuple[str, np.ndarray]]:
+  """(path, host copy) of every array of the state, sorted by path; of a replicated global array, this
+  process's copy. Paths are container-neutral ("critic_params/Conv_0/kernel"), so a state saved as a dict
+  and restored as a TrainState hash alike."""
+  leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+  host = lambda x: np.asarray(x.addressable_data(0) if isinstance(x, jax.Array) else x)  # noqa: E731
+  return sorted(("/".join(_key_name(k) for k in path), host(leaf)) for path, leaf in leaves)
+
+
+def state_sha256(state) -> str:
+  """sha256 over every array's path, dtype, shape and bytes."""
+  digest = hashlib.sha256()
+  for path, value in _host_leaves(state):
+    digest.update(f"{path}:{value.dtype}:{value.shape};".encode())
+    digest.update(np.ascontiguousarray(value).tobytes())
+  return digest.hexdigest()
+
+
+def verify(state, record: dict) -> None:
+  """Raise CorruptCheckpoint unless every array is finite and, when the record has one, matches its sha256."""
+  for path, value in _host_leaves(state):
+    if np.issubdtype(value.dtype, np.inexact) and not np.all(np.isfinite(value)):
+      raise CorruptCheckpoint(f"non-finite values in {path}")
+  expected = record.get(STATE_SHA256)  # checkpoints written before the checksum have none
+  if expected is not None and state_sha256(state) != expected:
+    raise CorruptCheckpoint("the arrays do not match the checksum saved with them")
 
 
 def _restore_args(abstract_state) -> ocp.args.Composite:

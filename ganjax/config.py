@@ -1,14 +1,16 @@
 """Config validation and the few quantities derived from a config, checked once at start-up."""
 
 import inspect
+import json
 import math
+import os
 
 import jax
 import ml_collections
 import optax
 
-from ganjax import losses, models
-from ganjax.errors import ConfigError
+from ganjax import conditioning, losses, models
+from ganjax.errors import ConfigError, WorkdirError
 
 OPTIMIZERS = {"adam": optax.adam, "adamw": optax.adamw, "rmsprop": optax.rmsprop, "sgd": optax.sgd}
 MNIST_TRAIN_SIZE = 60_000
@@ -49,37 +51,34 @@ def _is_int(value) -> bool:
   return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def is_valid_latent_scale(scale) -> bool:
   """A std for G's sampling noise: a finite number > 0 (config.sampling_latent_scale, export's override)."""
-  return isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0
+  return _is_number(scale) and scale > 0
 
 
 def validate_sampling(config: ml_collections.ConfigDict) -> None:
-  """The fields that only change how a trained G is sampled (also checked when a finished run is re-sampled;
-  configs saved before a field existed get its default)."""
-  batch_norm = config.get("sampling_batch_norm", "moving")
+  """The fields that only change how a trained G is sampled (also checked when a finished run is re-sampled)."""
+  batch_norm = config.sampling_batch_norm
   allowed_modes = ", ".join(SAMPLING_BATCH_NORM_MODES)
   _require(batch_norm in SAMPLING_BATCH_NORM_MODES, "sampling_batch_norm", batch_norm, f"allowed: {allowed_modes}")
-  scale = config.get("sampling_latent_scale", 1.0)
+  scale = config.sampling_latent_scale
   _require(
     is_valid_latent_scale(scale), "sampling_latent_scale", scale, "it must be a number > 0 (1: z ~ N(0, I) as trained)"
   )
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
-  """Raise ConfigError naming the first bad field and what it may be."""
-  _require(config.loss in losses.OBJECTIVES, "loss", config.loss, f"allowed: {', '.join(losses.OBJECTIVES)}")
-  for field in (
-    "num_critic_steps",
-    "batch_size",
-    "latent_dim",
-    "log_every_steps",
-    "checkpoint_every_steps",
-    "keep_checkpoints",
-    "num_sample_images",
-  ):
-    value = config[field]
-    _require(_is_int(value) and value >= 1, field, value, "it must be an integer >= 1")
+def _positive_ints(config: ml_collections.ConfigDict, *fields: str) -> None:
+  for field in fields:
+    _require(_is_int(config[field]) and config[field] >= 1, field, config[field], "it must be an integer >= 1")
+
+
+def validate_data(config: ml_collections.ConfigDict) -> None:
+  """Which images a run trains on, in batches of what size."""
+  _positive_ints(config, "batch_size")
   _require(
     _is_int(config.train_subset) and 0 <= config.train_subset <= MNIST_TRAIN_SIZE,
     "train_subset",
@@ -101,12 +100,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     config.batch_size,
     f"it must be at most the {num_images} training images",
   )
-  _require(
-    math.isqrt(config.num_sample_images) ** 2 == config.num_sample_images,
-    "num_sample_images",
-    config.num_sample_images,
-    "it must be a square number (the grid is square)",
-  )
+
+
+def validate_length(config: ml_collections.ConfigDict) -> None:
   _require(
     config.num_epochs > 0 or config.num_train_steps > 0,
     "num_epochs",
@@ -119,6 +115,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     config.num_train_steps,
     "it must be an integer (-1: from num_epochs)",
   )
+
+
+def validate_model(config: ml_collections.ConfigDict) -> None:
+  _positive_ints(config, "latent_dim")
   _require(
     len(config.generator_features) == 3 and all(_is_int(f) and f >= 1 for f in config.generator_features),
     "generator_features",
@@ -135,68 +135,53 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _require(
     0 < config.batch_norm_momentum < 1, "batch_norm_momentum", config.batch_norm_momentum, "it must be in (0, 1)"
   )
+  _require(
+    config.conv_impl in CONV_IMPL_CHOICES, "conv_impl", config.conv_impl, f"allowed: {', '.join(CONV_IMPL_CHOICES)}"
+  )
+
+
+def validate_conditioning(config: ml_collections.ConfigDict) -> None:
+  """What the models are told (ganjax/conditioning.py) and the critic's class heads, which need the digit."""
+  kind = config.conditioning
+  _require(kind in conditioning.KINDS, "conditioning", kind, f"allowed: {', '.join(conditioning.KINDS)}")
+  clustered = kind in ("clusters", "digit_clusters")
+  _require(
+    _is_int(config.num_clusters) and (config.num_clusters >= 2 if clustered else config.num_clusters == 0),
+    "num_clusters",
+    config.num_clusters,
+    "it must be an integer >= 2 with conditioning clusters or digit_clusters, else 0",
+  )
+  _require(
+    config.critic_label_input in models.CRITIC_LABEL_INPUTS,
+    "critic_label_input",
+    config.critic_label_input,
+    f"allowed: {', '.join(models.CRITIC_LABEL_INPUTS)}",
+  )
+  heads = ", ".join(losses.CLASS_HEADS)
+  _require(config.class_head in losses.CLASS_HEADS, "class_head", config.class_head, f"allowed: {heads}")
+  _require(
+    config.class_head == "none" or kind in ("digit", "digit_clusters"),
+    "class_head",
+    config.class_head,
+    "it must be none unless conditioning is digit or digit_clusters (the heads classify digits)",
+  )
+  weight = config.class_head_weight
+  _require(_is_number(weight) and weight > 0, "class_head_weight", weight, "it must be a number > 0")
+
+
+def validate_objective(config: ml_collections.ConfigDict) -> None:
+  _require(config.loss in losses.OBJECTIVES, "loss", config.loss, f"allowed: {', '.join(losses.OBJECTIVES)}")
+  _positive_ints(config, "num_critic_steps")
   _require(config.clip_value > 0, "clip_value", config.clip_value, "it must be > 0")
   _require(
     config.gradient_penalty_weight >= 0, "gradient_penalty_weight", config.gradient_penalty_weight, "it must be >= 0"
   )
-  _require(
-    all(_is_int(e) and e >= 1 for e in config.sample_epochs),
-    "sample_epochs",
-    config.sample_epochs,
-    "it must be a tuple of epochs >= 1",
-  )
-  _require(
-    config.conv_impl in CONV_IMPL_CHOICES, "conv_impl", config.conv_impl, f"allowed: {', '.join(CONV_IMPL_CHOICES)}"
-  )
-  _require(
-    config.num_classes in (0, MNIST_NUM_CLASSES),
-    "num_classes",
-    config.num_classes,
-    f"allowed: 0 (unconditional) or {MNIST_NUM_CLASSES} (conditional on the digit)",
-  )
-  _require(
-    config.critic_conditioning in models.CRITIC_CONDITIONINGS,
-    "critic_conditioning",
-    config.critic_conditioning,
-    f"allowed: {', '.join(models.CRITIC_CONDITIONINGS)}",
-  )
-  validate_sampling(config)
-  _require(
-    config.auxiliary_classifier_weight >= 0 and (config.auxiliary_classifier_weight == 0 or config.num_classes > 0),
-    "auxiliary_classifier_weight",
-    config.auxiliary_classifier_weight,
-    "it must be >= 0, and 0 unless the model is conditional (num_classes > 0)",
-  )
-  _require(
-    isinstance(config.twin_auxiliary_classifier, bool)
-    and (not config.twin_auxiliary_classifier or config.auxiliary_classifier_weight > 0),
-    "twin_auxiliary_classifier",
-    config.twin_auxiliary_classifier,
-    "it must be True or False, and False unless auxiliary_classifier_weight > 0 (TAC-GAN twins the AC head)",
-  )
-  _require(
-    _is_int(config.num_clusters)
-    and (config.num_clusters == 0 or (config.num_clusters >= 2 and config.num_classes == 0)),
-    "num_clusters",
-    config.num_clusters,
-    "it must be 0 (no self-conditioning) or an integer >= 2, and 0 for a conditional model (num_classes > 0)",
-  )
-  clusters_per_class = config.get("clusters_per_class", 0)  # configs saved before it existed: off
-  _require(
-    _is_int(clusters_per_class)
-    and (clusters_per_class == 0 or (clusters_per_class >= 2 and config.num_classes > 0)),
-    "clusters_per_class",
-    clusters_per_class,
-    "it must be 0 (off) or an integer >= 2, and 0 unless the model is conditional on the digit (num_classes > 0)",
-  )
   _require(0 <= config.ema_decay < 1, "ema_decay", config.ema_decay, "it must be in [0, 1) (0: no EMA)")
-  _require(config.eval_every_epochs >= 0, "eval_every_epochs", config.eval_every_epochs, "it must be >= 0 (0: never)")
-  _require(
-    _is_int(config.eval_num_samples) and config.eval_num_samples >= 10,
-    "eval_num_samples",
-    config.eval_num_samples,
-    "it must be an integer >= 10",
-  )
+  make_optimizer(config.generator_optimizer, "config.generator_optimizer")
+  make_optimizer(config.critic_optimizer, "config.critic_optimizer")
+
+
+def validate_parallel(config: ml_collections.ConfigDict) -> None:
   _require(config.parallel in PARALLEL_MODES, "parallel", config.parallel, f"allowed: {', '.join(PARALLEL_MODES)}")
   _require(
     _is_int(config.num_devices) and config.num_devices >= 0,
@@ -204,8 +189,115 @@ def validate(config: ml_collections.ConfigDict) -> None:
     config.num_devices,
     "it must be 0 (every device) or a device count",
   )
-  make_optimizer(config.generator_optimizer, "config.generator_optimizer")
-  make_optimizer(config.critic_optimizer, "config.critic_optimizer")
+
+
+def validate_output(config: ml_collections.ConfigDict) -> None:
+  """Logs, checkpoints, grids and evaluations: what a run writes and how often."""
+  _positive_ints(config, "log_every_steps", "checkpoint_every_steps", "keep_checkpoints", "num_sample_images")
+  seconds = config.progress_every_seconds
+  _require(_is_number(seconds) and seconds >= 0, "progress_every_seconds", seconds, "it must be >= 0 (0: off)")
+  _require(
+    math.isqrt(config.num_sample_images) ** 2 == config.num_sample_images,
+    "num_sample_images",
+    config.num_sample_images,
+    "it must be a square number (the grid is square)",
+  )
+  _require(
+    all(_is_int(e) and e >= 1 for e in config.sample_epochs),
+    "sample_epochs",
+    config.sample_epochs,
+    "it must be a tuple of epochs >= 1",
+  )
+  _require(config.eval_every_epochs >= 0, "eval_every_epochs", config.eval_every_epochs, "it must be >= 0 (0: never)")
+  _require(
+    _is_int(config.eval_num_samples) and config.eval_num_samples >= 10,
+    "eval_num_samples",
+    config.eval_num_samples,
+    "it must be an integer >= 10",
+  )
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raise ConfigError naming the first bad field and what it may be; each section is checked here, once."""
+  for section in (
+    validate_objective,
+    validate_data,
+    validate_length,
+    validate_model,
+    validate_conditioning,
+    validate_sampling,
+    validate_parallel,
+    validate_output,
+  ):
+    section(config)
+
+
+# Fields renamed or replaced by config.conditioning / config.class_head; configs saved before hold them.
+_OLD_CONDITIONING_FIELDS = (
+  "num_classes",
+  "clusters_per_class",
+  "auxiliary_classifier_weight",
+  "twin_auxiliary_classifier",
+  "critic_conditioning",
+)
+# Fields added after the first saved runs, with the value that reproduces those runs.
+_ADDED_FIELDS = dict(
+  conv_impl="auto",
+  num_clusters=0,
+  ema_decay=0.0,
+  sampling_batch_norm="moving",
+  sampling_latent_scale=1.0,
+  examples_per_class=0,
+  eval_cas=False,
+)
+
+
+def upgrade(saved: dict) -> ml_collections.ConfigDict:
+  """A config saved by any earlier ganjax (a workdir's config.json) in today's schema, the same run.
+
+  Fields a saved config lacks take the value that reproduces it (added fields) or today's default (output
+  fields such as progress_every_seconds); the old conditioning knobs become conditioning / class_head.
+  """
+  from configs import default  # noqa: PLC0415  (configs/ is importable wherever ganjax runs from the repo)
+
+  saved = {**_ADDED_FIELDS, **saved}
+  if any(field in saved for field in _OLD_CONDITIONING_FIELDS):
+    saved = _upgrade_conditioning(saved)
+  config = default.get_config()
+  unknown = sorted(set(saved) - set(config))
+  if unknown:
+    raise ConfigError(f"saved config has unknown field {unknown[0]!r}; was it written by a newer ganjax?")
+  config.update(saved)
+  return config
+
+
+def _upgrade_conditioning(saved: dict) -> dict:
+  saved = dict(saved)
+  num_digits = saved.pop("num_classes", 0)
+  per_digit = saved.pop("clusters_per_class", 0)
+  weight = saved.pop("auxiliary_classifier_weight", 0.0)
+  twin = saved.pop("twin_auxiliary_classifier", False)
+  saved["critic_label_input"] = saved.pop("critic_conditioning", "projection")
+  if num_digits and per_digit:
+    saved.update(conditioning="digit_clusters", num_clusters=per_digit)
+  elif num_digits:
+    saved.update(conditioning="digit")
+  elif saved.get("num_clusters"):
+    saved.update(conditioning="clusters")
+  else:
+    saved.update(conditioning="none")
+  saved["class_head"] = ("tac" if twin else "ac") if weight > 0 else "none"
+  saved["class_head_weight"] = weight if weight > 0 else 1.0
+  return saved
+
+
+def load(workdir: str) -> ml_collections.ConfigDict:
+  """The config of the run in `workdir` (its config.json, upgraded to today's schema)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise WorkdirError(f"{workdir!r} is not a ganjax run directory (no config.json); pass a training --workdir")
+  with open(path) as f:
+    return upgrade(json.load(f))
 
 
 def batches_per_epoch(config: ml_collections.ConfigDict, num_examples: int) -> int:

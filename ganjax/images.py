@@ -8,6 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import PIL.Image
 
+from ganjax import files
+
 
 def to_float_images(images: jax.Array) -> jax.Array:
   """uint8 [0, 255] -> float32 [-1, 1] (the generator's tanh range)."""
@@ -37,5 +39,5 @@ def save_grid(path: str, images: np.ndarray, scale: int = 3) -> None:
   canvas = grid(images if images.dtype == np.uint8 else to_uint8(images))
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   image = PIL.Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), PIL.Image.NEAREST)
-  image.save(path + ".tmp.png")
-  os.replace(path + ".tmp.png", path)
+  with files.atomic_path(path) as tmp:
+    image.save(tmp)

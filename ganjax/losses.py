@@ -1,22 +1,37 @@
-"""GAN and WGAN objectives as pure functions of critic logits, plus the WGAN-GP gradient penalty.
+"""GAN and WGAN objectives as pure functions of critic logits, the WGAN-GP gradient penalty, and the class-head
+terms of AC-GAN and TAC-GAN.
 
 Every loss is written as a quantity to *minimise*. Logit-space formulas (softplus) keep the GAN losses
 finite where a sigmoid would round D(x) to exactly 0 or 1.
 """
 
+import dataclasses
 from collections.abc import Callable
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 
-class Objective(NamedTuple):
-  """The critic's and the generator's losses for one loss family."""
+@dataclasses.dataclass(frozen=True)
+class Objective:
+  """One loss family: the critic's and the generator's losses, and how the critic is kept Lipschitz.
 
+  A Wasserstein objective's critic loss is minus its Wasserstein estimate; WGAN clips the critic's parameters
+  to [-clip_value, clip_value] after each update; WGAN-GP penalises its input gradients instead.
+  """
+
+  name: str
   critic_loss: Callable[[jax.Array, jax.Array], jax.Array]  # (real_logits, fake_logits) -> scalar
   generator_loss: Callable[[jax.Array], jax.Array]  # fake_logits -> scalar
+  wasserstein: bool = False
+  penalises_gradients: bool = False
+  gradient_penalty_weight: float = 0.0
+  clip_value: float | None = None  # None: no clipping
+
+  @property
+  def clips(self) -> bool:
+    return self.clip_value is not None
 
 
 def gan_critic_loss(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
@@ -47,13 +62,21 @@ def wasserstein_generator_loss(fake_logits: jax.Array) -> jax.Array:
   return -jnp.mean(fake_logits)
 
 
-OBJECTIVES: dict[str, Objective] = {
-  "minimax": Objective(gan_critic_loss, minimax_generator_loss),
-  "non_saturating": Objective(gan_critic_loss, non_saturating_generator_loss),
-  "wgan": Objective(wasserstein_critic_loss, wasserstein_generator_loss),
-  "wgan_gp": Objective(wasserstein_critic_loss, wasserstein_generator_loss),
-}
-WASSERSTEIN_LOSSES = ("wgan", "wgan_gp")
+OBJECTIVES = ("minimax", "non_saturating", "wgan", "wgan_gp")
+
+
+def make_objective(name: str, clip_value: float = 0.01, gradient_penalty_weight: float = 10.0) -> Objective:
+  """The objective `name` (one of OBJECTIVES); clip_value is used by wgan only, the weight by wgan_gp only."""
+  if name not in OBJECTIVES:
+    raise ValueError(f"loss={name!r}; expected one of {OBJECTIVES}")
+  if name == "minimax":
+    return Objective(name, gan_critic_loss, minimax_generator_loss)
+  if name == "non_saturating":
+    return Objective(name, gan_critic_loss, non_saturating_generator_loss)
+  wgan = dict(critic_loss=wasserstein_critic_loss, generator_loss=wasserstein_generator_loss, wasserstein=True)
+  if name == "wgan":
+    return Objective(name, **wgan, clip_value=clip_value)
+  return Objective(name, **wgan, penalises_gradients=True, gradient_penalty_weight=gradient_penalty_weight)
 
 
 def class_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -85,3 +108,36 @@ def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array], x_hat: jax.Arr
 def clip_params(params, clip_value: float):
   """Clip every critic parameter to [-c, c]: WGAN's crude enforcement of the Lipschitz constraint."""
   return jax.tree.map(lambda p: jnp.clip(p, -clip_value, clip_value), params)
+
+
+# The class heads on the critic (config.class_head): what each adds to the critic's and G's losses, before weighting.
+#   ac: the head learns the digits of real images; G makes digits the head calls by their labels (AC-GAN,
+#       Odena et al. 2017).
+#   tac: and a twin head learns the digits G was asked for, from fakes only; G's term becomes the AC head's
+#       cross-entropy minus the twin's, which removes AC-GAN's pull towards digits far from the class boundaries
+#       (TAC-GAN, Gong et al. 2019).
+CLASS_HEADS = ("none", "ac", "tac")
+
+
+def critic_class_head_terms(head: str, real_class_logits, fake_twin_logits, digits: jax.Array) -> dict[str, jax.Array]:
+  """The critic's unweighted class-head losses by metric name (empty without a head), in the order they are added."""
+  terms = {}
+  if head in ("ac", "tac"):
+    terms["critic_class_loss"] = class_loss(real_class_logits, digits)
+  if head == "tac":
+    terms["critic_twin_loss"] = class_loss(fake_twin_logits, digits)
+  return terms
+
+
+def generator_class_head_terms(
+  head: str, fake_class_logits, fake_twin_logits, digits: jax.Array
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """G's unweighted class-head loss (0 without a head) and its parts as metrics."""
+  if head == "none":
+    return jnp.zeros(()), {}
+  metrics = {"generator_class_loss": class_loss(fake_class_logits, digits)}
+  loss = metrics["generator_class_loss"]
+  if head == "tac":
+    metrics["generator_twin_loss"] = class_loss(fake_twin_logits, digits)
+    loss = loss - metrics["generator_twin_loss"]
+  return loss, metrics

@@ -7,6 +7,8 @@ import os
 
 from tensorboardX import SummaryWriter
 
+from ganjax import files
+
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -24,10 +26,7 @@ class MetricWriter:
   def __init__(self, workdir: str, resume_step: int):
     self.path = os.path.join(workdir, METRICS_FILE)
     kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
-    tmp = self.path + ".tmp"
-    with open(tmp, "w") as f:
-      f.writelines(json.dumps(r) + "\n" for r in kept)
-    os.replace(tmp, self.path)  # atomic: a crash here leaves the old file whole
+    files.atomic_write(self.path, "".join(json.dumps(r) + "\n" for r in kept))  # a crash leaves the old file whole
     self.file = open(self.path, "a")
     self.tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"), purge_step=resume_step + 1)
 
@@ -48,10 +47,13 @@ def format_duration(seconds: float) -> str:
 
 
 def progress_line(step: int, total_steps: int, epoch: float, num_epochs: float, scalars: dict, eta_s: float) -> str:
-  """'step 120/14040 (0.9%) epoch 0.51/60 | critic_loss 1.2034 generator_loss 0.8123 ... | 812 img/s | eta 1h02m'"""
+  """'step 120/14040 (0.9%) epoch 0.51/60 | critic_loss 1.2034 generator_loss 0.8123 ... | 812 img/s | eta 1h02m'
+
+  Without images_per_sec in `scalars` (no step timed yet) the rate reads '?', as does an infinite ETA."""
   losses = " ".join(f"{k} {v:.4f}" for k, v in scalars.items() if k not in ("epoch", "images_per_sec", "steps_per_sec"))
   eta = format_duration(eta_s) if math.isfinite(eta_s) else "?"
+  rate = f"{scalars['images_per_sec']:.0f}" if "images_per_sec" in scalars else "?"
   return (
     f"step {step}/{total_steps} ({100 * step / total_steps:.1f}%) epoch {epoch:.2f}/{num_epochs:.2f} | {losses} | "
-    f"{scalars['images_per_sec']:.0f} img/s | eta {eta}"
+    f"{rate} img/s | eta {eta}"
   )

@@ -7,6 +7,7 @@ Images are NHWC in [-1, 1]; the critic returns one unbounded logit per image.
 import math
 from collections.abc import Sequence
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -22,10 +23,11 @@ kernel_init = nn.initializers.xavier_uniform()
 #   hybrid: per pass (forward, input gradient, weight gradient) whichever of the two XLA:CPU runs faster.
 CONV_IMPLS = ("plain", "phase", "hybrid")
 
-# How a conditional critic sees the label (README "Conditional models" has the measurements):
+# How a conditional critic sees the label (config.critic_label_input):
 #   projection: logit = psi(phi(x)) + <embed(y), phi(x)> (Miyato & Koyama 2018), phi = the conv features;
 #   concat: one-hot label maps concatenated to the image channels (Mirza & Osindero 2014).
-CRITIC_CONDITIONINGS = ("projection", "concat")
+CRITIC_LABEL_INPUTS = ("projection", "concat")
+CLASS_HEADS = ("none", "ac", "tac")  # losses.py says what each head learns
 
 
 def _check_conv_impl(conv_impl: str) -> None:
@@ -34,17 +36,17 @@ def _check_conv_impl(conv_impl: str) -> None:
 
 
 def _check_labels(module: nn.Module, labels: jax.Array | None, batch_size: int) -> None:
-  if (labels is None) != (module.num_classes == 0):
+  if (labels is None) != (module.num_labels == 0):
     raise ValueError(
-      f"{type(module).__name__} with num_classes={module.num_classes} "
-      f"{'needs' if module.num_classes else 'takes no'} labels"
+      f"{type(module).__name__} with num_labels={module.num_labels} "
+      f"{'needs' if module.num_labels else 'takes no'} labels"
     )
   if labels is not None and labels.shape != (batch_size,):
     raise ValueError(f"labels must have shape ({batch_size},), got {labels.shape}")
 
 
 class Generator(nn.Module):
-  """z [B, latent_dim] (and class labels [B] when num_classes > 0) -> images [B, 28, 28, 1] in [-1, 1].
+  """z [B, latent_dim] (and labels [B] when num_labels > 0) -> images [B, 28, 28, 1] in [-1, 1].
 
   Dense -> 7x7xF0, then a stride-1 and two stride-2 transposed 5x5 convolutions; BatchNorm + LeakyReLU
   after every layer but the last, tanh at the end. No biases: BatchNorm's shift makes them redundant.
@@ -58,7 +60,7 @@ class Generator(nn.Module):
   batch_norm_epsilon: float = 1e-3
   axis_name: str | None = None  # under pmap: batch statistics are averaged over this device axis
   conv_impl: str = "plain"
-  num_classes: int = 0  # > 0: conditional on a class label
+  num_labels: int = 0  # > 0: conditional on a label in [0, num_labels) (ganjax/conditioning.py)
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool, labels: jax.Array | None = None) -> jax.Array:
@@ -72,7 +74,7 @@ class Generator(nn.Module):
     _check_conv_impl(self.conv_impl)
     _check_labels(self, labels, z.shape[0])
     if labels is not None:
-      z = jnp.concatenate([z, jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype)], axis=-1)
+      z = jnp.concatenate([z, jax.nn.one_hot(labels, self.num_labels, dtype=z.dtype)], axis=-1)
 
     def conv_transpose(features: int, stride: int, index: int) -> nn.Module:
       kwargs = {"use_bias": False, "kernel_init": kernel_init, "name": f"ConvTranspose_{index}"}  # names as plain
@@ -116,44 +118,48 @@ def per_example_dropout(x: jax.Array, rate: float, example_keys: jax.Array) -> j
   return jnp.where(jax.vmap(mask)(example_keys), x / keep, 0.0)
 
 
+@flax.struct.dataclass
+class CriticOutput:
+  """What the critic says about a batch: one logit per image, and its class heads' logits when it has them."""
+
+  logits: jax.Array  # [B]
+  class_logits: jax.Array | None = None  # [B, digits]: the AC head (class_head ac or tac)
+  twin_logits: jax.Array | None = None  # [B, digits]: TAC-GAN's twin head (class_head tac)
+
+
 class Critic(nn.Module):
-  """images [B, 28, 28, 1] (and class labels [B] when num_classes > 0) -> logits [B].
+  """images [B, 28, 28, 1] (and labels [B] when num_labels > 0) -> CriticOutput.
 
   Two stride-2 5x5 convolutions with LeakyReLU and dropout, then a linear read-out. No BatchNorm: the
   gradient penalty is defined per sample, and batch statistics would couple the samples. Dropout is on
   when `dropout_keys` (one key per example) is given, i.e. in training. A conditional critic sees the
-  label as `conditioning` says (CRITIC_CONDITIONINGS). With `auxiliary_classifier` it also predicts the
-  class from the same features (AC-GAN, Odena et al. 2017), returned when `return_class_logits`; with
-  `twin_classifier` too, a second class head that learns the classes of fakes (TAC-GAN, Gong et al. 2019),
-  returned after it: (logits, class_logits, twin_logits).
+  label as `label_input` says (CRITIC_LABEL_INPUTS). `class_head` adds class heads on the same features:
+  ac, the AC-GAN head (Odena et al. 2017); tac, that head and its TAC-GAN twin (Gong et al. 2019).
   """
 
   features: Sequence[int] = (64, 128)
   dropout_rate: float = 0.3
   leaky_relu_slope: float = 0.3
   conv_impl: str = "plain"
-  num_classes: int = 0  # > 0: conditional on a class label
-  conditioning: str = "projection"
-  auxiliary_classifier: bool = False  # AC-GAN: a class head on the same features
-  auxiliary_num_classes: int = 0  # the head's classes; 0: num_classes (else e.g. the digits of digit x cluster)
-  twin_classifier: bool = False  # TAC-GAN: a second class head, trained on fakes (needs auxiliary_classifier)
+  num_labels: int = 0  # > 0: conditional on a label in [0, num_labels)
+  label_input: str = "projection"
+  class_head: str = "none"
+  class_head_classes: int = 0  # the heads' classes (the digits, whatever the conditioning labels are)
 
   @nn.compact
   def __call__(
-    self,
-    images: jax.Array,
-    dropout_keys: jax.Array | None = None,
-    labels: jax.Array | None = None,
-    return_class_logits: bool = False,
-  ) -> jax.Array | tuple[jax.Array, jax.Array]:
+    self, images: jax.Array, dropout_keys: jax.Array | None = None, labels: jax.Array | None = None
+  ) -> CriticOutput:
     _check_conv_impl(self.conv_impl)
     _check_labels(self, labels, images.shape[0])
-    if self.conditioning not in CRITIC_CONDITIONINGS:
-      raise ValueError(f"conditioning={self.conditioning!r}; expected one of {CRITIC_CONDITIONINGS}")
+    if self.label_input not in CRITIC_LABEL_INPUTS:
+      raise ValueError(f"label_input={self.label_input!r}; expected one of {CRITIC_LABEL_INPUTS}")
+    if self.class_head not in CLASS_HEADS:
+      raise ValueError(f"class_head={self.class_head!r}; expected one of {CLASS_HEADS}")
     x = images
-    if labels is not None and self.conditioning == "concat":
-      maps = jax.nn.one_hot(labels, self.num_classes, dtype=x.dtype)[:, None, None, :]
-      x = jnp.concatenate([x, jnp.broadcast_to(maps, (*x.shape[:3], self.num_classes))], axis=-1)
+    if labels is not None and self.label_input == "concat":
+      maps = jax.nn.one_hot(labels, self.num_labels, dtype=x.dtype)[:, None, None, :]
+      x = jnp.concatenate([x, jnp.broadcast_to(maps, (*x.shape[:3], self.num_labels))], axis=-1)
     for layer, features in enumerate(self.features):
       x = layers.stride2_conv(features, self.conv_impl, kernel_init=kernel_init, name=f"Conv_{layer}")(x)
       x = nn.leaky_relu(x, self.leaky_relu_slope)
@@ -162,17 +168,10 @@ class Critic(nn.Module):
         x = per_example_dropout(x, self.dropout_rate, layer_keys)
     x = x.reshape(x.shape[0], -1)
     logits = nn.Dense(1, kernel_init=kernel_init)(x)[:, 0]
-    if labels is not None and self.conditioning == "projection":
-      embedding = nn.Embed(self.num_classes, x.shape[-1], embedding_init=kernel_init, name="label_projection")
+    if labels is not None and self.label_input == "projection":
+      embedding = nn.Embed(self.num_labels, x.shape[-1], embedding_init=kernel_init, name="label_projection")
       logits = logits + jnp.sum(embedding(labels) * x, axis=-1)
-    if self.twin_classifier and not self.auxiliary_classifier:
-      raise ValueError("twin_classifier=True needs auxiliary_classifier=True")
-    if self.auxiliary_classifier:  # created at init, so that the parameters exist whatever is returned
-      head_classes = self.auxiliary_num_classes or self.num_classes
-      names = ("auxiliary_classifier", "twin_classifier") if self.twin_classifier else ("auxiliary_classifier",)
-      heads = [nn.Dense(head_classes, kernel_init=kernel_init, name=name)(x) for name in names]
-      if return_class_logits:
-        return (logits, *heads)
-    elif return_class_logits:
-      raise ValueError("return_class_logits=True needs a critic with auxiliary_classifier=True")
-    return logits
+    head = lambda name: nn.Dense(self.class_head_classes, kernel_init=kernel_init, name=name)(x)  # noqa: E731
+    class_logits = head("auxiliary_classifier") if self.class_head != "none" else None
+    twin_logits = head("twin_classifier") if self.class_head == "tac" else None
+    return CriticOutput(logits, class_logits, twin_logits)

@@ -48,8 +48,6 @@ class DataParallel:
   """Where the state and each batch live, and the train step compiled for that layout."""
 
   def __init__(self, config: ml_collections.ConfigDict):
-    if config.parallel not in MODES:
-      raise ConfigError(f"config.parallel={config.parallel!r} is not allowed; allowed: {', '.join(MODES)}")
     self.mode = config.parallel
     devices = jax.devices()
     if config.num_devices:

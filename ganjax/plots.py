@@ -1,11 +1,11 @@
 """The loss curves and sample-quality metrics of a run as PNGs, from its metrics.jsonl."""
 
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+
+from ganjax import files
 
 PANELS = (
   ("losses", ("critic_loss", "generator_loss")),
@@ -50,6 +50,6 @@ def _plot(records: list[dict], panel_spec, path: str, title: str, marker: str | 
   if title:
     axes[0, 0].set_title(title)
   fig.tight_layout()
-  fig.savefig(path + ".tmp.png", dpi=100)
+  with files.atomic_path(path) as tmp:
+    fig.savefig(tmp, dpi=100)
   plt.close(fig)
-  os.replace(path + ".tmp.png", path)

@@ -17,7 +17,8 @@ import optax
 from ganjax import config as config_lib
 from ganjax import images as images_lib
 from ganjax import losses
-from ganjax.models import Critic, Generator
+from ganjax.conditioning import Conditioning
+from ganjax.models import Critic, CriticOutput, Generator
 
 PyTree = Any
 Metrics = dict[str, jax.Array]
@@ -35,34 +36,26 @@ class TrainState:
   critic_opt_state: optax.OptState
   # Exponential moving average of generator_params when config.ema_decay > 0 (else None): used for sampling.
   generator_ema_params: PyTree = None
-  # Runs conditioned on clusters (config.num_clusters or config.clusters_per_class > 0): each cluster's share of
-  # the training images, float [num_classes]; what G's clusters are drawn from, in training and sampling.
+  # Runs conditioned on clusters (config.conditioning clusters or digit_clusters): each cluster's share of the
+  # training images, float [num_labels]; what G's clusters are drawn from, in training and sampling.
   cluster_shares: jax.Array | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class GanSetup:
-  """The static part of a run: models, optimisers and the loss family."""
+  """The static part of a run: models, optimisers, objective, conditioning and sampling."""
 
   generator: Generator
   critic: Critic
   generator_optimizer: optax.GradientTransformation
   critic_optimizer: optax.GradientTransformation
-  loss: str
+  objective: losses.Objective
   num_critic_steps: int
   latent_dim: int
-  clip_value: float
-  gradient_penalty_weight: float
-  num_classes: int = 0  # > 0: conditional models, trained on the batch's labels (digits or clusters)
-  num_clusters: int = 0  # > 0: those labels are k-means clusters (self-conditioning), num_classes == num_clusters
-  # > 0: the labels are (digit, k-means cluster within the digit) pairs, label = digit * clusters_per_class +
-  # cluster, and num_classes == 10 * clusters_per_class; the AC head still classifies digits.
-  clusters_per_class: int = 0
+  conditioning: Conditioning = Conditioning()
+  class_head: str = "none"  # none | ac | tac: the critic's class heads (losses.CLASS_HEADS)
+  class_head_weight: float = 1.0  # their losses' weight, in the critic's loss and G's
   ema_decay: float = 0.0  # > 0: keep an exponential moving average of the generator's parameters
-  auxiliary_classifier_weight: float = 0.0  # > 0: AC-GAN class loss on the critic and G (conditional only)
-  # TAC-GAN (with the AC head): a twin head learns the fakes' digits, and G's class loss becomes the AC head's
-  # cross-entropy minus the twin's, which removes AC-GAN's pull towards easily classified digits.
-  twin_auxiliary_classifier: bool = False
   sampling_batch_norm: str = "moving"  # moving | batch: G's BatchNorm statistics when sampling (see sample)
   sampling_latent_scale: float = 1.0  # the std of G's noise when sampling (see sample)
   # Data parallelism (ganjax.parallel): the pmap axis to average over, or the jit mesh's example sharding.
@@ -70,27 +63,9 @@ class GanSetup:
   example_sharding: jax.sharding.Sharding | None = None
 
   @property
-  def objective(self) -> losses.Objective:
-    return losses.OBJECTIVES[self.loss]
-
-  @property
-  def digit_conditional(self) -> bool:
-    """Conditioned on the digit (a user asks for a class), not on a cluster (self-conditioning)."""
-    return self.num_classes > 0 and not self.num_clusters
-
-  @property
-  def num_digits(self) -> int:
-    """The digit classes a user asks for: 10 when digit-conditional, else 0."""
-    return self.num_classes // max(self.clusters_per_class, 1) if self.digit_conditional else 0
-
-  @property
-  def conditioned_on_clusters(self) -> bool:
-    """The models' labels are k-means clusters (of all images, or within each digit) with shares to draw by."""
-    return bool(self.num_clusters or self.clusters_per_class)
-
-  def digits_of(self, labels: jax.Array) -> jax.Array:
-    """The digit of each conditioning label (the AC head's target)."""
-    return labels // self.clusters_per_class if self.clusters_per_class else labels
+  def num_labels(self) -> int:
+    """The size of the models' label set (0: unconditional)."""
+    return self.conditioning.num_labels
 
 
 def make_setup(
@@ -98,11 +73,9 @@ def make_setup(
   axis_name: str | None = None,
   example_sharding: jax.sharding.Sharding | None = None,
 ) -> GanSetup:
-  conv_impl = config_lib.resolve_conv_impl(config.get("conv_impl", "auto"))  # runs saved before it existed
-  num_clusters = config.get("num_clusters", 0)  # runs saved before it existed: none
-  clusters_per_class = config.get("clusters_per_class", 0)  # likewise
-  num_digits = config.get("num_classes", 0)
-  num_classes = num_digits * max(clusters_per_class, 1) or num_clusters
+  """The GanSetup of a validated (or upgraded) config."""
+  conv_impl = config_lib.resolve_conv_impl(config.conv_impl)
+  conditioning = Conditioning(config.conditioning, config.num_clusters)
   return GanSetup(
     generator=Generator(
       features=tuple(config.generator_features),
@@ -111,34 +84,29 @@ def make_setup(
       batch_norm_epsilon=config.batch_norm_epsilon,
       axis_name=axis_name,
       conv_impl=conv_impl,
-      num_classes=num_classes,
+      num_labels=conditioning.num_labels,
     ),
     critic=Critic(
       features=tuple(config.critic_features),
       dropout_rate=config.dropout_rate,
       leaky_relu_slope=config.leaky_relu_slope,
       conv_impl=conv_impl,
-      num_classes=num_classes,
-      conditioning=config.get("critic_conditioning", "projection"),
-      auxiliary_classifier=config.get("auxiliary_classifier_weight", 0.0) > 0,
-      auxiliary_num_classes=num_digits,
-      twin_classifier=config.get("twin_auxiliary_classifier", False),
+      num_labels=conditioning.num_labels,
+      label_input=config.critic_label_input,
+      class_head=config.class_head,
+      class_head_classes=conditioning.num_digits,
     ),
     generator_optimizer=config_lib.make_optimizer(config.generator_optimizer, "config.generator_optimizer"),
     critic_optimizer=config_lib.make_optimizer(config.critic_optimizer, "config.critic_optimizer"),
-    loss=config.loss,
+    objective=losses.make_objective(config.loss, config.clip_value, config.gradient_penalty_weight),
     num_critic_steps=config.num_critic_steps,
     latent_dim=config.latent_dim,
-    clip_value=config.clip_value,
-    gradient_penalty_weight=config.gradient_penalty_weight,
-    num_classes=num_classes,
-    num_clusters=num_clusters,
-    clusters_per_class=clusters_per_class,
-    ema_decay=config.get("ema_decay", 0.0),
-    auxiliary_classifier_weight=config.get("auxiliary_classifier_weight", 0.0),
-    twin_auxiliary_classifier=config.get("twin_auxiliary_classifier", False),
-    sampling_batch_norm=config.get("sampling_batch_norm", "moving"),
-    sampling_latent_scale=config.get("sampling_latent_scale", 1.0),
+    conditioning=conditioning,
+    class_head=config.class_head,
+    class_head_weight=config.class_head_weight,
+    ema_decay=config.ema_decay,
+    sampling_batch_norm=config.sampling_batch_norm,
+    sampling_latent_scale=config.sampling_latent_scale,
     axis_name=axis_name,
     example_sharding=example_sharding,
   )
@@ -146,7 +114,7 @@ def make_setup(
 
 def create_state(setup: GanSetup, key: jax.Array, image_shape=(28, 28, 1)) -> TrainState:
   generator_key, critic_key = jax.random.split(key)
-  labels = jnp.zeros((1,), jnp.int32) if setup.num_classes else None
+  labels = jnp.zeros((1,), jnp.int32) if setup.num_labels else None
   generator_vars = setup.generator.init(generator_key, jnp.zeros((1, setup.latent_dim)), train=False, labels=labels)
   critic_vars = setup.critic.init(critic_key, jnp.zeros((1, *image_shape)), labels=labels)
   return TrainState(
@@ -159,7 +127,7 @@ def create_state(setup: GanSetup, key: jax.Array, image_shape=(28, 28, 1)) -> Tr
     # A copy, not the same buffers: the jitted step donates the state, and a buffer can be donated once.
     generator_ema_params=jax.tree.map(jnp.copy, generator_vars["params"]) if setup.ema_decay > 0 else None,
     # Uniform until the run's clusters are known (train.py sets them; checkpoints keep them).
-    cluster_shares=jnp.full((setup.num_classes,), 1.0 / setup.num_classes) if setup.conditioned_on_clusters else None,
+    cluster_shares=jnp.full((setup.num_labels,), 1.0 / setup.num_labels) if setup.conditioning.uses_clusters else None,
   )
 
 
@@ -197,12 +165,12 @@ def draw_labels(
   Uniform over the digits; over clusters (self-conditioning, or clusters within digits) by `cluster_shares`, as
   the real batches are.
   """
-  if not setup.num_classes:
+  if not setup.num_labels:
     return None
   keys = example_keys(setup, key, batch_size)
-  if setup.conditioned_on_clusters:
+  if setup.conditioning.uses_clusters:
     return jax.vmap(lambda k: jax.random.categorical(k, jnp.log(cluster_shares)))(keys).astype(jnp.int32)
-  return jax.vmap(lambda k: jax.random.randint(k, (), 0, setup.num_classes))(keys)
+  return jax.vmap(lambda k: jax.random.randint(k, (), 0, setup.num_labels))(keys)
 
 
 def generate(setup: GanSetup, params, batch_stats, z: jax.Array, labels=None) -> tuple[jax.Array, PyTree]:
@@ -223,43 +191,32 @@ def critic_step(
   """
   z_key, real_key, fake_key, eps_key, gp_key = jax.random.split(key, 5)
   batch_size = real_images.shape[0]
-  labels = real_labels if setup.num_classes else None
+  labels = real_labels if setup.num_labels else None
   z = draw_noise(setup, z_key, batch_size)
   # G runs in training mode as in the reference trainers, so its moving statistics advance here too.
   fake_images, batch_stats = generate(setup, state.generator_params, state.generator_batch_stats, z, labels)
   fake_images = jax.lax.stop_gradient(fake_images)
+  objective = setup.objective
 
   def loss_fn(critic_params):
-    def critic_fn(images, dropout_key, return_class_logits=False):
+    def critic_fn(images, dropout_key) -> CriticOutput:
       keys = example_keys(setup, dropout_key, batch_size)
-      return setup.critic.apply(
-        {"params": critic_params}, images, keys, labels=labels, return_class_logits=return_class_logits
-      )
+      return setup.critic.apply({"params": critic_params}, images, keys, labels=labels)
 
-    metrics = {}
-    if setup.twin_auxiliary_classifier:  # the twin head learns the digits G was asked for, from fakes only
-      fake_logits, _, twin_logits = critic_fn(fake_images, fake_key, return_class_logits=True)
-      metrics["critic_twin_loss"] = losses.class_loss(twin_logits, setup.digits_of(labels))
-    else:
-      fake_logits = critic_fn(fake_images, fake_key)
-    if setup.auxiliary_classifier_weight > 0:  # the class head learns from real digits only
-      real_logits, class_logits, *_ = critic_fn(real_images, real_key, return_class_logits=True)
-      metrics["critic_class_loss"] = losses.class_loss(class_logits, setup.digits_of(labels))
-    else:
-      real_logits = critic_fn(real_images, real_key)
-    loss = setup.objective.critic_loss(real_logits, fake_logits)
-    if setup.auxiliary_classifier_weight > 0:
-      loss = loss + setup.auxiliary_classifier_weight * metrics["critic_class_loss"]
-    if setup.twin_auxiliary_classifier:
-      loss = loss + setup.auxiliary_classifier_weight * metrics["critic_twin_loss"]
-    metrics.update(real_logit=jnp.mean(real_logits), fake_logit=jnp.mean(fake_logits))
-    if setup.loss in losses.WASSERSTEIN_LOSSES:
+    fake, real = critic_fn(fake_images, fake_key), critic_fn(real_images, real_key)
+    digits = setup.conditioning.digits_of(labels) if setup.class_head != "none" else None
+    metrics = losses.critic_class_head_terms(setup.class_head, real.class_logits, fake.twin_logits, digits)
+    loss = objective.critic_loss(real.logits, fake.logits)
+    for term in metrics.values():  # the class heads learn from real digits (AC) and from fakes (its twin)
+      loss = loss + setup.class_head_weight * term
+    metrics.update(real_logit=jnp.mean(real.logits), fake_logit=jnp.mean(fake.logits))
+    if objective.wasserstein:
       metrics["wasserstein_estimate"] = -loss
-    if setup.loss == "wgan_gp":
+    if objective.penalises_gradients:
       eps = jax.vmap(jax.random.uniform)(example_keys(setup, eps_key, batch_size))
       x_hat = losses.interpolate(real_images, fake_images, eps)
-      penalty = losses.gradient_penalty(lambda x: critic_fn(x, gp_key), x_hat)
-      loss = loss + setup.gradient_penalty_weight * penalty
+      penalty = losses.gradient_penalty(lambda x: critic_fn(x, gp_key).logits, x_hat)
+      loss = loss + objective.gradient_penalty_weight * penalty
       metrics["gradient_penalty"] = penalty
     metrics["critic_loss"] = loss
     return loss, metrics
@@ -268,8 +225,8 @@ def critic_step(
   grads = average_over_devices(setup, grads)
   updates, critic_opt_state = setup.critic_optimizer.update(grads, state.critic_opt_state, state.critic_params)
   critic_params = optax.apply_updates(state.critic_params, updates)
-  if setup.loss == "wgan":
-    critic_params = losses.clip_params(critic_params, setup.clip_value)
+  if objective.clips:
+    critic_params = losses.clip_params(critic_params, objective.clip_value)
   state = state.replace(
     critic_params=critic_params, critic_opt_state=critic_opt_state, generator_batch_stats=batch_stats
   )
@@ -285,19 +242,15 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
   def loss_fn(generator_params):
     fake_images, batch_stats = generate(setup, generator_params, state.generator_batch_stats, z, labels)
     keys = example_keys(setup, dropout_key, batch_size)
-    if setup.auxiliary_classifier_weight > 0:  # G is also asked for digits the critic's head calls `labels`
-      fake_logits, class_logits, *twin_logits = setup.critic.apply(
-        {"params": state.critic_params}, fake_images, keys, labels=labels, return_class_logits=True
-      )
-      class_loss = losses.class_loss(class_logits, setup.digits_of(labels))
-      extra_metrics = {"generator_class_loss": class_loss}
-      if setup.twin_auxiliary_classifier:  # TAC-GAN: and digits the twin, trained on fakes, cannot tell apart
-        extra_metrics["generator_twin_loss"] = losses.class_loss(twin_logits[0], setup.digits_of(labels))
-        class_loss = class_loss - extra_metrics["generator_twin_loss"]
-      loss = setup.objective.generator_loss(fake_logits) + setup.auxiliary_classifier_weight * class_loss
-      return loss, (batch_stats, extra_metrics)
-    fake_logits = setup.critic.apply({"params": state.critic_params}, fake_images, keys, labels=labels)
-    return setup.objective.generator_loss(fake_logits), (batch_stats, {})
+    fake = setup.critic.apply({"params": state.critic_params}, fake_images, keys, labels=labels)
+    loss = setup.objective.generator_loss(fake.logits)
+    if setup.class_head == "none":
+      return loss, (batch_stats, {})
+    digits = setup.conditioning.digits_of(labels)
+    class_loss, metrics = losses.generator_class_head_terms(
+      setup.class_head, fake.class_logits, fake.twin_logits, digits
+    )
+    return loss + setup.class_head_weight * class_loss, (batch_stats, metrics)
 
   (loss, (batch_stats, extra_metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.generator_params)
   grads = average_over_devices(setup, grads)
@@ -341,9 +294,9 @@ def train_step(setup: GanSetup, state: TrainState, batch: dict[str, jax.Array], 
     raise ValueError(f"batch holds {images.shape[0]} real batches, expected n_critic={setup.num_critic_steps}")
   *critic_keys, generator_key = jax.random.split(jax.random.fold_in(key, state.step), setup.num_critic_steps + 1)
   critic_metrics = []
-  # Unrolled on purpose: under lax.scan XLA:CPU loses its fast convolution path (measured 22x slower).
+  # Unrolled on purpose: under lax.scan XLA:CPU loses its fast convolution path (docs/performance.md).
   for i, critic_key in enumerate(critic_keys):
-    real_labels = labels[i] if setup.num_classes else None
+    real_labels = labels[i] if setup.num_labels else None
     state, metrics = critic_step(setup, state, images_lib.to_float_images(images[i]), critic_key, real_labels)
     critic_metrics.append(metrics)
   state, generator_metrics = generator_step(setup, state, images.shape[1], generator_key)
@@ -361,7 +314,7 @@ def sample(
   BatchNorm normalises with its moving statistics (setup.sampling_batch_norm "moving", Keras's inference mode)
   or with the statistics of this batch ("batch", as in training; the moving statistics are left unchanged).
   The moving averages trail the live weights and belong to them, not to the EMA weights, which is why "batch"
-  can give cleaner samples early in training (README, "Better recipes").
+  can give cleaner samples early in training (docs/recipes.md).
   """
   z = setup.sampling_latent_scale * z  # z ~ N(0, I) drawn by the caller: grids, evaluation, export alike
   ema = state.generator_ema_params

@@ -1,16 +1,13 @@
-"""Shared fixtures: tiny configs and an MNIST data dir (the real one when present, else a synthetic one)."""
+"""Shared fixtures: tiny configs and an MNIST data dir (the real one when present, else a synthetic one).
 
-import functools
+Tests run on JAX's default devices (one CPU). A test marked `@pytest.mark.devices(n)` needs n devices: when
+this process has fewer, it runs in a child pytest given n fake CPU devices (run_with_devices below).
+"""
+
 import gzip
-import importlib.util
 import os
 import struct
 import sys
-
-# Eight fake CPU devices for the data-parallel tests (set before JAX starts; subprocesses inherit it).
-# The other tests use them too: the default config trains on every device.
-if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 
 import numpy as np
 import pytest
@@ -18,29 +15,13 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ is imported as a package, as main.py does
 
-from configs import tiny  # noqa: E402
+from configs import tiny
 from ganjax.data import mnist, mnist_builder
 
 SHARED_MNIST_IDX = os.path.join(REPO, "..", "shared", "mnist")
-
-
-@functools.cache
-def load_experiment(name: str):
-  """experiments/<name>.py as a module (experiments/ is a folder of scripts, not a package).
-
-  The scripts define absl flags at import, several with the same names (--out_dir, --seed); the flags a
-  script adds are unregistered again so that the next one can be loaded. Tests call the scripts' functions
-  with explicit arguments, or run them in a subprocess.
-  """
-  from absl import flags
-
-  before = set(flags.FLAGS)
-  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "experiments", f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  for flag in set(flags.FLAGS) - before:
-    delattr(flags.FLAGS, flag)
-  return module
+DEVICE_REPORT_ENV = "GANJAX_TEST_DEVICE_REPORT"  # set in a child of run_with_devices: where to report outcomes
+_DEVICE_RESULTS = pytest.StashKey[dict]()  # {n: {node id: outcome}} of the children run so far
+_SEVERITY = {"passed": 0, "skipped": 1, "failed": 2}
 
 
 def write_idx(path: str, array: np.ndarray) -> None:

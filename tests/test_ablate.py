@@ -1,4 +1,4 @@
-"""experiments/ablate.py: a 2-cell sweep end to end, resuming without retraining, and its up-front errors."""
+"""ganjax.studies.ablation: a 2-cell sweep end to end, resuming without retraining, and its up-front errors."""
 
 import csv
 import glob
@@ -8,15 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, load_experiment
+from conftest import REPO
 
 from ganjax.errors import ConfigError, TrainingDiverged, WorkdirError
+from ganjax.studies import ablation, sweeps
 
 SWEEP = "generator_optimizer.learning_rate=1e-4,3e-4"
-
-
-def load_ablate():
-  return load_experiment("ablate")
 
 
 def tiny_sets(data_dir: str) -> list[str]:
@@ -31,11 +28,11 @@ def outputs(out_dir) -> dict[str, float]:
   return {p: os.path.getmtime(p) for p in paths if os.path.isfile(p)}
 
 
+@pytest.mark.slow
 def test_sweep_trains_each_cell_once_writes_both_tables_and_a_rerun_skips_every_cell(tmp_path, mnist_data_dir, capsys):
-  ablate = load_ablate()
   args = (["configs/tiny.py"], [SWEEP], tiny_sets(mnist_data_dir), ["0"], str(tmp_path))
   command = "python experiments/ablate.py (test)"
-  ablate.ablate(*args, command=command)
+  ablation.ablate(*args, command=command)
   assert capsys.readouterr().out.count(": training") == 2
   with open(tmp_path / "results.csv") as f:
     rows = list(csv.DictReader(f))
@@ -56,13 +53,13 @@ def test_sweep_trains_each_cell_once_writes_both_tables_and_a_rerun_skips_every_
 
   # Rerun the same command: every cell is skipped, no file of a run is rewritten, the tables are the same.
   before, csv_text = outputs(tmp_path), (tmp_path / "results.csv").read_text()
-  ablate.ablate(*args, command=command)
+  ablation.ablate(*args, command=command)
   out = capsys.readouterr().out
   assert out.count("skipped (done)") == 2 and ": training" not in out
   assert outputs(tmp_path) == before and len(before) > 6
   assert (tmp_path / "results.csv").read_text() == csv_text and (tmp_path / "results.md").read_text() == table
 
-  ablate.ablate(*args, dry_run=True)
+  ablation.ablate(*args, dry_run=True)
   listing = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
   assert listing == [["done", os.path.basename(r["workdir"])] for r in rows]
 
@@ -80,21 +77,21 @@ def test_sweep_trains_each_cell_once_writes_both_tables_and_a_rerun_skips_every_
 )
 def test_a_bad_sweep_is_one_clear_error_before_anything_trains(tmp_path, sweep, message):
   with pytest.raises(ConfigError, match=message):
-    load_ablate().ablate(["configs/tiny.py"], [sweep], [], ["0"], out_dir=str(tmp_path))
+    ablation.ablate(["configs/tiny.py"], [sweep], [], ["0"], out_dir=str(tmp_path))
   assert os.listdir(tmp_path) == []
 
 
 def test_a_diverged_cell_is_recorded_as_a_result_and_not_retried(tmp_path, mnist_data_dir, monkeypatch, capsys):
-  ablate, calls = load_ablate(), []
+  calls = []
 
   def diverge(config, workdir):
     calls.append(workdir)
     raise TrainingDiverged("training diverged before step 2: critic_loss=nan")
 
-  monkeypatch.setattr(ablate.train, "train_and_evaluate", diverge)
+  monkeypatch.setattr(ablation.train, "train_and_evaluate", diverge)
   args = (["configs/tiny.py"], ["ema_decay=0.5"], tiny_sets(mnist_data_dir), ["0"], str(tmp_path))
   for _ in range(2):
-    ablate.ablate(*args, command="ablate")
+    ablation.ablate(*args, command="ablate")
   assert len(calls) == 1 and "skipped (done)" in capsys.readouterr().out
   with open(tmp_path / "results.csv") as f:
     (row,) = list(csv.DictReader(f))
@@ -103,30 +100,29 @@ def test_a_diverged_cell_is_recorded_as_a_result_and_not_retried(tmp_path, mnist
 
 
 def test_a_workdir_trained_under_other_settings_is_an_error_not_a_result(tmp_path, mnist_data_dir):
-  ablate = load_ablate()
   args = (["configs/tiny.py"], ["ema_decay=0.5"], tiny_sets(mnist_data_dir), ["0"], str(tmp_path))
-  (cell,) = ablate.plan_cells(*args)
+  (cell,) = ablation.plan_cells(*args)
   config = cell.config.copy_and_resolve_references()
   config.eval_num_samples = 200
   os.makedirs(cell.workdir)
   with open(os.path.join(cell.workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort())
   with pytest.raises(WorkdirError, match="was trained with eval_num_samples=200, this sweep asks for 100"):
-    ablate.ablate(*args, dry_run=True)
+    ablation.ablate(*args, dry_run=True)
 
 
 def test_sweep_values_are_python_literals_or_strings_and_cell_ids_stay_unique_and_safe(tmp_path):
-  ablate = load_ablate()
-  assert ablate.parse_assignment("generator_features=(8,8,4),(16,16,8)", "sweep", True)[1] == [(8, 8, 4), (16, 16, 8)]
-  assert ablate.parse_assignment("conv_impl=plain,hybrid", "sweep", True)[1] == ["plain", "hybrid"]
-  assert ablate.parse_assignment("ema_decay=0,0.999", "sweep", True)[1] == [0, 0.999]
-  cells = ablate.plan_cells(["configs/tiny.py"], ["mnist_idx_dir=/a/b,/a_b"], [], ["0", "1"], str(tmp_path))
+  assert sweeps.parse_assignment("generator_features=(8,8,4),(16,16,8)", "sweep", True)[1] == [(8, 8, 4), (16, 16, 8)]
+  assert sweeps.parse_assignment("conv_impl=plain,hybrid", "sweep", True)[1] == ["plain", "hybrid"]
+  assert sweeps.parse_assignment("ema_decay=0,0.999", "sweep", True)[1] == [0, 0.999]
+  cells = ablation.plan_cells(["configs/tiny.py"], ["mnist_idx_dir=/a/b,/a_b"], [], ["0", "1"], str(tmp_path))
   ids = [cell.id for cell in cells]
   assert len(set(ids)) == 4 and all("/" not in i and i.startswith("tiny-mnist_idx_dir=") for i in ids)
   assert [c.config.mnist_idx_dir for c in cells] == ["/a/b", "/a/b", "/a_b", "/a_b"] and cells[1].config.seed == 1
   assert all(c.config.eval_at_end for c in cells)
 
 
+@pytest.mark.slow
 def test_the_command_line_reports_an_unknown_config_file_in_one_line(tmp_path):
   command = [sys.executable, "experiments/ablate.py", "--configs=configs/nope.py", f"--out_dir={tmp_path}"]
   output = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
@@ -136,15 +132,15 @@ def test_the_command_line_reports_an_unknown_config_file_in_one_line(tmp_path):
   )
 
 
+@pytest.mark.slow
 def test_a_longer_rerun_extends_finished_cells_and_their_wall_time_counts_both_parts(tmp_path, mnist_data_dir):
-  ablate = load_ablate()
   short = tiny_sets(mnist_data_dir)
-  ablate.ablate(["configs/tiny.py"], [], short, ["0"], str(tmp_path), command="short")
-  (first,) = glob.glob(str(tmp_path / "runs" / "*" / ablate.CELL_FILE))
-  first_wall_s = ablate.read_json(first)["wall_s"]
+  ablation.ablate(["configs/tiny.py"], [], short, ["0"], str(tmp_path), command="short")
+  (first,) = glob.glob(str(tmp_path / "runs" / "*" / ablation.CELL_FILE))
+  first_wall_s = ablation.read_json(first)["wall_s"]
   longer = [s if s != "num_train_steps=2" else "num_train_steps=4" for s in short]
-  ablate.ablate(["configs/tiny.py"], [], longer, ["0"], str(tmp_path), command="longer")
-  record = ablate.read_json(first)
+  ablation.ablate(["configs/tiny.py"], [], longer, ["0"], str(tmp_path), command="longer")
+  record = ablation.read_json(first)
   assert record["total_steps"] == 4 and record["resumed_from_step"] == 2 and record["extended_from_step"] == 2
   assert record["wall_s"] > first_wall_s
   with open(tmp_path / "results.csv") as f:

@@ -1,11 +1,19 @@
-"""experiments/augment.py end to end (--quick_test): every cell, the table, the plot, and resuming."""
+"""ganjax.studies.augmentation: its settings and resume keys, and experiments/augment.py end to end (--quick_test):
+every cell, the table, the plot, and resuming."""
 
 import json
 import os
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import jax
+import pytest
+from conftest import REPO
+
+from configs import tiny
+from ganjax.studies import augmentation, augmentation_report
+from ganjax.studies import augmentation_gans as gans
+
 # (regime, treatment) of every cell at one N and seed: real-only cells are shared by both regimes.
 EXPECTED_CELLS = [
   ("none", "real"),
@@ -25,6 +33,40 @@ def run_augment(out_dir, data_dir) -> subprocess.CompletedProcess:
   return output
 
 
+def test_a_preset_sets_only_the_settings_not_given_explicitly():
+  settings = augmentation.preset_settings("quick_test", seeds=2, out_dir="/tmp/x")
+  assert settings.seeds == 2 and settings.out_dir == "/tmp/x"
+  assert settings.n_per_class == ("10",) and settings.classifier_steps == 20 and settings.full_gan_steps == 3
+  assert settings.gan_overrides["batch_size"] == 16
+  assert augmentation.preset_settings("", n_per_class=["10", "all"]).per_class_values == [10, 0]
+  assert augmentation.preset_settings("") == augmentation.Settings()
+
+
+def test_the_table_reads_the_cells_of_the_current_settings_and_n_all_shares_regime_b():
+  settings = augmentation.Settings(n_per_class=("10", "all"), seeds=2)
+  rows = []
+  for per_class in (10, 0):
+    for regime, treatment, _ in augmentation.COLUMNS:
+      for seed in range(2):
+        key = augmentation.cell_key(settings, regime, per_class, treatment, seed)
+        rows.append(dict(zip(augmentation.KEY_FIELDS, key)) | {"accuracy": 0.5 + 0.1 * seed, "wall_s": 1.0})
+  other = augmentation.cell_key(settings, "none", 10, "real", 0)
+  rows.append(dict(zip(augmentation.KEY_FIELDS, other)) | {"classifier_steps": 7, "accuracy": 0.0, "wall_s": 1.0})
+  cells = augmentation.current_cells(settings, rows)
+  assert all(len(found) == 2 for found in cells.values())  # the classifier_steps=7 leftover is not read
+  assert cells["+ GAN (a)", 0] == cells["+ GAN (b)", 0]  # at N = all, regime (a)'s cGAN is regime (b)'s
+  mean, std, seeds, wall_s = augmentation_report.summarize(cells)["real", 10]
+  assert (round(mean, 6), round(std, 6), seeds, wall_s) == (0.55, round(0.1 / 2**0.5, 6), 2, 1.0)
+
+
+def test_a_cgan_batch_is_a_multiple_of_the_devices_and_at_most_its_images():
+  config = gans.gan_config(tiny.get_config(), 5, 3, 1, {"batch_size": 256, "critic_features": (4, 8)})
+  assert (config.examples_per_class, config.num_train_steps, config.seed) == (5, 3, 1)
+  devices = jax.device_count()  # the trainer splits each batch over every device
+  assert config.batch_size == 50 // devices * devices and config.critic_features == (4, 8) and not config.eval_at_end
+
+
+@pytest.mark.slow
 def test_quick_test_writes_every_cell_a_table_and_a_plot_and_resumes(tmp_path, mnist_data_dir):
   first = run_augment(tmp_path, mnist_data_dir)
   rows = [json.loads(line) for line in (tmp_path / "augment.jsonl").read_text().splitlines()]

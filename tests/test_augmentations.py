@@ -1,7 +1,9 @@
-"""Classic augmentation: identities are exact, shifts are shifts, randomness is per example and per key."""
+"""Classic augmentation: identities are exact, shifts are shifts, randomness is per example and per key, and the
+transforms are dm-pix's."""
 
 import functools
 
+import dm_pix
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -65,6 +67,39 @@ def test_quarter_turn_is_counter_clockwise_rot90():
   grid = augmentations.affine_grid(augmentations.identity_grid(28, 28), jnp.pi / 2, 1.0, jnp.zeros(2))
   out = augmentations.warp(jnp.asarray(image), grid)
   np.testing.assert_allclose(out, np.rot90(image, k=1, axes=(0, 1)), atol=1e-5)
+
+
+def ink_to_the_edges(batch: int = 2) -> np.ndarray:
+  """float32 [B, 28, 28, 1] uniform in [-1, 1]: the border handling shows (dm-pix reads background past the
+  outermost pixel centres, where scipy-style interpolation would fade over half a pixel)."""
+  return np.random.default_rng(1).uniform(-1.0, 1.0, (batch, 28, 28, 1)).astype(np.float32)
+
+
+def test_affine_maps_are_dm_pix_rotate_and_affine_transform():
+  image = jnp.asarray(ink_to_the_edges(1)[0])
+  grid = augmentations.affine_grid(augmentations.identity_grid(28, 28), 0.3, 1.0, jnp.zeros(2))
+  expected = dm_pix.rotate(image, 0.3, mode="constant", cval=-1.0)
+  np.testing.assert_allclose(augmentations.warp(image, grid), expected, atol=1e-5)
+  # random_affine with every range collapsed: a shrink by 0.8 about the centre (the border reads outside).
+  images = jnp.asarray(ink_to_the_edges())
+  out = augmentations.random_affine(jax.random.key(8), images, 0.0, 0.0, scale_range=(0.8, 0.8))
+  centre = 13.5 - 13.5 / 0.8
+  expected = jax.vmap(
+    lambda image: dm_pix.affine_transform(
+      image, jnp.array([1 / 0.8, 1 / 0.8, 1.0]), offset=jnp.array([centre, centre, 0.0]), mode="constant", cval=-1.0
+    )
+  )(images)
+  np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_elastic_is_dm_pix_elastic_deformation_with_one_key_per_example():
+  images = jnp.asarray(ink_to_the_edges(3))
+  out = augmentations.elastic(jax.random.key(9), images)
+  keys = jax.random.split(jax.random.key(9), 3)
+  expected = jax.vmap(lambda k, image: dm_pix.elastic_deformation(k, image, 34.0, 4.0, mode="constant", cval=-1.0))(
+    keys, images
+  )
+  np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", AUGMENTS)

@@ -3,18 +3,15 @@
 import jax
 import numpy as np
 import pytest
-from conftest import load_experiment
 
-
-def load_calibration():
-  return load_experiment("calibration")
+from ganjax.eval import calibration
 
 
 def test_box_blur_spreads_a_pixel_over_its_3x3_neighbourhood_with_black_outside():
   images = np.zeros((2, 5, 5, 1), np.uint8)
   images[0, 2, 2] = 252
   images[1] = 90
-  blurred = load_calibration().box_blur(images)
+  blurred = calibration.box_blur(images)
   assert blurred.dtype == np.uint8 and blurred.shape == images.shape
   expected = np.zeros((5, 5), np.uint8)
   expected[1:4, 1:4] = 28
@@ -23,7 +20,6 @@ def test_box_blur_spreads_a_pixel_over_its_3x3_neighbourhood_with_black_outside(
 
 
 def test_gaussian_noise_has_the_asked_sigma_in_gan_units_and_is_clipped():
-  calibration = load_calibration()
   grey = np.full((20, 28, 28, 1), 128, np.uint8)
   noisy = calibration.gaussian_noise(grey, 0.1, jax.random.key(0))
   assert noisy.dtype == np.uint8 and noisy.shape == grey.shape
@@ -36,7 +32,6 @@ def test_gaussian_noise_has_the_asked_sigma_in_gan_units_and_is_clipped():
 
 
 def test_reference_sets_have_the_right_sizes_labels_and_classes():
-  calibration = load_calibration()
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (300, 28, 28, 1), dtype=np.uint8)
   labels = np.arange(300) % 10
@@ -58,7 +53,7 @@ def test_markdown_table_has_a_row_per_set_dashes_for_missing_labels_and_names_th
   row = {"set": "uniform noise", "fid": 1.0, "classifier_score": 1.0, "precision": 0.0, "recall": 0.0}
   row |= {"class_entropy_normalized": 0.1, "min_class_share": 0.0, "evaluator_sha256": "abc"}
   row |= {"num_samples": 5, "num_real": 7}
-  table = load_calibration().markdown([row, {**row, "set": "train (real)", "label_agreement": 0.99, "cas": 0.98}])
+  table = calibration.markdown([row, {**row, "set": "train (real)", "label_agreement": 0.99, "cas": 0.98}])
   lines = table.splitlines()
   assert lines[2].startswith("| uniform noise |") and lines[2].endswith("| - | - |")
   assert lines[3].endswith("| 0.990 | 0.980 |") and "sha256 abc" in table

@@ -43,19 +43,15 @@ def test_paper_configs_hold_the_paper_hyperparameters():
     ("num_sample_images", 10, "config.num_sample_images=10 is not allowed; it must be a square number"),
     ("sample_epochs", (0,), "config.sample_epochs=(0,)"),
     ("conv_impl", "fast", "config.conv_impl='fast' is not allowed; allowed: auto, plain, phase, hybrid"),
-    ("num_classes", 5, "config.num_classes=5 is not allowed; allowed: 0 (unconditional) or 10"),
-    ("critic_conditioning", "film", "config.critic_conditioning='film' is not allowed; allowed: projection, concat"),
+    ("conditioning", "style", "config.conditioning='style' is not allowed; allowed: none, digit, clusters, digit_"),
+    ("critic_label_input", "film", "config.critic_label_input='film' is not allowed; allowed: projection, concat"),
     ("sampling_batch_norm", "ema", "config.sampling_batch_norm='ema' is not allowed; allowed: moving, batch"),
     ("sampling_latent_scale", 0.0, "config.sampling_latent_scale=0.0 is not allowed; it must be a number > 0"),
-    (
-      "auxiliary_classifier_weight",
-      1.0,
-      "config.auxiliary_classifier_weight=1.0 is not allowed; it must be >= 0, and 0",
-    ),
-    ("twin_auxiliary_classifier", True, "config.twin_auxiliary_classifier=True is not allowed; .* unless auxiliary_"),
-    ("num_clusters", 1, "config.num_clusters=1 is not allowed; it must be 0 (no self-conditioning) or an integer"),
-    ("clusters_per_class", 1, "config.clusters_per_class=1 is not allowed; it must be 0 (off) or an integer >= 2"),
-    ("clusters_per_class", 4, "config.clusters_per_class=4 is not allowed; .* 0 unless the model is conditional"),
+    ("class_head", "ac", "config.class_head='ac' is not allowed; it must be none unless conditioning is digit or"),
+    ("class_head", "twin", "config.class_head='twin' is not allowed; allowed: none, ac, tac"),
+    ("class_head_weight", 0.0, "config.class_head_weight=0.0 is not allowed; it must be a number > 0"),
+    ("num_clusters", 4, "config.num_clusters=4 is not allowed; it must be an integer >= 2 with conditioning clusters"),
+    ("progress_every_seconds", -1.0, "config.progress_every_seconds=-1.0 is not allowed; it must be >= 0"),
     ("ema_decay", 1.0, "config.ema_decay=1.0 is not allowed; it must be in"),
     ("examples_per_class", -1, "config.examples_per_class=-1 is not allowed"),
     ("eval_num_samples", 5, "config.eval_num_samples=5 is not allowed; it must be an integer >= 10"),
@@ -68,13 +64,20 @@ def test_bad_values_are_named_with_what_is_allowed(field, value, message):
     config_lib.validate(config)
 
 
-def test_self_conditioning_is_only_for_unconditional_models():
+@pytest.mark.parametrize("kind", ["clusters", "digit_clusters"])
+def test_clustered_conditioning_needs_a_cluster_count_and_class_heads_need_the_digit(kind):
   config = default.get_config()
-  config.num_classes, config.num_clusters = 10, 50
-  with pytest.raises(ConfigError, match="num_clusters=50 is not allowed; .* 0 for a conditional model"):
+  config.conditioning, config.num_clusters = kind, 1
+  with pytest.raises(ConfigError, match="num_clusters=1 is not allowed; it must be an integer >= 2"):
     config_lib.validate(config)
-  config.num_classes = 0
+  config.num_clusters = 50
   config_lib.validate(config)
+  config.class_head = "tac"
+  if kind == "clusters":  # the heads classify digits, which self-conditioning does not use
+    with pytest.raises(ConfigError, match="config.class_head='tac' is not allowed"):
+      config_lib.validate(config)
+  else:
+    config_lib.validate(config)
 
 
 def test_unknown_optimizer_and_argument_are_named():
@@ -127,11 +130,64 @@ def test_tuned_recipes_keep_the_paper_models_loss_and_batch_and_change_only_how_
   assert set(tuned_config) == set(paper_config)
   training = {"generator_optimizer", "critic_optimizer", "ema_decay", "num_critic_steps"}
   # The class heads (AC-GAN and its TAC twin) are read-outs of the critic's features, used only in the losses.
-  heads = {"auxiliary_classifier_weight", "twin_auxiliary_classifier"}
+  heads = {"class_head"}
   # Self-conditioning adds a cluster input to the same layers (as the conditional models' label input);
   # sampling_batch_norm and sampling_latent_scale change only how a trained G is sampled.
-  assert changed <= training | heads | {"num_clusters", "sampling_batch_norm", "sampling_latent_scale"}
+  clusters = {"conditioning", "num_clusters"}  # unconditional -> clusters only (checked below)
+  assert changed <= training | heads | clusters | {"sampling_batch_norm", "sampling_latent_scale"}
   assert {"generator_optimizer", "ema_decay"} <= changed  # what the measurements support
   paper_fields = ("generator_features", "critic_features", "latent_dim", "dropout_rate", "batch_size", "loss")
-  for field in (*paper_fields, "gradient_penalty_weight", "num_classes"):
+  for field in (*paper_fields, "gradient_penalty_weight"):
     assert tuned_config[field] == paper_config[field]
+  if "conditioning" in changed:  # told the digit stays told the digit; only unconditional recipes add clusters
+    assert (paper_config["conditioning"], tuned_config["conditioning"]) == ("none", "clusters")
+
+
+def old_saved_config(**fields) -> dict:
+  """A config.json as ganjax wrote it before the conditioning schema: the five old knobs, no newer fields."""
+  saved = default.get_config().to_dict()
+  for field in ("conditioning", "num_clusters", "critic_label_input", "class_head", "class_head_weight"):
+    saved.pop(field)
+  for field in ("progress_every_seconds", "conv_impl", "ema_decay", "sampling_batch_norm", "sampling_latent_scale"):
+    saved.pop(field)
+  saved.update(num_classes=0, critic_conditioning="projection", auxiliary_classifier_weight=0.0)
+  saved.update(fields)
+  return saved
+
+
+@pytest.mark.parametrize(
+  "old, new",
+  [
+    ({}, dict(conditioning="none", num_clusters=0, class_head="none")),
+    (dict(num_classes=10), dict(conditioning="digit", num_clusters=0, class_head="none")),
+    (dict(num_clusters=100), dict(conditioning="clusters", num_clusters=100, class_head="none")),
+    (dict(num_classes=10, clusters_per_class=10), dict(conditioning="digit_clusters", num_clusters=10)),
+    (dict(num_classes=10, auxiliary_classifier_weight=0.5), dict(class_head="ac", class_head_weight=0.5)),
+    (
+      dict(num_classes=10, auxiliary_classifier_weight=1.0, twin_auxiliary_classifier=True),
+      dict(conditioning="digit", class_head="tac", class_head_weight=1.0),
+    ),
+    (dict(critic_conditioning="concat", num_classes=10), dict(critic_label_input="concat")),
+  ],
+)
+def test_upgrade_maps_an_old_saved_config_onto_the_schema_as_the_same_run(old, new):
+  config = config_lib.upgrade(old_saved_config(**old))
+  for field, value in new.items():
+    assert config[field] == value, field
+  # Fields added since take the values that reproduce old runs, whatever today's defaults are.
+  assert (config.conv_impl, config.ema_decay, config.sampling_batch_norm, config.sampling_latent_scale) == (
+    "auto",
+    0.0,
+    "moving",
+    1.0,
+  )
+  config_lib.validate(config)
+  assert not {"num_classes", "clusters_per_class", "auxiliary_classifier_weight"} & set(config)
+
+
+def test_upgrade_keeps_a_current_config_and_refuses_unknown_fields():
+  current = default.get_config()
+  current.conditioning, current.num_clusters = "clusters", 7
+  assert config_lib.upgrade(current.to_dict()).to_dict() == current.to_dict()
+  with pytest.raises(ConfigError, match="unknown field 'wings'"):
+    config_lib.upgrade({**current.to_dict(), "wings": 2})

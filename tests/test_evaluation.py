@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 
 from configs import cgan, default, tiny
-from ganjax import metric_writers, train
+from ganjax import conditioning, metric_writers, train
 from ganjax.eval import evaluator as evaluator_lib
 from ganjax.eval import metrics, sample_quality
 from ganjax.synth import export, generation
@@ -26,7 +26,7 @@ def evaluated_config(data_dir: str):
   """A tiny conditional run (2 epochs of 8 steps) evaluated on 100 samples after epoch 1 and at the end."""
   config = tiny.get_config()
   config.data_dir, config.download = data_dir, False
-  config.num_classes = 10
+  config.conditioning = "digit"
   config.eval_every_epochs, config.eval_at_end, config.eval_num_samples = 1, True, 100
   return config
 
@@ -117,6 +117,7 @@ def run_evaluate(*args):
   return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
 
 
+@pytest.mark.slow
 def test_evaluate_cli_on_a_run_prints_and_writes_the_evaluation_of_its_newest_checkpoint(evaluated_run):
   result = run_evaluate(f"--workdir={evaluated_run}", "--num_samples=100")
   assert result.returncode == 0, result.stderr[-3000:]
@@ -129,6 +130,7 @@ def test_evaluate_cli_on_a_run_prints_and_writes_the_evaluation_of_its_newest_ch
   assert printed["evaluator_sha256"] == sample_quality.read_json(evaluated_run)["evaluator_sha256"]
 
 
+@pytest.mark.slow
 def test_evaluate_cli_on_an_exported_dataset_scores_its_images_and_labels(evaluated_run, tmp_path):
   npz = str(tmp_path / "synthetic.npz")
   export.export_dataset(evaluated_run, npz, export.ExportOptions(num_per_class=10))
@@ -141,6 +143,7 @@ def test_evaluate_cli_on_an_exported_dataset_scores_its_images_and_labels(evalua
     assert json.load(f) == printed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
   "args, message",
   [
@@ -156,6 +159,7 @@ def test_evaluate_cli_with_bad_arguments_fails_in_one_line(args, message):
   assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_cli_samples_with_the_noise_scale_asked_for_and_rejects_a_bad_one(evaluated_run, tmp_path):
   result = run_evaluate(f"--workdir={evaluated_run}", "--num_samples=100", "--latent_scale=1.5")
   assert result.returncode == 0, result.stderr[-3000:]
@@ -182,7 +186,7 @@ def test_a_briefly_trained_conditional_generator_draws_the_digits_it_is_asked_fo
   config.sample_epochs, config.eval_at_end = (), False
   state = train.train_and_evaluate(config, str(tmp_path / "cgan"))
   setup = generation.load_run(str(tmp_path / "cgan")).setup
-  labels = generation.balanced_labels(500, 10)
+  labels = conditioning.balanced_labels(500, 10)
   images = generation.generate(setup, state, jax.random.key(1), 500, labels)
   predicted = evaluator_lib.load().probabilities(images).argmax(-1)
   assert metrics.label_agreement(predicted, labels) > 0.3

@@ -92,6 +92,7 @@ def test_build_below_the_accuracy_bar_writes_nothing(tmp_path, tiny_config):
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_build_script_rejects_an_unusable_out_dir_at_once(tmp_path):
   blocker = tmp_path / "a_file"
   blocker.write_text("")

@@ -12,16 +12,16 @@ import pytest
 from conftest import REPO
 
 from configs import tiny
-from ganjax import train
+from ganjax import conditioning, train
 from ganjax.errors import ConfigError
 from ganjax.eval import evaluator as evaluator_lib
 from ganjax.synth import export, generation
 
 
-def train_tiny(workdir: str, data_dir: str, num_classes: int) -> str:
+def train_tiny(workdir: str, data_dir: str, conditioning: str) -> str:
   config = tiny.get_config()
   config.data_dir, config.download = data_dir, False
-  config.num_classes, config.ema_decay = num_classes, 0.9
+  config.conditioning, config.ema_decay = conditioning, 0.9
   train.train_and_evaluate(config, workdir)
   return workdir
 
@@ -29,12 +29,12 @@ def train_tiny(workdir: str, data_dir: str, num_classes: int) -> str:
 @pytest.fixture(scope="module")
 def conditional_run(tmp_path_factory, mnist_data_dir) -> str:
   """A tiny conditional run with an EMA generator (16 steps)."""
-  return train_tiny(str(tmp_path_factory.mktemp("export") / "conditional"), mnist_data_dir, num_classes=10)
+  return train_tiny(str(tmp_path_factory.mktemp("export") / "conditional"), mnist_data_dir, conditioning="digit")
 
 
 @pytest.fixture(scope="module")
 def unconditional_run(tmp_path_factory, mnist_data_dir) -> str:
-  return train_tiny(str(tmp_path_factory.mktemp("export") / "unconditional"), mnist_data_dir, num_classes=0)
+  return train_tiny(str(tmp_path_factory.mktemp("export") / "unconditional"), mnist_data_dir, conditioning="none")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_an_exported_dataset_loads_back_with_its_labels_and_provenance(condition
   assert provenance["checkpoint_step"] == 16 and provenance["seed"] == 3 and provenance["num_per_class"] == 5
   assert provenance["use_ema"] is True and provenance["filter"] == "none"
   assert provenance["label_source"] == "conditioning" and provenance["evaluator_sha256"] is None
-  assert provenance["num_images"] == 50 and provenance["config"]["num_classes"] == 10
+  assert provenance["num_images"] == 50 and provenance["config"]["conditioning"] == "digit"
   assert provenance["config"]["ema_decay"] == 0.9
   for c in range(10):
     assert os.path.getsize(tmp_path / f"data_digit{c}.png") > 0
@@ -86,10 +86,10 @@ def test_an_exported_dataset_loads_back_with_its_labels_and_provenance(condition
 def test_the_exported_images_are_the_generators_samples_for_their_labels(conditional_run, tmp_path):
   images, labels, _ = export_to(tmp_path, conditional_run, num_per_class=2, seed=4)
   run = generation.load_run(conditional_run)
-  candidates = generation.generate(run.setup, run.state, jax.random.key(4), 20, generation.balanced_labels(20, 10))
+  candidates = generation.generate(run.setup, run.state, jax.random.key(4), 20, conditioning.balanced_labels(20, 10))
   # No filter: each class keeps its first candidates, classes in order (0, 0, 1, 1, ...).
   np.testing.assert_array_equal(labels, np.repeat(np.arange(10), 2))
-  np.testing.assert_array_equal(images, candidates[np.argsort(generation.balanced_labels(20, 10), kind="stable")])
+  np.testing.assert_array_equal(images, candidates[np.argsort(conditioning.balanced_labels(20, 10), kind="stable")])
 
 
 def test_the_same_seed_exports_the_same_dataset_and_another_seed_another(conditional_run, tmp_path):
@@ -112,8 +112,8 @@ def test_the_live_generator_is_used_and_recorded_when_ema_is_turned_off(conditio
 def test_a_latent_scale_samples_with_that_noise_and_is_recorded(conditional_run, tmp_path):
   images, _, provenance = export_to(tmp_path, conditional_run, "wide.npz", num_per_class=2, latent_scale=1.5)
   run = generation.load_run(conditional_run).with_sampling(latent_scale=1.5)
-  candidates = generation.generate(run.setup, run.state, jax.random.key(0), 20, generation.balanced_labels(20, 10))
-  np.testing.assert_array_equal(images, candidates[np.argsort(generation.balanced_labels(20, 10), kind="stable")])
+  candidates = generation.generate(run.setup, run.state, jax.random.key(0), 20, conditioning.balanced_labels(20, 10))
+  np.testing.assert_array_equal(images, candidates[np.argsort(conditioning.balanced_labels(20, 10), kind="stable")])
   assert provenance["latent_scale"] == 1.5 and provenance["config"]["sampling_latent_scale"] == 1.5
   default_images, _, default_provenance = export_to(tmp_path, conditional_run, "default.npz", num_per_class=2)
   assert default_provenance["config"]["sampling_latent_scale"] == 1.0 and not np.array_equal(images, default_images)
@@ -140,7 +140,7 @@ def test_select_without_scores_keeps_the_first_candidates_of_each_class():
 
 def candidate_scores(run, filter_name, seed, num_candidates, evaluator):
   """What the filter ranks by, for every candidate a conditional export of this seed draws."""
-  labels = generation.balanced_labels(num_candidates, 10)
+  labels = conditioning.balanced_labels(num_candidates, 10)
   candidates = generation.generate(run.setup, run.state, jax.random.key(seed), num_candidates, labels)
   if filter_name == "critic":
     return candidates, labels, export._critic_scores(run, candidates, labels)
@@ -179,7 +179,7 @@ def test_an_unconditional_export_is_labelled_by_the_evaluator(unconditional_run,
   evaluator = HashEvaluator()
   images, labels, provenance = export_to(tmp_path, unconditional_run, num_per_class=4, evaluator=evaluator)
   assert provenance["label_source"] == "evaluator" and provenance["evaluator_sha256"] == evaluator.sha256
-  assert provenance["config"]["num_classes"] == 0
+  assert provenance["config"]["conditioning"] == "none"
   np.testing.assert_array_equal(labels, np.repeat(np.arange(10), 4))
   np.testing.assert_array_equal(evaluator.probabilities(images).argmax(-1), labels)
 
@@ -234,18 +234,21 @@ def assert_one_line_error(result, message):
   assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_the_cli_with_a_workdir_that_is_not_a_run_fails_in_one_line(tmp_path):
   result = run_export(f"--workdir={tmp_path}", f"--out={tmp_path}/out.npz")
   assert_one_line_error(result, "is not a ganjax run directory")
   assert not os.path.exists(tmp_path / "out.npz")
 
 
+@pytest.mark.slow
 def test_the_cli_with_no_images_to_export_fails_in_one_line(conditional_run, tmp_path):
   result = run_export(f"--workdir={conditional_run}", f"--out={tmp_path}/out.npz", "--num_per_class=0")
   assert_one_line_error(result, "num_per_class=0; it must be >= 1")
   assert not os.path.exists(tmp_path / "out.npz")
 
 
+@pytest.mark.slow
 def test_the_cli_writes_the_dataset_it_reports(conditional_run, tmp_path):
   result = run_export(f"--workdir={conditional_run}", f"--out={tmp_path}/out.npz", "--num_per_class=2", "--seed=7")
   assert result.returncode == 0, result.stderr[-2000:]

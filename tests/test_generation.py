@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from configs import tiny
+from ganjax import conditioning, steps, train
+from ganjax import config as config_lib
 from ganjax import images as images_lib
-from ganjax import steps, train
 from ganjax.errors import ConfigError, WorkdirError
 from ganjax.synth import generation
 
@@ -19,7 +20,7 @@ def trained(tmp_path_factory, mnist_data_dir):
   """(workdir, final state) of a tiny conditional run with an EMA generator: 16 steps, checkpoints 12 and 16."""
   config = tiny.get_config()
   config.data_dir, config.download = mnist_data_dir, False
-  config.num_classes, config.ema_decay = 10, 0.9
+  config.conditioning, config.ema_decay = "digit", 0.9
   workdir = str(tmp_path_factory.mktemp("generation") / "run")
   return workdir, train.train_and_evaluate(config, workdir)
 
@@ -30,12 +31,12 @@ def run(trained):
 
 
 def test_balanced_labels_cycle_through_every_class_equally_often():
-  labels = generation.balanced_labels(23, 10)
+  labels = conditioning.balanced_labels(23, 10)
   assert labels.dtype == np.int32
   np.testing.assert_array_equal(labels[:12], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1])
   counts = np.bincount(labels, minlength=10)
   assert counts.sum() == 23 and counts.max() - counts.min() <= 1
-  np.testing.assert_array_equal(np.bincount(generation.balanced_labels(500, 10)), [50] * 10)
+  np.testing.assert_array_equal(np.bincount(conditioning.balanced_labels(500, 10)), [50] * 10)
 
 
 def test_generate_returns_uint8_images_that_are_a_function_of_the_key(run):
@@ -104,7 +105,7 @@ def test_generate_samples_the_ema_generator_unless_told_not_to(run):
 def test_load_run_restores_the_state_the_training_run_ended_with(trained, run):
   workdir, final_state = trained
   assert run.step == 16 and run.workdir == workdir
-  assert run.config.num_classes == 10 and run.setup.num_classes == 10
+  assert run.config.conditioning == "digit" and run.setup.num_labels == 10
   jax.tree.map(np.testing.assert_array_equal, run.state, final_state)
 
 
@@ -137,6 +138,6 @@ def test_load_run_of_a_run_without_checkpoints_says_to_train_first(trained, tmp_
 
 
 def test_load_config_reads_the_config_the_run_recorded(trained):
-  config = generation.load_config(trained[0])
+  config = config_lib.load(trained[0])
   with open(f"{trained[0]}/config.json") as f:
-    assert config.to_dict() == json.load(f)
+    assert json.loads(config.to_json()) == json.load(f)

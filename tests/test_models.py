@@ -1,3 +1,5 @@
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -36,13 +38,13 @@ def test_critic_returns_one_logit_per_image_and_dropout_only_with_keys():
   critic = Critic(features=(4, 8), dropout_rate=0.5)
   images = jax.random.uniform(jax.random.key(0), (3, 28, 28, 1), minval=-1, maxval=1)
   params = critic.init(jax.random.key(1), images)
-  assert critic.apply(params, images).shape == (3,)
-  np.testing.assert_array_equal(critic.apply(params, images), critic.apply(params, images))
+  assert critic.apply(params, images).logits.shape == (3,)
+  np.testing.assert_array_equal(critic.apply(params, images).logits, critic.apply(params, images).logits)
   keys_a, keys_b = jax.random.split(jax.random.key(2), (2, 3))
-  train_a = critic.apply(params, images, keys_a)
-  assert not np.allclose(train_a, critic.apply(params, images, keys_b))
+  train_a = critic.apply(params, images, keys_a).logits
+  assert not np.allclose(train_a, critic.apply(params, images, keys_b).logits)
   # An example's mask comes from its own key alone: the same keys give the same logits in any batch.
-  np.testing.assert_allclose(critic.apply(params, images[1:], keys_a[1:]), train_a[1:], rtol=1e-5)
+  np.testing.assert_allclose(critic.apply(params, images[1:], keys_a[1:]).logits, train_a[1:], rtol=1e-5)
 
 
 @pytest.mark.parametrize("rate", [0.3, 0.5, 0.9])
@@ -64,8 +66,8 @@ def test_critic_scores_samples_independently():
   critic = Critic(features=(4, 8))
   images = jax.random.uniform(jax.random.key(0), (4, 28, 28, 1), minval=-1, maxval=1)
   params = critic.init(jax.random.key(1), images)
-  whole = critic.apply(params, images)
-  alone = critic.apply(params, images[:1])
+  whole = critic.apply(params, images).logits
+  alone = critic.apply(params, images[:1]).logits
   np.testing.assert_allclose(whole[:1], alone, rtol=1e-5)
 
 
@@ -93,8 +95,10 @@ def test_conv_impls_share_parameters_and_compute_the_same_function(model, inputs
   plain, phase = model(conv_impl="plain"), model(conv_impl="phase")
   variables = plain.init(jax.random.key(1), x, **kwargs)
   jax.tree.map(np.testing.assert_array_equal, variables, phase.init(jax.random.key(1), x, **kwargs))
-  np.testing.assert_allclose(
-    phase.apply(variables, x, **kwargs), plain.apply(variables, x, **kwargs), rtol=1e-4, atol=1e-5
+  jax.tree.map(
+    functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-5),
+    phase.apply(variables, x, **kwargs),
+    plain.apply(variables, x, **kwargs),
   )
 
 
@@ -103,21 +107,21 @@ def test_unknown_conv_impl_is_named():
     Critic(conv_impl="fast").init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))
 
 
-@pytest.mark.parametrize("conditioning", ["projection", "concat"])
-def test_a_conditional_critic_depends_on_the_label(conditioning):
-  critic = Critic(features=(4, 8), num_classes=10, conditioning=conditioning)
+@pytest.mark.parametrize("label_input", ["projection", "concat"])
+def test_a_conditional_critic_depends_on_the_label(label_input):
+  critic = Critic(features=(4, 8), num_labels=10, label_input=label_input)
   images = jax.random.uniform(jax.random.key(0), (4, 28, 28, 1), minval=-1, maxval=1)
   labels = jnp.array([0, 1, 2, 3])
   params = critic.init(jax.random.key(1), images, labels=labels)
-  logits = critic.apply(params, images, labels=labels)
+  logits = critic.apply(params, images, labels=labels).logits
   assert logits.shape == (4,)
-  assert not np.allclose(logits, critic.apply(params, images, labels=labels + 1))
-  with pytest.raises(ValueError, match="num_classes=10 needs labels"):
+  assert not np.allclose(logits, critic.apply(params, images, labels=labels + 1).logits)
+  with pytest.raises(ValueError, match="num_labels=10 needs labels"):
     critic.apply(params, images)
 
 
 def test_a_conditional_generator_draws_different_images_per_label_from_the_same_noise():
-  generator = Generator(features=(16, 8, 4), num_classes=10)
+  generator = Generator(features=(16, 8, 4), num_labels=10)
   z = jnp.repeat(jax.random.normal(jax.random.key(0), (1, 100)), 10, axis=0)
   variables = generator.init(jax.random.key(1), z, train=False, labels=jnp.zeros(10, jnp.int32))
   images = generator.apply(variables, z, train=False, labels=jnp.arange(10))
@@ -133,5 +137,25 @@ def test_an_unconditional_model_refuses_labels():
   critic = Critic(features=(4, 8))
   images = jnp.zeros((2, 28, 28, 1))
   params = critic.init(jax.random.key(0), images)
-  with pytest.raises(ValueError, match="num_classes=0 takes no labels"):
+  with pytest.raises(ValueError, match="num_labels=0 takes no labels"):
     critic.apply(params, images, labels=jnp.zeros(2, jnp.int32))
+
+
+@pytest.mark.parametrize(
+  "class_head, heads", [("none", ()), ("ac", ("class_logits",)), ("tac", ("class_logits", "twin_logits"))]
+)
+def test_the_critic_returns_exactly_the_class_heads_it_has(class_head, heads):
+  critic = Critic(features=(4, 8), num_labels=10, class_head=class_head, class_head_classes=10)
+  images, labels = jnp.zeros((3, 28, 28, 1)), jnp.zeros(3, jnp.int32)
+  params = critic.init(jax.random.key(0), images, labels=labels)
+  output = critic.apply(params, images, labels=labels)
+  assert output.logits.shape == (3,)
+  for name in ("class_logits", "twin_logits"):
+    assert (getattr(output, name) is not None) == (name in heads)
+    if name in heads:
+      assert getattr(output, name).shape == (3, 10)
+  assert {"auxiliary_classifier", "twin_classifier"} & set(params["params"]) == {
+    {"class_logits": "auxiliary_classifier", "twin_logits": "twin_classifier"}[h] for h in heads
+  }
+  with pytest.raises(ValueError, match="class_head='twin'; expected one of"):
+    Critic(features=(4, 8), class_head="twin").init(jax.random.key(0), images)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from ganjax import metric_writers, train
+from ganjax import conditioning, metric_writers, train
 from ganjax.errors import ConfigError, TrainingDiverged, WorkdirError
 
 
@@ -35,6 +35,7 @@ def run_main(workdir, *overrides, data_dir, timeout=300, check=True):
   return result
 
 
+@pytest.mark.slow
 def test_main_trains_and_writes_every_output(tmp_path, mnist_data_dir):
   workdir = tmp_path / "run"
   result = run_main(workdir, "--config.loss=wgan_gp", "--config.num_critic_steps=2", data_dir=mnist_data_dir)
@@ -73,6 +74,7 @@ def test_a_finished_run_rerun_changes_nothing(tmp_path, tiny_config):
   assert_states_equal(first, again)
 
 
+@pytest.mark.slow
 def test_kill_9_then_the_same_command_resumes_from_the_last_checkpoint(tmp_path, mnist_data_dir):
   workdir = tmp_path / "run"
   args = [
@@ -156,6 +158,7 @@ def test_an_unwritable_workdir_fails_at_start_up(tmp_path, tiny_config):
     train.train_and_evaluate(tiny_config, str(blocker / "run"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
   "override, message",
   [
@@ -174,6 +177,7 @@ def test_main_reports_bad_input_in_one_line_and_fails(tmp_path, mnist_data_dir, 
   assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_main_without_data_or_network_names_the_data_dir(tmp_path):
   result = run_main(tmp_path / "run", "--config.download=False", data_dir=tmp_path / "nothing", check=False)
   assert result.returncode != 0
@@ -188,7 +192,8 @@ def test_a_self_conditioned_run_clusters_once_trains_on_the_clusters_and_is_eval
   from ganjax.data import clusters
   from ganjax.synth import export, generation
 
-  tiny_config.num_clusters, tiny_config.eval_at_end, tiny_config.num_train_steps = 4, True, 4
+  tiny_config.conditioning, tiny_config.num_clusters = "clusters", 4
+  tiny_config.eval_at_end, tiny_config.num_train_steps = True, 4
   workdir = str(tmp_path / "run")
   half = train.train_and_evaluate(tiny_config, workdir)
   with np.load(os.path.join(workdir, clusters.CLUSTERS_FILE)) as f:
@@ -218,12 +223,12 @@ def test_clusters_within_digits_train_on_digit_cluster_pairs_and_sample_the_aske
   from ganjax.data import clusters
   from ganjax.synth import generation
 
-  tiny_config.num_classes, tiny_config.clusters_per_class = 10, 2
-  tiny_config.auxiliary_classifier_weight, tiny_config.eval_at_end, tiny_config.num_train_steps = 1.0, True, 4
+  tiny_config.conditioning, tiny_config.num_clusters, tiny_config.class_head = "digit_clusters", 2, "ac"
+  tiny_config.eval_at_end, tiny_config.num_train_steps = True, 4
   workdir = str(tmp_path / "run")
   state = train.train_and_evaluate(tiny_config, workdir)
   run = generation.load_run(workdir)
-  assert run.setup.num_classes == 20 and run.setup.num_digits == 10 and run.setup.digit_conditional
+  assert run.setup.num_labels == 20 and run.setup.conditioning.num_digits == 10
   assert run.state.critic_params["auxiliary_classifier"]["kernel"].shape[-1] == 10  # the AC head reads digits
   with np.load(os.path.join(workdir, clusters.CLUSTERS_FILE)) as f:
     assignments = f["assignments"]
@@ -234,7 +239,7 @@ def test_clusters_within_digits_train_on_digit_cluster_pairs_and_sample_the_aske
   shares = np.full(20, 0.05, np.float32)
   shares[6], shares[7] = 0.0, 0.05
   digits = np.full(6, 3, np.int32)
-  labels = generation.digit_cluster_labels(run.setup, shares, digits, jax.random.key(1))
+  labels = conditioning.digit_cluster_labels(run.setup.conditioning, shares, digits, jax.random.key(1))
   np.testing.assert_array_equal(labels, np.full(6, 7))
   key = jax.random.key(0)
   state = run.state.replace(cluster_shares=shares)

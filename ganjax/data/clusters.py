@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ganjax import files
+
 CLUSTERS_FILE = "clusters.npz"
 
 
@@ -111,7 +113,6 @@ def load_or_compute(
   else:
     assignments = kmeans(images, num_clusters, key)
   if write:
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, assignments=assignments, num_clusters=num_clusters, key_data=key_data, within_labels=within_labels)
-    os.replace(tmp, path)  # atomic: a crash never leaves a half-written file
+    with files.atomic_path(path) as tmp, open(tmp, "wb") as f:  # a crash never leaves a half-written file
+      np.savez(f, assignments=assignments, num_clusters=num_clusters, key_data=key_data, within_labels=within_labels)
   return assignments

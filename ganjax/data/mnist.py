@@ -71,7 +71,7 @@ def load_split(config: ml_collections.ConfigDict, split: str = "train") -> tuple
   images, labels = _decode(ensure_prepared(config), split)
   if split == "train" and config.train_subset:
     images, labels = images[: config.train_subset], labels[: config.train_subset]
-  if split == "train" and config.get("examples_per_class"):
+  if split == "train" and config.examples_per_class:
     keep = first_per_class(labels, config.examples_per_class)
     images, labels = images[keep], labels[keep]
   return images, labels

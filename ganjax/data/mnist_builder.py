@@ -17,6 +17,8 @@ import numpy as np
 import PIL.Image
 import tensorflow_datasets as tfds
 
+from ganjax import files
+
 FILES = {
   "train_images": "train-images-idx3-ubyte.gz",
   "train_labels": "train-labels-idx1-ubyte.gz",
@@ -65,9 +67,7 @@ def download_idx_files(url: str, directory: str, timeout_s: float = 30) -> None:
     if not os.path.exists(path):
       with urllib.request.urlopen(url.rstrip("/") + "/" + name, timeout=timeout_s) as response:
         payload = response.read()
-      with open(path + ".part", "wb") as f:
-        f.write(payload)
-      os.replace(path + ".part", path)
+      files.atomic_write(path, payload)
     try:
       check_idx_file(path)
     except ValueError:

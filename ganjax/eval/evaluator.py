@@ -10,7 +10,6 @@ import datetime
 import hashlib
 import json
 import os
-import tempfile
 import time
 from typing import Any
 
@@ -21,6 +20,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from ganjax import files
 from ganjax.data import mnist
 from ganjax.errors import GanjaxError
 from ganjax.eval import classifiers
@@ -104,20 +104,6 @@ def _check_shape(expected: tuple, actual: tuple) -> None:
     raise ValueError(f"a parameter has shape {actual}, expected {expected}")
 
 
-def _atomic_write(path: str, payload: bytes) -> None:
-  """Write to a temp file in the same directory, then rename: readers never see half a file."""
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=os.path.basename(path) + ".tmp")
-  try:
-    os.fchmod(fd, 0o644)  # mkstemp's 0600 would make shipped assets unreadable to other users
-    with os.fdopen(fd, "wb") as f:
-      f.write(payload)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
 def _check_out_dir(out_dir: str) -> None:
   """Fail before minutes of training, not after."""
   try:
@@ -169,6 +155,6 @@ def build(
     "build_seconds": round(time.time() - start, 1),
     "built": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
   }
-  _atomic_write(os.path.join(out_dir, WEIGHTS_FILE), blob)
-  _atomic_write(os.path.join(out_dir, INFO_FILE), (json.dumps(info, indent=2) + "\n").encode())
+  files.atomic_write(os.path.join(out_dir, WEIGHTS_FILE), blob)
+  files.atomic_write(os.path.join(out_dir, INFO_FILE), (json.dumps(info, indent=2) + "\n").encode())
   return info

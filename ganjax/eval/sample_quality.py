@@ -14,7 +14,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from ganjax import steps
+from ganjax import conditioning, files, steps
 from ganjax.data import mnist
 from ganjax.eval import metrics
 from ganjax.synth import generation
@@ -60,10 +60,10 @@ class Evaluation:
   ) -> dict:
     """Metrics of config.eval_num_samples fresh samples (class-balanced when conditional on the digit; a
     self-conditioned run is evaluated as the unconditional model it is)."""
-    digits = setup.digit_conditional
-    labels = generation.balanced_labels(config.eval_num_samples, setup.num_digits) if digits else None
+    num_digits = setup.conditioning.num_digits
+    labels = conditioning.balanced_labels(config.eval_num_samples, num_digits) if num_digits else None
     images = generation.generate(setup, state, key, config.eval_num_samples, labels, use_ema)
-    cas_key = jax.random.fold_in(key, 1) if config.get("eval_cas") else None
+    cas_key = jax.random.fold_in(key, 1) if config.eval_cas else None
     result = self.evaluate_images(images, labels, cas_key)
     result["ema"] = bool(use_ema and state.generator_ema_params is not None)
     return result
@@ -88,10 +88,7 @@ def summary_line(result: dict) -> str:
 
 def write_json(path: str, result: dict) -> None:
   """Atomically: a crash never leaves a half-written result."""
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(result, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
+  files.atomic_write(path, json.dumps(result, indent=2, sort_keys=True))
 
 
 def read_json(workdir: str) -> dict | None:

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganjax import images
+from ganjax import conditioning, files, images
 from ganjax.config import MNIST_NUM_CLASSES as NUM_CLASSES
 from ganjax.config import is_valid_latent_scale
 from ganjax.errors import ConfigError
@@ -48,23 +48,23 @@ class ExportOptions:
       raise ConfigError(f"latent_scale={self.latent_scale}; it must be > 0 (1: z ~ N(0, I) as trained)")
 
 
-def _critic_scores(run: generation.Run, candidates: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def _critic_scores(run: generation.TrainedRun, candidates: np.ndarray, labels: np.ndarray) -> np.ndarray:
   """The critic's logit (inference mode: no dropout) for each candidate; higher = more real to the critic."""
   apply = jax.jit(lambda params, x, y: run.setup.critic.apply({"params": params}, x, labels=y))
   scores = []
   for start in range(0, len(candidates), 1000):
     x = images.to_float_images(jnp.asarray(candidates[start : start + 1000]))
-    y = jnp.asarray(labels[start : start + 1000]) if run.setup.num_classes else None
-    scores.append(np.asarray(apply(run.state.critic_params, x, y)))
+    y = jnp.asarray(labels[start : start + 1000]) if run.setup.num_labels else None
+    scores.append(np.asarray(apply(run.state.critic_params, x, y).logits))
   return np.concatenate(scores)
 
 
-def _candidates(run: generation.Run, options: ExportOptions, evaluator) -> tuple[np.ndarray, np.ndarray, str]:
+def _candidates(run: generation.TrainedRun, options: ExportOptions, evaluator) -> tuple[np.ndarray, np.ndarray, str]:
   """(images, labels, label source) before any filtering; at least num_per_class / keep_fraction per class."""
   per_class = math.ceil(options.num_per_class / (options.keep_fraction if options.filter != "none" else 1.0))
   key = jax.random.key(options.seed)
-  if run.setup.digit_conditional:
-    labels = generation.balanced_labels(per_class * NUM_CLASSES, NUM_CLASSES)
+  if run.setup.conditioning.num_digits:
+    labels = conditioning.balanced_labels(per_class * NUM_CLASSES, NUM_CLASSES)
     candidates = generation.generate(run.setup, run.state, key, len(labels), labels, options.use_ema)
     return candidates, labels, "conditioning"
   # Unconditional: label by the evaluator, drawing more until every class has enough (bounded: mode collapse).
@@ -92,16 +92,16 @@ def select(scores: np.ndarray, labels: np.ndarray, num_per_class: int) -> np.nda
   return np.concatenate(chosen)
 
 
-def sample_dataset(run: generation.Run, options: ExportOptions, evaluator=None):
+def sample_dataset(run: generation.TrainedRun, options: ExportOptions, evaluator=None):
   """(images [N,28,28,1], labels [N], label source, evaluator sha or None) after the optional filter."""
   options.validate()
-  if options.filter == "critic" and run.setup.conditioned_on_clusters:
+  if options.filter == "critic" and run.setup.conditioning.uses_clusters:
     raise ConfigError(
       f"filter='critic' needs the conditioning of every image, and {run.workdir} is conditioned on k-means "
-      "clusters (num_clusters or clusters_per_class > 0) that exported images do not keep; use filter "
+      f"clusters (conditioning={run.setup.conditioning.kind!r}) that exported images do not keep; use filter "
       "'evaluator' or 'none'"
     )
-  needs_evaluator = options.filter == "evaluator" or not run.setup.digit_conditional
+  needs_evaluator = options.filter == "evaluator" or not run.setup.conditioning.num_digits
   if needs_evaluator and evaluator is None:
     from ganjax.eval import evaluator as evaluator_lib
 
@@ -135,9 +135,8 @@ def export_dataset(workdir: str, out_path: str, options: ExportOptions, step: in
   }
   out_path = os.path.abspath(out_path)
   os.makedirs(os.path.dirname(out_path), exist_ok=True)
-  tmp = out_path + ".tmp.npz"
-  np.savez_compressed(tmp, images=images_[..., 0], labels=labels, provenance=np.array(json.dumps(provenance)))
-  os.replace(tmp, out_path)  # atomic: an interrupted export never leaves a truncated dataset behind
+  with files.atomic_path(out_path) as tmp, open(tmp, "wb") as f:  # never a truncated dataset
+    np.savez_compressed(f, images=images_[..., 0], labels=labels, provenance=np.array(json.dumps(provenance)))
   stem = os.path.splitext(out_path)[0]
   for c in range(NUM_CLASSES):
     members = images_[labels == c][:100]

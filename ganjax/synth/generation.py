@@ -6,7 +6,6 @@ function of (state, key): the same checkpoint and seed give the same images.
 
 import dataclasses
 import functools
-import json
 import os
 
 import jax
@@ -15,14 +14,14 @@ import ml_collections
 import numpy as np
 
 from ganjax import checkpoints as checkpoints_lib
+from ganjax import conditioning, steps
 from ganjax import config as config_lib
 from ganjax import images as images_lib
-from ganjax import steps
 from ganjax.errors import WorkdirError
 
 
 @dataclasses.dataclass(frozen=True)
-class Run:
+class TrainedRun:
   """A trained run reloaded from its workdir: its config, models, state and checkpoint step (and epoch)."""
 
   config: ml_collections.ConfigDict
@@ -32,12 +31,12 @@ class Run:
   epoch: float
   workdir: str
 
-  def at_step(self, step: int) -> "Run":
+  def at_step(self, step: int) -> "TrainedRun":
     """The same run restored at another checkpoint, with the same setup (jitted sampling is not recompiled)."""
     state, record = _restore(self.workdir, self.setup, step)
     return dataclasses.replace(self, state=state, step=int(record["step"]), epoch=record["epoch"])
 
-  def with_sampling(self, batch_norm: str | None = None, latent_scale: float | None = None) -> "Run":
+  def with_sampling(self, batch_norm: str | None = None, latent_scale: float | None = None) -> "TrainedRun":
     """The same checkpoint sampled another way (None: as the run's config says): G's BatchNorm statistics
     (config.sampling_batch_norm: moving | batch) and the std of its noise (config.sampling_latent_scale)."""
     overrides = {"sampling_batch_norm": batch_norm, "sampling_latent_scale": latent_scale}
@@ -48,21 +47,13 @@ class Run:
     return dataclasses.replace(self, config=config, setup=dataclasses.replace(self.setup, **overrides))
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise WorkdirError(f"{workdir!r} is not a ganjax run directory (no config.json); pass a training --workdir")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
-def load_run(workdir: str, step: int | None = None) -> Run:
+def load_run(workdir: str, step: int | None = None) -> TrainedRun:
   """The newest checkpoint of `workdir` (or that of `step`) on the default device."""
   workdir = os.path.abspath(workdir)
-  config = load_config(workdir)
+  config = config_lib.load(workdir)
   setup = steps.make_setup(config)
   state, record = _restore(workdir, setup, step)
-  return Run(config, setup, state, step=int(record["step"]), epoch=record["epoch"], workdir=workdir)
+  return TrainedRun(config, setup, state, step=int(record["step"]), epoch=record["epoch"], workdir=workdir)
 
 
 def _restore(workdir: str, setup: steps.GanSetup, step: int | None):
@@ -72,7 +63,7 @@ def _restore(workdir: str, setup: steps.GanSetup, step: int | None):
   template = steps.create_state(setup, jax.random.key(0))
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), template)
-  checkpoints = checkpoints_lib.Checkpoints(os.path.join(workdir, "checkpoints"), 1, 1_000_000)
+  checkpoints = checkpoints_lib.Checkpoints(os.path.join(workdir, "checkpoints"), 1, 1_000_000, writer=False)
   try:
     return checkpoints.restore_latest(abstract) if step is None else checkpoints.restore_step(step, abstract)
   finally:
@@ -83,41 +74,19 @@ def checkpoint_steps(workdir: str) -> list[int]:
   """The steps of the checkpoints kept in `workdir`, oldest first (none: [], and nothing is created)."""
   if not os.path.isdir(os.path.join(workdir, "checkpoints")):
     return []
-  checkpoints = checkpoints_lib.Checkpoints(os.path.join(os.path.abspath(workdir), "checkpoints"), 1, 1_000_000)
+  checkpoints = checkpoints_lib.Checkpoints(
+    os.path.join(os.path.abspath(workdir), "checkpoints"), 1, 1_000_000, writer=False
+  )
   try:
     return checkpoints.steps()
   finally:
     checkpoints.close()
 
 
-def balanced_labels(num_images: int, num_classes: int) -> np.ndarray:
-  """int32 [num_images]: 0, 1, ..., num_classes - 1, 0, 1, ...: every class equally often (to within one)."""
-  return (np.arange(num_images) % num_classes).astype(np.int32)
-
-
-CLUSTER_KEY = 2**32 - 1  # folded into generate's key for the cluster draws (the noise uses 0, 1, ...)
-
-
-def cluster_labels(cluster_shares, key: jax.Array, num_images: int) -> np.ndarray:
-  """int32 [num_images]: clusters drawn by their share of the training set (a self-conditioned run's prior)."""
-  shares = np.asarray(cluster_shares)
-  return np.asarray(jax.random.choice(key, len(shares), (num_images,), p=jnp.asarray(shares)), np.int32)
-
-
-def digit_cluster_labels(setup: steps.GanSetup, cluster_shares, digits: np.ndarray, key: jax.Array) -> np.ndarray:
-  """int32: the models' label for each digit of a run with clusters within digits (config.clusters_per_class):
-  digit * K + a cluster drawn by its share of that digit's training images."""
-  per_class = setup.clusters_per_class
-  digits = np.asarray(digits, np.int32)
-  shares = jnp.asarray(cluster_shares).reshape(-1, per_class)[digits]
-  within = jax.random.categorical(key, jnp.log(shares))  # logits: a digit's shares need not sum to 1
-  return digits * per_class + np.asarray(within, np.int32)
-
-
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def _sample_batch(setup, state, key, labels, use_ema):
   z = jax.random.normal(key, (labels.shape[0], setup.latent_dim))
-  return steps.sample(setup, state, z, labels if setup.num_classes else None, use_ema)
+  return steps.sample(setup, state, z, labels if setup.num_labels else None, use_ema)
 
 
 def generate(
@@ -131,18 +100,8 @@ def generate(
 ) -> np.ndarray:
   """uint8 [num_images, 28, 28, 1] from G in inference mode, for `labels` (conditional models: digits; default:
   balanced over the digits, or clusters drawn by their shares for a self-conditioned run), in fixed-size
-  batches (one compilation; the last batch is padded). A run with clusters within digits draws each digit's
-  cluster here."""
-  cluster_key = jax.random.fold_in(key, CLUSTER_KEY)
-  if labels is None and setup.num_clusters:
-    labels = cluster_labels(state.cluster_shares, cluster_key, num_images)
-  elif labels is None:
-    labels = balanced_labels(num_images, max(setup.num_digits, 1))
-  labels = np.asarray(labels, np.int32)
-  if labels.shape != (num_images,):
-    raise ValueError(f"labels must have shape ({num_images},), got {labels.shape}")
-  if setup.clusters_per_class:
-    labels = digit_cluster_labels(setup, state.cluster_shares, labels, cluster_key)
+  batches (one compilation; the last batch is padded). A digit_clusters run draws each digit's cluster here."""
+  labels = conditioning.sample_labels(setup.conditioning, state.cluster_shares, key, num_images, labels)
   chunks = []
   for i, start in enumerate(range(0, num_images, batch_size)):
     chunk = labels[start : start + batch_size]

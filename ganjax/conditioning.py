@@ -1,0 +1,130 @@
+"""What G and the critic are told about each image, and the labels a run trains and samples with.
+
+config.conditioning names the kind; the models see an integer label in [0, num_labels):
+  none            unconditional (no label)
+  digit           the MNIST digit: a user asks for a class
+  clusters        k-means clusters of all training images (self-conditioning; the digit labels are not used)
+  digit_clusters  the (digit, k-means cluster within that digit) pair, label = digit * num_clusters + cluster;
+                  a user still asks for a digit, and its cluster is drawn by the cluster's share of that digit
+"""
+
+import dataclasses
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from ganjax.data import clusters
+
+KINDS = ("none", "digit", "clusters", "digit_clusters")
+NUM_DIGITS = 10
+CLUSTER_KEY = 2**32 - 1  # folded into a sampling key for the cluster draws (the noise uses 0, 1, ...)
+
+
+@dataclasses.dataclass(frozen=True)
+class Conditioning:
+  """A conditioning kind and its cluster count (clusters: of all images; digit_clusters: within each digit)."""
+
+  kind: str = "none"
+  num_clusters: int = 0
+
+  @property
+  def num_labels(self) -> int:
+    """The size of the models' label set (0: unconditional)."""
+    return {"none": 0, "digit": NUM_DIGITS, "clusters": self.num_clusters}.get(
+      self.kind, NUM_DIGITS * self.num_clusters
+    )
+
+  @property
+  def num_digits(self) -> int:
+    """The digits a user asks for (and a class head classifies): 10 when told the digit, else 0."""
+    return NUM_DIGITS if self.kind in ("digit", "digit_clusters") else 0
+
+  @property
+  def uses_clusters(self) -> bool:
+    """The labels are k-means clusters, drawn in training and sampling by their shares of the data."""
+    return self.kind in ("clusters", "digit_clusters")
+
+  def digits_of(self, labels: jax.Array) -> jax.Array:
+    """The digit of each model label (a class head's target)."""
+    return labels // self.num_clusters if self.kind == "digit_clusters" else labels
+
+
+def training_labels(
+  conditioning: Conditioning, workdir: str, images: np.ndarray, digits: np.ndarray, key: jax.Array, write: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+  """The label of every training image and, for clusters, each cluster's share of the images.
+
+  Clusters are computed once and kept in the workdir (clusters.npz), so a resumed run trains on the same ones.
+  """
+  if not conditioning.uses_clusters:
+    return digits, None
+  within = digits if conditioning.kind == "digit_clusters" else None
+  labels = clusters.load_or_compute(workdir, images, conditioning.num_clusters, key, write=write, labels=within)
+  path = os.path.join(workdir, clusters.CLUSTERS_FILE)
+  if within is None:
+    purity = clusters.purity(labels, digits)
+    logging.info(
+      "self-conditioned on %d k-means clusters (%s); their purity w.r.t. the digit labels, not used: %.3f",
+      conditioning.num_clusters,
+      path,
+      purity,
+    )
+  else:
+    logging.info("each digit split into %d k-means clusters (%s)", conditioning.num_clusters, path)
+  return labels, clusters.shares(labels, conditioning.num_labels)
+
+
+def balanced_labels(num_images: int, num_classes: int) -> np.ndarray:
+  """int32 [num_images]: 0, 1, ..., num_classes - 1, 0, 1, ...: every class equally often (to within one)."""
+  return (np.arange(num_images) % num_classes).astype(np.int32)
+
+
+def cluster_labels(cluster_shares, key: jax.Array, num_images: int) -> np.ndarray:
+  """int32 [num_images]: clusters drawn by their share of the training set (a self-conditioned run's prior)."""
+  shares = np.asarray(cluster_shares)
+  return np.asarray(jax.random.choice(key, len(shares), (num_images,), p=jnp.asarray(shares)), np.int32)
+
+
+def digit_cluster_labels(conditioning: Conditioning, cluster_shares, digits: np.ndarray, key: jax.Array) -> np.ndarray:
+  """int32: the model label of each digit under digit_clusters: digit * K + a cluster drawn by its share of
+  that digit's training images."""
+  per_digit = conditioning.num_clusters
+  digits = np.asarray(digits, np.int32)
+  shares = jnp.asarray(cluster_shares).reshape(-1, per_digit)[digits]
+  within = jax.random.categorical(key, jnp.log(shares))  # logits: a digit's shares need not sum to 1
+  return digits * per_digit + np.asarray(within, np.int32)
+
+
+def sample_labels(
+  conditioning: Conditioning, cluster_shares, key: jax.Array, num_images: int, digits: np.ndarray | None = None
+) -> np.ndarray:
+  """int32 [num_images] model labels to sample with: for `digits` (default: balanced over the digits), or
+  clusters drawn by their shares for a self-conditioned run; zeros for an unconditional one (ignored)."""
+  cluster_key = jax.random.fold_in(key, CLUSTER_KEY)
+  if digits is None and conditioning.kind == "clusters":
+    return cluster_labels(cluster_shares, cluster_key, num_images)
+  if digits is None:
+    digits = balanced_labels(num_images, max(conditioning.num_digits, 1))
+  digits = np.asarray(digits, np.int32)
+  if digits.shape != (num_images,):
+    raise ValueError(f"labels must have shape ({num_images},), got {digits.shape}")
+  if conditioning.kind == "digit_clusters":
+    return digit_cluster_labels(conditioning, cluster_shares, digits, cluster_key)
+  return digits
+
+
+def grid_labels(conditioning: Conditioning, cluster_shares, num_images: int, key: jax.Array) -> jax.Array | None:
+  """The labels of a square sample grid: row r shows digit r; a self-conditioned run's clusters drawn as sampling
+  draws them, in order; None if unconditional."""
+  if not conditioning.num_labels:
+    return None
+  if conditioning.kind == "clusters":
+    return jnp.asarray(np.sort(cluster_labels(cluster_shares, key, num_images)))
+  rows = (np.arange(num_images) // math.isqrt(num_images)) % NUM_DIGITS
+  if conditioning.kind == "digit_clusters":  # row r still shows digit r, each in a style drawn by its share
+    return jnp.asarray(digit_cluster_labels(conditioning, cluster_shares, rows, key))
+  return jnp.asarray(rows.astype(np.int32))
