@@ -34,7 +34,7 @@ _LATENT_SCALE = flags.DEFINE_float(
   "latent_scale", None, "Std of G's noise when sampling, > 0 (default: the run's config.sampling_latent_scale)."
 )
 _CAS = flags.DEFINE_boolean("cas", False, "Also train a classifier on the samples (CAS; ~2 min on CPU).")
-_OUT = flags.DEFINE_string("out", None, "JSON file to write.")
+_OUT = flags.DEFINE_string("out", None, "JSON file to write (missing directories are created).")
 
 
 def evaluate_npz(path: str) -> list[dict]:
@@ -78,6 +78,8 @@ def run_evaluation() -> list[dict]:
     raise ConfigError("pass exactly one of --workdir (a training run) and --npz (an exported dataset)")
   if _NUM_SAMPLES.value < 10:
     raise ConfigError(f"--num_samples={_NUM_SAMPLES.value}; it must be >= 10")
+  if _OUT.value is not None:
+    cli.check_output_path("--out", _OUT.value)  # before the minutes of evaluation
   results = evaluate_npz(_NPZ.value) if _NPZ.value else evaluate_run(_WORKDIR.value)
   out = _OUT.value
   if out is None and _NPZ.value:

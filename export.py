@@ -10,7 +10,9 @@ from ganjax import cli
 from ganjax.synth import export
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's --workdir.")
-_OUT = flags.DEFINE_string("out", None, "The .npz to write (PNG grids per class go beside it).")
+_OUT = flags.DEFINE_string(
+  "out", None, "The .npz to write (PNG grids per class go beside it; missing directories are created)."
+)
 _NUM_PER_CLASS = flags.DEFINE_integer("num_per_class", 1000, "Images per digit class.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise (and labels) drawn.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step to export from (default: the newest).")
@@ -23,13 +25,18 @@ _LATENT_SCALE = flags.DEFINE_float(
 flags.mark_flags_as_required(["workdir", "out"])
 
 
+def export_to_out(options: export.ExportOptions) -> dict:
+  cli.check_output_path("--out", _OUT.value, ".npz")  # before the restore and the sampling
+  return export.export_dataset(_WORKDIR.value, _OUT.value, options, _STEP.value)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   options = export.ExportOptions(
     _NUM_PER_CLASS.value, _SEED.value, _EMA.value, _FILTER.value, _KEEP.value, _LATENT_SCALE.value
   )
-  provenance = cli.run(export.export_dataset, _WORKDIR.value, _OUT.value, options, _STEP.value)
+  provenance = cli.run(export_to_out, options)
   print(
     f"wrote {provenance['num_images']} images ({options.num_per_class} per class, labels from "
     f"{provenance['label_source']}, step {provenance['checkpoint_step']}, ema={provenance['use_ema']}, "

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from absl import logging
 
 from ganjax import runtime
-from ganjax.errors import GanjaxError
+from ganjax.errors import GanjaxError, OutputPathError
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -25,6 +25,25 @@ class _OnlyGanjaxInfo(std_logging.Filter):
       return False
     pathname = os.path.abspath(record.pathname)
     return record.levelno >= std_logging.WARNING or pathname.startswith(PACKAGE_DIR) or pathname == self.script
+
+
+def check_output_path(flag_name: str, path: str, suffix: str | None = None) -> None:
+  """OutputPathError unless `path` can be written as a file (missing parent directories are created when it is
+  written): called by a script before its slow work, so a bad --out fails in seconds, not after it."""
+  wanted = f"give a file path ending in {suffix}" if suffix else "give a file path"
+  if not path:
+    raise OutputPathError(f"{flag_name} is empty; {wanted}")
+  if os.path.isdir(path):
+    raise OutputPathError(f"{flag_name}={path} is a directory; {wanted}")
+  if suffix and not path.endswith(suffix):
+    raise OutputPathError(f"{flag_name}={path} does not end in {suffix}; {wanted}")
+  parent = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(parent):  # the nearest existing ancestor is where the directories will be made
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(parent):
+    raise OutputPathError(f"{flag_name}={path} is under {parent}, which is a file, not a directory; {wanted}")
+  if not os.access(parent, os.W_OK | os.X_OK):
+    raise OutputPathError(f"{flag_name}={path}: directory {parent} is not writable; {wanted} somewhere writable")
 
 
 def run(fn: Callable, *args, **kwargs):

@@ -27,18 +27,30 @@ def resolve_conv_impl(conv_impl: str, backend: str | None = None) -> str:
   return "hybrid" if (backend or jax.default_backend()) == "cpu" else "plain"
 
 
-def make_optimizer(optimizer_config: ml_collections.ConfigDict, field: str) -> optax.GradientTransformation:
-  """The optax optimiser a config sub-dict names, e.g. {name: 'adam', learning_rate: 1e-4, b1: 0.5}."""
+# Fields the configs give one optimiser that another may not take (configs/default.py: adam's b1, b2, eps;
+# rmsprop's decay, eps, eps_in_sqrt): left over after --config.*_optimizer.name switches the optimiser.
+INHERITED_OPTIMIZER_FIELDS = ("b1", "b2", "eps", "decay", "eps_in_sqrt")
+
+
+def optimizer_arguments(optimizer_config: ml_collections.ConfigDict, field: str) -> tuple[str, dict]:
+  """(name, the arguments of its optax function): another optimiser's fields are dropped, any other is an error."""
   kwargs = dict(optimizer_config)
   name = kwargs.pop("name", None)
   if name not in OPTIMIZERS:
     raise ConfigError(f"{field}.name={name!r} is not an optimiser; allowed: {', '.join(OPTIMIZERS)}")
   allowed = inspect.signature(OPTIMIZERS[name]).parameters
-  unknown = sorted(set(kwargs) - set(allowed))
+  unknown = sorted(set(kwargs) - set(allowed) - set(INHERITED_OPTIMIZER_FIELDS))
   if unknown:
     raise ConfigError(f"{field}: optax.{name} takes no argument {unknown[0]!r}; allowed: {', '.join(allowed)}")
+  kwargs = {k: v for k, v in kwargs.items() if k in allowed}
   if not kwargs.get("learning_rate", 0) > 0:
     raise ConfigError(f"{field}.learning_rate={kwargs.get('learning_rate')!r}; it must be > 0")
+  return name, kwargs
+
+
+def make_optimizer(optimizer_config: ml_collections.ConfigDict, field: str) -> optax.GradientTransformation:
+  """The optax optimiser a config sub-dict names, e.g. {name: 'adam', learning_rate: 1e-4, b1: 0.5}."""
+  name, kwargs = optimizer_arguments(optimizer_config, field)
   return OPTIMIZERS[name](**kwargs)
 
 

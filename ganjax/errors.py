@@ -19,3 +19,7 @@ class WorkdirError(GanjaxError):
 
 class TrainingDiverged(GanjaxError):
   """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class OutputPathError(GanjaxError):
+  """A file to write (a script's --out) cannot be written there: checked before any slow work."""

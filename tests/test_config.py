@@ -91,6 +91,23 @@ def test_unknown_optimizer_and_argument_are_named():
     config_lib.validate(config)
 
 
+@pytest.mark.parametrize(
+  "base, name, expected",
+  [
+    ("default", "sgd", {"learning_rate": 1e-4}),  # adam's b1, b2, eps left behind
+    ("default", "rmsprop", {"learning_rate": 1e-4, "eps": 1e-7}),
+    ("wgan", "adam", {"learning_rate": 5e-5, "eps": 1e-7}),  # rmsprop's decay, eps_in_sqrt left behind
+    ("wgan", "sgd", {"learning_rate": 5e-5}),
+  ],
+)
+def test_switching_the_optimizer_by_name_drops_the_fields_of_the_one_it_replaces(base, name, expected):
+  config = load(base)
+  config.critic_optimizer.name = name  # as --config.critic_optimizer.name=... does
+  config_lib.validate(config)
+  assert config_lib.optimizer_arguments(config.critic_optimizer, "config.critic_optimizer") == (name, expected)
+  config_lib.make_optimizer(config.critic_optimizer, "config.critic_optimizer")  # optax takes them
+
+
 def test_epoch_arithmetic_counts_real_batches():
   config = load("wgan")  # 5 real batches per generator step
   assert config_lib.batches_per_epoch(config, 60_000) == 234

@@ -1,6 +1,7 @@
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 
@@ -131,6 +132,27 @@ def test_a_corrupt_download_is_rejected_and_removed(tmp_path, served_directory):
     mnist.load_split(config)
   assert not os.listdir(tmp_path / "tfds" / "downloads" / "mnist_idx")  # nothing broken left behind
   shutil.rmtree(mirror)
+
+
+def test_a_truncated_prepared_file_is_one_line_naming_it_and_the_fix(tmp_path, mnist_data_dir):
+  source = os.path.join(mnist_data_dir, "mnist", mnist.DATASET_VERSION)
+  prepared = tmp_path / "tfds" / "mnist" / mnist.DATASET_VERSION
+  prepared.mkdir(parents=True)
+  for name in os.listdir(source):
+    shutil.copyfile(os.path.join(source, name), prepared / name)  # copyfile: writable, whatever the source's mode
+  (train_file,) = prepared.glob("mnist-train.array_record*")
+  with open(train_file, "r+b") as f:
+    f.truncate(os.path.getsize(train_file) // 2)  # a copy cut short
+  config = tiny.get_config()
+  config.data_dir, config.download = str(tmp_path / "tfds"), False
+  message = (
+    rf"the prepared MNIST file {re.escape(str(train_file))} cannot be read \(.+\): it is damaged.*Fix: delete "
+    rf"{re.escape(str(prepared))} "
+    r"and run again.*or point TFDS_DATA_DIR / --config.data_dir at a good copy"
+  )
+  with pytest.raises(DataError, match=message) as error:
+    mnist.load_split(config)
+  assert "\n" not in str(error.value)
 
 
 def test_first_per_class_takes_the_first_examples_of_every_class_in_order():

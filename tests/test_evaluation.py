@@ -171,6 +171,34 @@ def test_evaluate_cli_samples_with_the_noise_scale_asked_for_and_rejects_a_bad_o
   assert result.stderr.strip().splitlines()[-1].startswith("error: config.sampling_latent_scale=0.0 is not allowed")
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+  "out, message",
+  [
+    ("runs", "error: --out={tmp}/runs is a directory; give a file path"),
+    ("some_file.txt/x.json", "error: --out={tmp}/some_file.txt/x.json is under {tmp}/some_file.txt, which is a file"),
+  ],
+)
+def test_evaluate_cli_with_an_out_it_cannot_write_fails_in_one_line_before_evaluating(tmp_path, out, message):
+  (tmp_path / "runs").mkdir()
+  (tmp_path / "some_file.txt").write_text("a file")
+  # The workdir is no run either: the --out error coming first shows the check runs before any loading.
+  result = run_evaluate(f"--workdir={tmp_path}", f"--out={tmp_path}/{out}")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith(message.format(tmp=tmp_path)), result.stderr[-2000:]
+  assert sorted(os.listdir(tmp_path)) == ["runs", "some_file.txt"] and not os.listdir(tmp_path / "runs")
+
+
+@pytest.mark.slow
+def test_evaluate_cli_creates_the_missing_directories_of_its_out(evaluated_run, tmp_path):
+  out = tmp_path / "new" / "dir" / "eval.json"
+  result = run_evaluate(f"--workdir={evaluated_run}", "--num_samples=100", f"--out={out}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(out) as f:
+    assert json.load(f) == json.loads(result.stdout.splitlines()[0])
+  assert os.listdir(out.parent) == ["eval.json"]  # and no temporary file beside it
+
+
 def test_a_briefly_trained_conditional_generator_draws_the_digits_it_is_asked_for(tmp_path, mnist_data_dir):
   """500 steps of a narrow cGAN (configs/cgan.py with DCGAN's Adam 2e-4, b1 0.5) on real MNIST: the shipped
   evaluator reads most samples as their intended digit. Measured on a 2-core CPU (~25 s of training): label

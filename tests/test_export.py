@@ -260,3 +260,46 @@ def test_the_cli_writes_the_dataset_it_reports(conditional_run, tmp_path):
   assert provenance["seed"] == 7 and provenance["num_images"] == 20
   assert sorted(os.listdir(tmp_path))[:2] == ["in_process.npz", "in_process_digit0.png"]
   assert not os.path.exists(tmp_path / "out.npz.tmp.npz")  # written atomically
+
+
+def leftover_temporaries(directory) -> list[str]:
+  return [os.path.join(root, name) for root, _, names in os.walk(directory) for name in names if ".tmp" in name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+  "out, message",
+  [
+    ("runs", "--out={tmp}/runs is a directory; give a file path ending in .npz"),
+    ("runs.npz", "--out={tmp}/runs.npz is a directory; give a file path ending in .npz"),
+    ("some_file.txt/x.npz", "is under {tmp}/some_file.txt, which is a file, not a directory"),
+    ("data.json", "--out={tmp}/data.json does not end in .npz"),
+  ],
+)
+def test_the_cli_with_an_out_it_cannot_write_fails_in_one_line_before_sampling(conditional_run, tmp_path, out, message):
+  (tmp_path / "runs").mkdir()
+  (tmp_path / "runs.npz").mkdir()
+  (tmp_path / "some_file.txt").write_text("a file")
+  result = run_export(f"--workdir={conditional_run}", f"--out={tmp_path}/{out}", "--num_per_class=2")
+  assert_one_line_error(result, message.format(tmp=tmp_path))
+  assert result.returncode == 1
+  assert sorted(os.listdir(tmp_path)) == ["runs", "runs.npz", "some_file.txt"]
+  assert not os.listdir(tmp_path / "runs") and not os.listdir(tmp_path / "runs.npz")
+  assert not leftover_temporaries(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_cli_checks_its_out_before_it_loads_the_run(tmp_path):
+  (tmp_path / "runs").mkdir()
+  # The workdir is no run either: the --out error coming first shows the check runs before the restore.
+  result = run_export(f"--workdir={tmp_path}", f"--out={tmp_path}/runs")
+  assert_one_line_error(result, f"--out={tmp_path}/runs is a directory")
+
+
+@pytest.mark.slow
+def test_the_cli_creates_the_missing_directories_of_its_out(conditional_run, tmp_path):
+  out = tmp_path / "new" / "dir" / "data.npz"
+  result = run_export(f"--workdir={conditional_run}", f"--out={out}", "--num_per_class=1")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert export.load_dataset(str(out))[0].shape == (10, 28, 28, 1)
+  assert not leftover_temporaries(tmp_path)

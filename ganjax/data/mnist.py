@@ -88,13 +88,28 @@ def first_per_class(labels: np.ndarray, per_class: int) -> np.ndarray:
   return np.sort(np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in classes]))
 
 
+def _damaged_message(data_dir: str, split: str, error: Exception) -> str:
+  prepared = os.path.join(data_dir, "mnist", DATASET_VERSION)
+  names = sorted(n for n in os.listdir(prepared) if n.startswith(f"mnist-{split}.array_record"))
+  where = os.path.join(prepared, names[0]) if len(names) == 1 else f"mnist-{split}.array_record* in {prepared}"
+  reason = str(error).split(";")[0]
+  return (
+    f"the prepared MNIST file {where} cannot be read ({reason}): it is damaged, e.g. a copy cut short. Fix: "
+    f"delete {prepared} and run again to prepare it anew (--config.download=True or --config.mnist_idx_dir), or "
+    "point TFDS_DATA_DIR / --config.data_dir at a good copy"
+  )
+
+
 @functools.lru_cache(maxsize=2)
 def _decode(data_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
   """Decode a split once per process (~7 s for the 60k PNGs); later calls share the read-only arrays."""
   import tensorflow_datasets as tfds  # imported here: tfds is slow to import
 
-  source = tfds.data_source("mnist", split=split, data_dir=data_dir, download=False)
-  examples = source.__getitems__(range(len(source)))  # batched read: ~2x faster than item by item
+  try:
+    source = tfds.data_source("mnist", split=split, data_dir=data_dir, download=False)
+    examples = source.__getitems__(range(len(source)))  # batched read: ~2x faster than item by item
+  except (RuntimeError, OSError) as e:  # array_record: "Corrupted Riegeli/records file" for a file cut short
+    raise DataError(_damaged_message(data_dir, split, e)) from e
   images = np.stack([example["image"] for example in examples]).astype(np.uint8)
   labels = np.array([example["label"] for example in examples], np.int32)
   images.flags.writeable = labels.flags.writeable = False

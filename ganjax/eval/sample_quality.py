@@ -87,7 +87,8 @@ def summary_line(result: dict) -> str:
 
 
 def write_json(path: str, result: dict) -> None:
-  """Atomically: a crash never leaves a half-written result."""
+  """Atomically: a crash never leaves a half-written result. Missing parent directories are created."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   files.atomic_write(path, json.dumps(result, indent=2, sort_keys=True))
 
 
