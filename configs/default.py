@@ -77,6 +77,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_critic_steps = 1  # critic updates (each on a fresh real batch) per generator update
   config.clip_value = 0.01  # wgan only: critic parameters are clipped to [-c, c]
   config.gradient_penalty_weight = 10.0  # wgan_gp only: lambda
+  # A logged loss or logit mean beyond +-this stops the run as diverged (before a checkpoint is written).
+  config.divergence_bound = 1e6
 
   # Optimisers: name is an optax function (adam | adamw | rmsprop | sgd), the other fields its arguments.
   config.generator_optimizer = adam(1e-4)

@@ -65,16 +65,22 @@ def record_metrics(name: str, steps: int) -> list[dict]:
 
 
 def differences(reference: list[dict], measured: list[dict], rtol: float) -> list[str]:
-  if len(reference) != len(measured):
-    return [f"{len(measured)} records, reference has {len(reference)}"]
+  """Where the measured records differ from the reference's, step by step (a measured record of a step the
+  reference lacks is not compared: the reference was written when the first step went unrecorded)."""
+  by_step = {record["step"]: record for record in measured}
   found = []
-  for ref, new in zip(reference, measured):
-    if set(ref) != set(new):
+  for ref in reference:
+    new = by_step.get(ref["step"])
+    if new is None:
+      found.append(f"step {ref['step']}: no record")
+    elif set(ref) != set(new):
       found.append(f"step {ref['step']}: metrics {sorted(set(ref) ^ set(new))} differ in presence")
-      continue
-    for key, value in ref.items():
-      if not math.isclose(value, new[key], rel_tol=rtol, abs_tol=1e-5):
-        found.append(f"step {ref['step']}: {key} {new[key]!r}, reference {value!r}")
+    else:
+      found += [
+        f"step {ref['step']}: {key} {new[key]!r}, reference {value!r}"
+        for key, value in ref.items()
+        if not math.isclose(value, new[key], rel_tol=rtol, abs_tol=1e-5)
+      ]
   return found
 
 

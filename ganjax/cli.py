@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from absl import logging
 
-from ganjax import runtime
+from ganjax import runtime, stopping
 from ganjax.errors import GanjaxError, OutputPathError
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -47,11 +47,22 @@ def check_output_path(flag_name: str, path: str, suffix: str | None = None) -> N
 
 
 def run(fn: Callable, *args, **kwargs):
-  """Call fn after the process-level set-up; a GanjaxError becomes one 'error: ...' line and exit status 1."""
+  """Call fn after the process-level set-up. A GanjaxError becomes one 'error: ...' line and exit status 1; a
+  run stopped by a signal, its one 'stopped at step N ...' line and 128 + the signal number; a Ctrl-C before
+  training (or a second one), one line and 130."""
   logging.get_absl_handler().python_handler.addFilter(_OnlyGanjaxInfo(sys.argv[0]))
   runtime.configure_xla()  # before JAX's first computation starts its backends
   try:
     return fn(*args, **kwargs)
+  except stopping.RunStopped as e:
+    _exit(str(e), e.exit_code)
   except GanjaxError as e:
-    logging.flush()
-    sys.exit(f"error: {e}")
+    _exit(f"error: {e}", 1)
+  except KeyboardInterrupt:
+    _exit("interrupted (Ctrl-C); checkpoints already written are kept, rerun the same command to resume", 130)
+
+
+def _exit(line: str, status: int) -> None:
+  logging.flush()
+  print(line, file=sys.stderr, flush=True)
+  sys.exit(status)

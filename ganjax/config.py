@@ -189,6 +189,8 @@ def validate_objective(config: ml_collections.ConfigDict) -> None:
     config.gradient_penalty_weight >= 0, "gradient_penalty_weight", config.gradient_penalty_weight, "it must be >= 0"
   )
   _require(0 <= config.ema_decay < 1, "ema_decay", config.ema_decay, "it must be in [0, 1) (0: no EMA)")
+  bound = config.divergence_bound
+  _require(_is_number(bound) and bound > 0, "divergence_bound", bound, "it must be a number > 0")
   make_optimizer(config.generator_optimizer, "config.generator_optimizer")
   make_optimizer(config.critic_optimizer, "config.critic_optimizer")
 

@@ -113,8 +113,11 @@ class SaveCheckpoints:
     self.last_saved = start.step or None  # the newest good checkpoint, named when training diverges
 
   def __call__(self, before: Position, after: Position, state: steps.TrainState) -> None:
-    if not self.schedule.checkpoint(before, after):
-      return
+    if self.schedule.checkpoint(before, after):
+      self.save(after, state)
+
+  def save(self, after: Position, state: steps.TrainState) -> None:
+    """Save now (after checking the state is finite)."""
     if not bool(_all_finite(state)):
       raise TrainingDiverged(f"parameters became NaN/inf by step {after.step}; the last good checkpoint is kept")
     record = {"step": after.step, "batches_consumed": after.batches, "epoch": after.epoch}
@@ -129,8 +132,10 @@ class ReportProgress:
   At the schedule's record steps: the mean of every metric since the previous record, checked finite, to
   metrics.jsonl and TensorBoard, with a progress line. Every progress_every_seconds (and after the first step),
   also a progress line of the latest step's losses: console only, so the metric files stay deterministic, and
-  the metrics leave the device only when a line is due. The first step (compilation included) is left out
-  of the means and the throughput, and so is time spent in `not_training()` (evaluations).
+  the metrics leave the device only when a line is due. The first step's time (compilation included) is left
+  out of the throughput, and so is time spent in `not_training()` (evaluations); its metrics are in the means, so
+  a resumed run's records are those of an uninterrupted one. A mean that is not finite, or beyond
+  config.divergence_bound, stops the run as diverged.
   """
 
   def __init__(
@@ -149,6 +154,7 @@ class ReportProgress:
     self.workdir, self.unreplicate, self.clock = workdir, unreplicate, clock
     self.images_per_step = config.batch_size * config.num_critic_steps
     self.every_seconds = config.progress_every_seconds
+    self.divergence_bound = config.divergence_bound
     self.is_main = writer is not None  # only process 0 writes records and progress lines
     self.pending: list[dict] = []
     self.window = (clock(), start.step)  # the throughput is measured from this (time, step)
@@ -157,12 +163,11 @@ class ReportProgress:
 
   def __call__(self, before: Position, after: Position, metrics: dict) -> None:
     metrics = self.unreplicate(metrics)
-    if self.first:  # compilation: its metrics and time are left out
+    self.pending.append(metrics)
+    if self.first:  # compilation: its time is left out of the throughput
       jax.block_until_ready(metrics)
       logging.info("first step (compilation included) took %.1fs", self.clock() - self.window[0])
       self.window, self.first = (self.clock(), after.step), False
-    else:
-      self.pending.append(metrics)
     logged = self.schedule.record(before, after) and self.flush(after)
     if not logged and self.is_main and self.every_seconds and self.clock() - self.last_line >= self.every_seconds:
       scalars = {k: float(v) for k, v in sorted(jax.device_get(metrics).items())}
@@ -174,13 +179,14 @@ class ReportProgress:
       return False
     means = jax.device_get(jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *self.pending))
     scalars = {k: float(v) for k, v in sorted(means.items())}
-    bad = {k: v for k, v in scalars.items() if not math.isfinite(v)}
+    bad = {k: v for k, v in scalars.items() if not (math.isfinite(v) and abs(v) <= self.divergence_bound)}
     if bad:
       last = self.checkpoints.last_saved
       where = f"step {last}" if last else "none written yet"
       raise TrainingDiverged(
-        f"training diverged before step {position.step}: {', '.join(f'{k}={v}' for k, v in bad.items())}; "
-        f"the last good checkpoint is kept ({where}) in {self.workdir}/checkpoints. Try a lower learning rate."
+        f"training diverged before step {position.step}: {', '.join(f'{k}={v:.4g}' for k, v in bad.items())} "
+        f"(config.divergence_bound={self.divergence_bound:g}); the last good checkpoint is kept ({where}) in "
+        f"{self.workdir}/checkpoints. Try a lower learning rate."
       )
     now = self.clock()
     steps_per_sec = self._steps_per_sec(position.step, now)

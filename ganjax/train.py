@@ -7,6 +7,7 @@ losses.png. Rerunning with the same workdir resumes from the newest checkpoint t
 
 import dataclasses
 import os
+import signal
 from collections.abc import Callable
 
 import jax
@@ -16,7 +17,7 @@ import numpy as np
 from absl import logging
 
 from ganjax import checkpoints as checkpoints_lib
-from ganjax import conditioning, metric_writers, parallel, periodic, steps
+from ganjax import conditioning, metric_writers, parallel, periodic, steps, stopping
 from ganjax import config as config_lib
 from ganjax import workdir as workdir_lib
 from ganjax.data import mnist
@@ -167,9 +168,32 @@ def _log_start(experiment: Experiment) -> None:
   )
 
 
+def _stop_if_requested(stop, schedule, before, position, state, report, checkpoint) -> None:
+  """After a SIGTERM / Ctrl-C: record the metrics, save a checkpoint (unless this step saved one) and stop."""
+  signal_number = stop.requested(at_sync_point=schedule.record(before, position))
+  if signal_number is None:
+    return
+  report.flush(position)
+  if checkpoint.last_saved != position.step:
+    checkpoint.save(position, state)
+  raise stopping.RunStopped(
+    f"stopped at step {position.step} ({signal.Signals(signal_number).name}); rerun the same command to resume",
+    signal_number,
+  )
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps.TrainState:
-  """Train (or resume) the run `config` describes in `workdir`; returns the final training state."""
-  experiment = build(config, workdir)
+  """Train (or resume) the run `config` describes in `workdir`; returns the final training state.
+
+  A SIGTERM or Ctrl-C from here on stops the run after the step it is in, with a checkpoint (RunStopped).
+  """
+  with stopping.StopRequests() as stop:
+    return _train(build(config, workdir), stop)
+
+
+def _train(experiment: Experiment, stop: stopping.StopRequests) -> steps.TrainState:
+  """The loop: one train step, then the periodic actions, until the run's last step."""
+  config = experiment.config
   schedule = periodic.Schedule.from_config(config, experiment.total_steps)
   unreplicate = experiment.devices.unreplicate
   checkpoint = periodic.SaveCheckpoints(
@@ -194,6 +218,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps
       checkpoint(before, position, state)
       grids(before, position, state)
       evaluate(before, position, state)
+      _stop_if_requested(stop, schedule, before, position, state, report, checkpoint)
     trained = experiment.total_steps > experiment.start.step
     grids.final(state, trained)
     evaluate.final(position, state, trained)

@@ -40,6 +40,7 @@ RESUMABLE_FIELDS = frozenset(
     "process_id",
     "log_every_steps",
     "progress_every_seconds",
+    "divergence_bound",
     "checkpoint_every_steps",
     "keep_checkpoints",
     "sample_epochs",
@@ -96,8 +97,14 @@ class WorkdirLock:
     self.release()
 
 
+# Optimiser fields a resumed run may change (a warm restart at another rate); the optimiser state still fits.
+RESUMABLE_OPTIMIZER_FIELDS = frozenset({"learning_rate"})
+
+
 def _plain(value):
-  return value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
+  if isinstance(value, ml_collections.ConfigDict):  # an optimiser: compared without its resumable fields
+    return {k: v for k, v in value.to_dict().items() if k not in RESUMABLE_OPTIMIZER_FIELDS}
+  return value
 
 
 def check_resume(saved: ml_collections.ConfigDict, config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -109,8 +116,8 @@ def check_resume(saved: ml_collections.ConfigDict, config: ml_collections.Config
     if old != new:
       raise ConfigError(
         f"config.{field}={new!r} but the run in {workdir} was started with {old!r}; a resumed run may change "
-        f"only its length, outputs, data location, devices and sampling: resume with {field}={old!r}, or use "
-        "another --workdir"
+        f"only its length, outputs, data location, devices, sampling and learning rates: resume with "
+        f"{field}={old!r}, or use another --workdir"
       )
 
 

@@ -5,9 +5,12 @@ this process has fewer, it runs in a child pytest given n fake CPU devices (run_
 """
 
 import gzip
+import json
 import os
 import struct
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -22,6 +25,73 @@ SHARED_MNIST_IDX = os.path.join(REPO, "..", "shared", "mnist")
 DEVICE_REPORT_ENV = "GANJAX_TEST_DEVICE_REPORT"  # set in a child of run_with_devices: where to report outcomes
 _DEVICE_RESULTS = pytest.StashKey[dict]()  # {n: {node id: outcome}} of the children run so far
 _SEVERITY = {"passed": 0, "skipped": 1, "failed": 2}
+
+
+def _devices_needed(item) -> int | None:
+  marker = item.get_closest_marker("devices")
+  return marker.args[0] if marker else None
+
+
+def run_with_devices(node_ids: list[str], num_devices: int) -> tuple[dict[str, tuple[str, str]], str]:
+  """Run the tests `node_ids` in one child pytest with `num_devices` fake CPU devices.
+
+  Returns ({node id: (outcome, message)}, the tail of the child's output). The child reports each test's
+  worst phase (setup, call, teardown) through DEVICE_REPORT_ENV (pytest_runtest_logreport below).
+  """
+  with tempfile.TemporaryDirectory() as tmp:
+    report = os.path.join(tmp, "report.jsonl")
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={num_devices}".strip()
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu", DEVICE_REPORT_ENV: report}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *node_ids]
+    child = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    outcomes = {}
+    if os.path.exists(report):
+      with open(report) as f:
+        for line in f:
+          entry = json.loads(line)
+          previous = outcomes.get(entry["nodeid"], ("passed", ""))
+          if _SEVERITY[entry["outcome"]] > _SEVERITY[previous[0]]:
+            outcomes[entry["nodeid"]] = (entry["outcome"], entry["message"])
+          else:
+            outcomes.setdefault(entry["nodeid"], previous)
+  return outcomes, (child.stdout + child.stderr)[-3000:]
+
+
+def pytest_configure(config):
+  config.stash[_DEVICE_RESULTS] = {}
+
+
+def pytest_runtest_logreport(report):
+  """In a child of run_with_devices: record each phase's outcome for the parent."""
+  path = os.environ.get(DEVICE_REPORT_ENV)
+  if path:
+    message = report.longreprtext[-3000:] if report.failed else str(report.longrepr[-1]) if report.skipped else ""
+    with open(path, "a") as f:
+      f.write(json.dumps({"nodeid": report.nodeid, "outcome": report.outcome, "message": message}) + "\n")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+  """A test that needs more devices than this process has takes its outcome from a child with enough: one
+  child per device count, started by the first such test, runs every selected test of that count."""
+  needed = _devices_needed(pyfuncitem)
+  if needed is None or os.environ.get(DEVICE_REPORT_ENV):
+    return None
+  import jax  # noqa: PLC0415  (after XLA_FLAGS are final)
+
+  if jax.device_count() >= needed:
+    return None
+  results = pyfuncitem.config.stash[_DEVICE_RESULTS]
+  if needed not in results:
+    node_ids = [item.nodeid for item in pyfuncitem.session.items if _devices_needed(item) == needed]
+    results[needed] = run_with_devices(node_ids, needed)
+  outcomes, tail = results[needed]
+  outcome, message = outcomes.get(pyfuncitem.nodeid, ("failed", f"the {needed}-device child did not run it:\n{tail}"))
+  if outcome == "skipped":
+    pytest.skip(message)
+  if outcome == "failed":
+    pytest.fail(f"in a child with {needed} fake CPU devices:\n{message}", pytrace=False)
+  return True
 
 
 def write_idx(path: str, array: np.ndarray) -> None:

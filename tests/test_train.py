@@ -130,10 +130,12 @@ def test_a_checkpoint_of_another_config_is_an_error_and_is_kept(tmp_path, tiny_c
   workdir = tmp_path / "run"
   tiny_config.num_train_steps = 4
   train.train_and_evaluate(tiny_config, str(workdir))
+  config_json = (workdir / "config.json").read_text()
   tiny_config.generator_features = (16, 8, 4)
-  with pytest.raises(WorkdirError, match="can be restored with this config"):
+  with pytest.raises(ConfigError, match=r"config.generator_features=\(16, 8, 4\) but the run in .* was started with"):
     train.train_and_evaluate(tiny_config, str(workdir))
   assert os.listdir(workdir / "checkpoints") == ["4"]
+  assert (workdir / "config.json").read_text() == config_json  # still the run's, for evaluate.py and export.py
 
 
 def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, tiny_config):

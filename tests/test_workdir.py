@@ -46,6 +46,8 @@ def test_resume_refuses_a_field_that_defines_the_run_and_allows_length_and_outpu
     with pytest.raises(ConfigError, match=f"^config.{field}={value!r} but the run in .* was started with"):
       workdir_lib.check_resume(saved, changed, str(tmp_path))
   changed = default.get_config()
-  changed.critic_optimizer.learning_rate = 2e-4  # nested fields too
+  changed.critic_optimizer.learning_rate = 2e-4  # a warm restart at another rate is the same run
+  workdir_lib.check_resume(saved, changed, str(tmp_path))
+  changed.critic_optimizer.b1 = 0.0  # another optimiser is not
   with pytest.raises(ConfigError, match="^config.critic_optimizer="):
     workdir_lib.check_resume(saved, changed, str(tmp_path))

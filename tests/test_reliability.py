@@ -1,0 +1,153 @@
+"""What a run guarantees when things go wrong: one writer per workdir, a failed start that changes nothing,
+resumes that refuse a different run, verified checkpoints, divergence caught early, clean stops on signals."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from conftest import REPO
+
+from ganjax import train
+from ganjax import workdir as workdir_lib
+from ganjax.errors import ConfigError, DataError, TrainingDiverged, WorkdirError
+from ganjax.synth import generation
+
+
+def snapshot(directory) -> dict[str, str]:
+  """sha256 of every file under `directory` (the lock file aside: it names its last holder)."""
+  digests = {}
+  for root, _, names in os.walk(directory):
+    for name in names:
+      path = os.path.join(root, name)
+      if name != workdir_lib.LOCK_FILE:
+        digests[os.path.relpath(path, directory)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+  return digests
+
+
+def records(workdir) -> list[dict]:
+  timing = ("images_per_sec", "steps_per_sec")
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [{k: v for k, v in json.loads(line).items() if k not in timing} for line in f]
+
+
+def test_a_second_writer_is_refused_and_changes_nothing(tmp_path, tiny_config):
+  workdir = str(tmp_path / "run")
+  tiny_config.num_train_steps = 4
+  train.train_and_evaluate(tiny_config, workdir)
+  before = snapshot(workdir)
+  with workdir_lib.WorkdirLock(workdir):  # another run holding the workdir
+    tiny_config.num_train_steps, tiny_config.seed = 8, 3
+    with pytest.raises(WorkdirError, match=f"workdir '{workdir}' is in use by pid {os.getpid()} on "):
+      train.train_and_evaluate(tiny_config, workdir)
+  assert snapshot(workdir) == before
+
+
+@pytest.mark.parametrize(
+  "field, value, error, message",
+  [
+    ("generator_features", (16, 8, 4), ConfigError, r"config.generator_features=\(16, 8, 4\) but the run in"),
+    ("loss", "wgan_gp", ConfigError, "config.loss='wgan_gp' but the run in .* was started with 'non_saturating'"),
+    ("seed", 5, ConfigError, "config.seed=5 but the run in .* was started with 0"),
+    ("num_devices", 64, ConfigError, "config.num_devices=64 but only"),
+    ("data_dir", "/nonexistent/tfds", DataError, "MNIST is not prepared in data dir '/nonexistent/tfds'"),
+  ],
+)
+def test_a_failed_start_leaves_the_workdir_byte_identical(tmp_path, tiny_config, field, value, error, message):
+  workdir = str(tmp_path / "run")
+  tiny_config.num_train_steps = 4
+  train.train_and_evaluate(tiny_config, workdir)
+  before = snapshot(workdir)
+  tiny_config.num_train_steps, tiny_config.download = 8, False
+  tiny_config[field] = value
+  with pytest.raises(error, match=message):
+    train.train_and_evaluate(tiny_config, workdir)
+  assert snapshot(workdir) == before
+
+
+def test_a_byte_flipped_checkpoint_falls_back_to_the_previous_one_and_the_run_ends_the_same(tmp_path, tiny_config):
+  tiny_config.num_train_steps = 8
+  expected = train.train_and_evaluate(tiny_config, str(tmp_path / "straight"))
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(tiny_config, str(workdir))
+  data = [os.path.join(root, n) for root, _, names in os.walk(workdir / "checkpoints" / "8" / "state") for n in names]
+  largest = max(data, key=os.path.getsize)
+  size = os.path.getsize(largest)
+  with open(largest, "r+b") as f:
+    f.seek(size // 2)
+    f.write(np.random.default_rng(0).integers(0, 256, min(4096, size // 4), dtype=np.uint8).tobytes())
+  tiny_config.num_train_steps = 12
+  tiny_config_straight = tiny_config.copy_and_resolve_references()
+  state = train.train_and_evaluate(tiny_config, str(workdir))  # step 8 is corrupt: resumes from 4
+  expected = train.train_and_evaluate(tiny_config_straight, str(tmp_path / "straight"))
+  jax.tree.map(np.testing.assert_array_equal, state, expected)
+  assert os.path.isdir(str(workdir / "checkpoints") + "-unreadable/8")
+
+
+def test_metric_records_after_a_resume_are_those_of_an_uninterrupted_run(tmp_path, tiny_config):
+  tiny_config.num_train_steps, tiny_config.log_every_steps, tiny_config.checkpoint_every_steps = 12, 3, 6
+  train.train_and_evaluate(tiny_config, str(tmp_path / "straight"))
+  tiny_config.num_train_steps = 6
+  train.train_and_evaluate(tiny_config, str(tmp_path / "resumed"))
+  tiny_config.num_train_steps = 12
+  train.train_and_evaluate(tiny_config, str(tmp_path / "resumed"))
+  straight, resumed = records(tmp_path / "straight"), records(tmp_path / "resumed")
+  assert [r["step"] for r in straight] == [3, 6, 9, 12]
+  assert resumed == straight
+
+
+def test_a_loss_beyond_the_divergence_bound_stops_the_run_before_a_checkpoint(tmp_path, tiny_config):
+  workdir = tmp_path / "run"
+  tiny_config.num_train_steps, tiny_config.divergence_bound = 8, 1e-3  # any real loss is beyond it
+  with pytest.raises(TrainingDiverged, match=r"diverged before step 2: .*\(config.divergence_bound=0.001\); the last"):
+    train.train_and_evaluate(tiny_config, str(workdir))
+  assert not os.listdir(workdir / "checkpoints")
+
+
+def run_until_signalled(workdir, data_dir, signal_number, *overrides) -> subprocess.CompletedProcess:
+  """main.py on the tiny config, sent `signal_number` once it has written a metrics record (mid-training)."""
+  command = [sys.executable, "main.py", "--config=configs/tiny.py", f"--workdir={workdir}"]
+  command += [f"--config.data_dir={data_dir}", "--config.progress_every_seconds=0", *overrides]
+  process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 240
+  metrics = os.path.join(workdir, "metrics.jsonl")
+  while time.time() < deadline and not (os.path.exists(metrics) and os.path.getsize(metrics) > 0):
+    time.sleep(0.1)
+  process.send_signal(signal_number)
+  stdout, stderr = process.communicate(timeout=240)
+  return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_after_the_step_with_a_checkpoint_and_the_rerun_ends_bit_identical(
+  tmp_path, mnist_data_dir, signal_number
+):
+  overrides = ("--config.num_train_steps=400", "--config.checkpoint_every_steps=1000", "--config.log_every_steps=2")
+  stopped = run_until_signalled(str(tmp_path / "run"), mnist_data_dir, signal_number, *overrides)
+  assert stopped.returncode == 128 + signal_number, stopped.stderr[-2000:]
+  last = stopped.stderr.strip().splitlines()[-1]
+  assert last.startswith("stopped at step ") and last.endswith("; rerun the same command to resume"), last
+  step = int(last.split()[3])
+  assert 0 < step < 400 and os.listdir(tmp_path / "run" / "checkpoints") == [str(step)]
+
+  def main(workdir):
+    command = [sys.executable, "main.py", "--config=configs/tiny.py", f"--workdir={workdir}"]
+    return subprocess.run(
+      [*command, f"--config.data_dir={mnist_data_dir}", *overrides], cwd=REPO, capture_output=True, text=True
+    )
+
+  resumed = main(tmp_path / "run")
+  assert resumed.returncode == 0 and f"resumed from step {step} " in resumed.stderr, resumed.stderr[-2000:]
+  assert main(tmp_path / "straight").returncode == 0  # uninterrupted, with the same XLA flags as main.py's
+  run, straight = generation.load_run(str(tmp_path / "run")), generation.load_run(str(tmp_path / "straight"))
+  assert run.step == straight.step == 400
+  jax.tree.map(np.testing.assert_array_equal, run.state, straight.state)
+  final = [open(tmp_path / d / "samples" / "final.png", "rb").read() for d in ("run", "straight")]
+  assert final[0] == final[1]
