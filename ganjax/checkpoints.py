@@ -56,7 +56,8 @@ class Checkpoints:
       try:
         restored = self._restore(step, abstract_state)
       except Exception as e:  # orbax raises many types for unreadable files
-        logging.warning("checkpoint at step %d in %s cannot be restored: %s", step, self.directory, e)
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]  # not TensorStore's whole dump
+        logging.warning("checkpoint at step %d in %s cannot be restored: %s", step, self.directory, reason)
         failures.append((step, e))
         continue
       for failed_step, _ in failures if self.writer else ():
