@@ -184,20 +184,7 @@ def measure(framework: str, loss: str, conv_impl: str, round_index: int, batch: 
   peak_rss_mb = usage.ru_maxrss / 1024
   if process.returncode != 0:
     raise RuntimeError(f"{framework} {loss} failed (exit {process.returncode}):\n{stderr[-3000:]}")
-  if framework == "ganjax":
-    result = json.loads(stdout.strip().splitlines()[-1])
-  else:
-    with open(json_path) as f:
-      peer = json.loads(f.read().strip().splitlines()[-1])
-    os.remove(json_path)
-    result = {
-      "gen_steps_per_s": peer["gen_steps_per_s"],
-      "first_step_s": peer.get("first_step_s"),
-      "backend": "cpu",
-      "device": framework,
-      "version": peer.get("tf") or peer.get("torch"),
-    }
-    result["flops_per_step"] = peer["gflops_per_s"] * 1e9 / peer["gen_steps_per_s"]
+  result = json.loads(stdout.strip().splitlines()[-1]) if framework == "ganjax" else _peer_result(framework, json_path)
   name = framework if framework != "ganjax" or len(_CONV_IMPLS.value) == 1 else f"ganjax[{conv_impl}]"
   n_critic = paper_config(loss, batch).num_critic_steps
   result.update(
@@ -213,6 +200,21 @@ def measure(framework: str, loss: str, conv_impl: str, round_index: int, batch: 
     load_avg=os.getloadavg()[0],
   )
   return result
+
+
+def _peer_result(framework: str, json_path: str) -> dict:
+  """A peer trainer's last JSON line in ganjax's result fields."""
+  with open(json_path) as f:
+    peer = json.loads(f.read().strip().splitlines()[-1])
+  os.remove(json_path)
+  return {
+    "gen_steps_per_s": peer["gen_steps_per_s"],
+    "first_step_s": peer.get("first_step_s"),
+    "backend": "cpu",
+    "device": framework,
+    "version": peer.get("tf") or peer.get("torch"),
+    "flops_per_step": peer["gflops_per_s"] * 1e9 / peer["gen_steps_per_s"],
+  }
 
 
 def summarise(results: list[dict]) -> list[dict]:

@@ -6,7 +6,6 @@ Prints a markdown table: config, steps done, epochs, seconds per epoch and real 
 logged windows, so compilation and the odd slow window do not count), and the last logged losses.
 """
 
-import json
 import os
 import statistics
 import sys
@@ -18,18 +17,17 @@ from ganjax import metric_writers
 
 
 def summarise(workdir: str) -> dict:
-  with open(os.path.join(workdir, "config.json")) as f:
-    config = json.load(f)
+  config = config_lib.load(workdir)
   records = metric_writers.read_metrics(workdir)
   if not records:
     raise SystemExit(f"error: {workdir} has no metrics yet")
   images_per_sec = statistics.median(r["images_per_sec"] for r in records)
-  num_images = config.get("train_subset") or config_lib.MNIST_TRAIN_SIZE
-  images_per_epoch = num_images // config["batch_size"] * config["batch_size"]
+  num_images = config.train_subset or config_lib.MNIST_TRAIN_SIZE
+  images_per_epoch = num_images // config.batch_size * config.batch_size
   last = records[-1]
   return {
     "workdir": workdir,
-    "loss": config["loss"],
+    "loss": config.loss,
     "step": last["step"],
     "epoch": f"{last['epoch']:.2f}",
     "s/epoch": f"{images_per_epoch / images_per_sec:.0f}",
