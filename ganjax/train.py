@@ -211,9 +211,15 @@ def _train(experiment: Experiment, stop: stopping.StopRequests) -> steps.TrainSt
   )
   state, position = experiment.state, experiment.start
   try:
+    in_flight = None
     for _ in range(experiment.start.step, experiment.total_steps):
       before, position = position, position.advance(config.num_critic_steps)
       state, metrics = experiment.train_step(state, experiment.batch(before), experiment.step_key)
+      # At most two steps in flight: the host does not queue up steps ahead of the device, so progress lines,
+      # clocks and stop requests refer to steps that are actually running.
+      if in_flight is not None:
+        jax.block_until_ready(in_flight)
+      in_flight = metrics
       report(before, position, metrics)  # before the checkpoint: the metrics it follows are checked finite
       checkpoint(before, position, state)
       grids(before, position, state)
