@@ -151,3 +151,38 @@ def test_a_signal_stops_after_the_step_with_a_checkpoint_and_the_rerun_ends_bit_
   jax.tree.map(np.testing.assert_array_equal, run.state, straight.state)
   final = [open(tmp_path / d / "samples" / "final.png", "rb").read() for d in ("run", "straight")]
   assert final[0] == final[1]
+
+
+def corrupt_newest(workdir, step: int) -> None:
+  data = [os.path.join(root, n) for root, _, names in os.walk(workdir / "checkpoints" / str(step)) for n in names]
+  for path in data:
+    if path.endswith("_METADATA") or os.path.basename(os.path.dirname(path)) == "d":
+      with open(path, "r+b") as f:
+        f.truncate(0)
+
+
+def test_readers_skip_a_corrupt_checkpoint_without_moving_it_and_config_json_is_world_readable(tmp_path, tiny_config):
+  workdir = tmp_path / "run"
+  tiny_config.num_train_steps = 8
+  old_umask = os.umask(0o022)
+  try:
+    train.train_and_evaluate(tiny_config, str(workdir))
+  finally:
+    os.umask(old_umask)
+  assert os.stat(workdir / "config.json").st_mode & 0o777 == 0o644  # evaluate.py run by another user reads it
+  corrupt_newest(workdir, 8)
+  run = generation.load_run(str(workdir))  # what evaluate.py and export.py do
+  assert run.step == 4
+  assert sorted(os.listdir(workdir / "checkpoints")) == ["4", "8"] and not os.path.exists(
+    str(workdir / "checkpoints") + "-unreadable"
+  )
+
+
+def test_the_same_step_moved_aside_twice_is_kept_twice_side_by_side(tmp_path, tiny_config):
+  workdir = tmp_path / "run"
+  tiny_config.num_train_steps = 8
+  train.train_and_evaluate(tiny_config, str(workdir))
+  for _ in range(2):  # corrupt step 8, let a run redo it from 4, corrupt it again
+    corrupt_newest(workdir, 8)
+    train.train_and_evaluate(tiny_config, str(workdir))
+  assert sorted(os.listdir(str(workdir / "checkpoints") + "-unreadable")) == ["8", "8.1"]
