@@ -237,11 +237,13 @@ def _train(
   state, position = experiment.state, experiment.start
   train_seconds, first_steps = (records[-1]["train_seconds"], records[-1]["first_step_seconds"]) if records else (0, 0)
   done = bool(records) and (records[-1]["all_met"] or train_seconds >= cadence.max_train_seconds)
-  segment, since = clock(), (position.step, train_seconds)
+  segment, since, in_flight = clock(), (position.step, train_seconds), {}
   try:
     while not done and position.step < total:
       before, position = position, position.advance(config.num_critic_steps)
       state, metrics = experiment.train_step(state, experiment.batch(before), experiment.step_key)
+      jax.block_until_ready(in_flight)  # at most two steps in flight, as in train._train: the same loop's speed
+      in_flight = metrics
       report(before, position, metrics)
       if position.step == experiment.start.step + 1:  # compilation: paid again by every (re)start
         jax.block_until_ready(metrics)
