@@ -63,6 +63,9 @@ def run(fn: Callable, *args, **kwargs):
 
 
 def _exit(line: str, status: int) -> None:
+  """Print the one line and end the process now: not sys.exit, whose interpreter shutdown makes the background
+  threads of a failed orbax restore print pages of asyncio tracebacks after the line."""
   logging.flush()
+  sys.stdout.flush()
   print(line, file=sys.stderr, flush=True)
-  sys.exit(status)
+  os._exit(status)
