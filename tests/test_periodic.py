@@ -115,7 +115,9 @@ def progress_lines(caplog) -> list[str]:
 
 def test_progress_lines_come_every_few_seconds_and_metric_records_only_at_log_steps(caplog, monkeypatch):
   caplog.set_level(logging.INFO, logger="absl")
-  config = ml_collections.ConfigDict(dict(batch_size=10, num_critic_steps=2, progress_every_seconds=10.0))
+  config = ml_collections.ConfigDict(
+    dict(batch_size=10, num_critic_steps=2, progress_every_seconds=10.0, divergence_bound=1e6)
+  )
   schedule = periodic.Schedule(12, 6, 100, (), 0, False)
   writer, clock = FakeWriter(), FakeClock()
   start = periodic.Position(0, 0, 4)
@@ -133,14 +135,15 @@ def test_progress_lines_come_every_few_seconds_and_metric_records_only_at_log_st
         clock.now += 100.0
     report(before, position, {"critic_loss": jnp.float32(step), "generator_loss": jnp.float32(-step)})
   lines = progress_lines(caplog)
-  # After step 1 (its time and metrics left out), at log steps 6 and 12, and 10 s after the last line (and after
+  # After step 1 (its time left out), at log steps 6 and 12, and 10 s after the last line (and after
   # the evaluation); the time-based lines show the latest step's losses.
   assert [line.split()[1] for line in lines] == ["1/12", "4/12", "6/12", "8/12", "11/12", "12/12"]
   assert lines[0].endswith("critic_loss 1.0000 generator_loss -1.0000 | ? img/s | eta ?")
   assert "critic_loss 4.0000 generator_loss -4.0000 | 5 img/s | eta 0m32s" in lines[1]  # 3 steps in 12 s, x 20
   assert len(fetches) == len(lines)  # metrics leave the device only when a line is due
   assert [r["step"] for r in writer.records] == [6, 12]
-  assert writer.records[0]["critic_loss"] == pytest.approx(4.0)  # the mean of steps 2..6: step 1 is left out
+  # The mean of steps 1..6: the first step's metrics count (a resumed run's records are an uninterrupted run's).
+  assert writer.records[0]["critic_loss"] == pytest.approx(3.5)
   assert writer.records[0]["images_per_sec"] == pytest.approx(5 / 20 * 20)  # 5 steps in 20 s
   assert writer.records[1]["images_per_sec"] == pytest.approx(6 / 24 * 20)  # the 100 s evaluation is left out
   assert writer.records[1]["epoch"] == 6.0
@@ -148,7 +151,9 @@ def test_progress_lines_come_every_few_seconds_and_metric_records_only_at_log_st
 
 def test_no_time_based_lines_when_progress_every_seconds_is_zero(caplog):
   caplog.set_level(logging.INFO, logger="absl")
-  config = ml_collections.ConfigDict(dict(batch_size=10, num_critic_steps=1, progress_every_seconds=0.0))
+  config = ml_collections.ConfigDict(
+    dict(batch_size=10, num_critic_steps=1, progress_every_seconds=0.0, divergence_bound=1e6)
+  )
   schedule = periodic.Schedule(6, 3, 100, (), 0, False)
   clock = FakeClock()
   start = periodic.Position(0, 0, 4)
