@@ -21,7 +21,7 @@ def summarise(workdir: str) -> dict:
   records = metric_writers.read_metrics(workdir)
   if not records:
     raise SystemExit(f"error: {workdir} has no metrics yet")
-  images_per_sec = statistics.median(r["images_per_sec"] for r in records)
+  images_per_sec = statistics.median(r["images_per_sec"] for r in records if "images_per_sec" in r)
   num_images = config.train_subset or config_lib.MNIST_TRAIN_SIZE
   images_per_epoch = num_images // config.batch_size * config.batch_size
   last = records[-1]

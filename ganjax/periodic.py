@@ -190,11 +190,9 @@ class ReportProgress:
       )
     now = self.clock()
     steps_per_sec = self._steps_per_sec(position.step, now)
-    scalars.update(
-      epoch=round(position.epoch, 4),
-      steps_per_sec=steps_per_sec,
-      images_per_sec=steps_per_sec * self.images_per_step,
-    )
+    scalars["epoch"] = round(position.epoch, 4)
+    if steps_per_sec is not None:  # none for a record of the first step alone: its time is compilation
+      scalars.update(steps_per_sec=steps_per_sec, images_per_sec=steps_per_sec * self.images_per_step)
     if self.is_main:
       self.writer.write(position.step, scalars)
       self._line(position, scalars, steps_per_sec)

@@ -186,3 +186,13 @@ def test_the_same_step_moved_aside_twice_is_kept_twice_side_by_side(tmp_path, ti
     corrupt_newest(workdir, 8)
     train.train_and_evaluate(tiny_config, str(workdir))
   assert sorted(os.listdir(str(workdir / "checkpoints") + "-unreadable")) == ["8", "8.1"]
+
+
+def test_a_record_and_a_checkpoint_at_the_first_step_are_written_without_a_rate(tmp_path, tiny_config):
+  workdir = tmp_path / "run"
+  tiny_config.num_train_steps, tiny_config.log_every_steps, tiny_config.checkpoint_every_steps = 3, 1, 1
+  train.train_and_evaluate(tiny_config, str(workdir))
+  with open(workdir / "metrics.jsonl") as f:
+    written = [json.loads(line) for line in f]
+  assert [r["step"] for r in written] == [1, 2, 3]
+  assert "images_per_sec" not in written[0] and written[1]["images_per_sec"] > 0  # step 1's time is compilation
