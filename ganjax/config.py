@@ -281,7 +281,10 @@ def upgrade(saved: dict) -> ml_collections.ConfigDict:
   unknown = sorted(set(saved) - set(config))
   if unknown:
     raise ConfigError(f"saved config has unknown field {unknown[0]!r}; was it written by a newer ganjax?")
-  config.update(saved)
+  for field, value in saved.items():  # a dict (an optimiser) replaces the default's whole, not merged into it
+    if isinstance(value, dict):
+      config[field] = ml_collections.ConfigDict(value)
+  config.update({field: value for field, value in saved.items() if not isinstance(value, dict)})
   return config
 
 

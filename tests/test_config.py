@@ -1,4 +1,5 @@
 import glob
+import json
 import os
 
 import pytest
@@ -208,3 +209,15 @@ def test_upgrade_keeps_a_current_config_and_refuses_unknown_fields():
   assert config_lib.upgrade(current.to_dict()).to_dict() == current.to_dict()
   with pytest.raises(ConfigError, match="unknown field 'wings'"):
     config_lib.upgrade({**current.to_dict(), "wings": 2})
+
+
+def test_upgrade_keeps_a_saved_optimiser_whole_and_a_shipped_config_resumes_its_own_saved_run():
+  from ganjax import workdir as workdir_lib
+
+  wgan = load("wgan")  # RMSprop, where the default is Adam: the saved dict must not gain Adam's b1 / b2
+  saved = json.loads(wgan.to_json())
+  for field in ("progress_every_seconds", "divergence_bound", "conditioning", "class_head", "class_head_weight"):
+    saved.pop(field)
+  upgraded = config_lib.upgrade(saved)
+  assert upgraded.critic_optimizer.to_dict() == wgan.critic_optimizer.to_dict()
+  workdir_lib.check_resume(upgraded, wgan, "/a/run")  # the same run: accepted
