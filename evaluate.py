@@ -62,7 +62,8 @@ def evaluate_run(workdir: str) -> list[dict]:
   for step in steps:
     if step != run.step:
       run = run.at_step(step)
-    result = evaluator_run.evaluate_state(run.setup, run.state, config, jax.random.key(_SEED.value), _EMA.value)
+    key = jax.random.key(_SEED.value)
+    result = evaluator_run.evaluate_state(run.setup, run.state, config, key, _EMA.value, naming=run.naming)
     record = {"workdir": run.workdir, "step": step, "epoch": round(run.epoch, 3)}
     sampling = {
       "sampling_batch_norm": run.setup.sampling_batch_norm,

@@ -35,6 +35,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.batch_size = 256  # real images per critic step (and fakes per generator step)
   config.train_subset = 0  # > 0: train on the first N training images only (tests)
   config.examples_per_class = 0  # > 0: train on the first N images of each class only (small-data studies)
+  # conditioning few_labels: this many labelled images per digit, drawn at random with label_seed; every other
+  # training image is used without its label (docs/few_labels.md).
+  config.labels_per_class = 0
+  config.label_seed = 0
 
   # Length: num_epochs passes over the 60k images, counted in real batches (n_critic per generator step).
   config.num_epochs = 60
@@ -54,9 +58,16 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Conditioning (ganjax/conditioning.py): what G and the critic are told about each image.
   #   none: unconditional; digit: the MNIST digit (configs/cgan.py); clusters: k-means clusters of all training
-  #   images, no labels used (self-conditioning); digit_clusters: (digit, k-means cluster within the digit).
+  #   images, no labels used (self-conditioning); digit_clusters: (digit, k-means cluster within the digit);
+  #   few_labels: the clusters of all images, named after digits from labels_per_class labels per digit by a
+  #   self-trained classifier, which also checks every sample (ganjax/few_labels/).
   config.conditioning = "none"
-  config.num_clusters = 0  # clusters: clusters of all images; digit_clusters: clusters within each digit; else 0
+  config.num_clusters = 0  # (few_labels,) clusters: of all images; digit_clusters: within each digit; else 0
+  config.self_training_rounds = 2  # few_labels: pseudo-labelling rounds of the namer after its labelled-only one
+  config.self_training_steps = 2000  # few_labels: classifier steps per round (classifiers.SMALL_CNN_RECIPE)
+  config.few_labels_min_confidence = (
+    0.5  # few_labels: a sample of digit d is kept if the namer gives d >= this (0: all)
+  )
   config.critic_label_input = "projection"  # projection | concat: how a conditional critic sees the label
   # Class heads on the critic (conditioning digit or digit_clusters; ganjax/losses.py): none | ac (AC-GAN: a head
   # classifies real digits, G makes digits it recognises) | tac (TAC-GAN: and a twin head learns the fakes' digits).

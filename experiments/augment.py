@@ -25,8 +25,18 @@ Resumable: each finished cell (regime, N, treatment, seed, and the settings it d
 unless --full_gan_workdir is given. It shows the pipeline end to end; its GANs are too short to answer the
 question. --quick_test: N = 10, 1 seed, 20 classifier steps, tiny GANs (8-8-4 / 4-8, batch 16) for 3 steps.
 A preset sets only the flags not given explicitly. The benchmark is ganjax.studies.augmentation.
+
+--few_labels: the few-labels benchmark instead (ganjax.studies.few_labels, docs/few_labels.md): N labelled
+images per class drawn at random with label seeds 0.. (--subsets N:count,...), the other training images
+unlabelled; treatments real, real + classic, pseudo-labels + classic (self-training, --rounds), and both with
+labelled synthetic digits from one label-free GAN (--gan_workdir: a conditioning clusters or few_labels run)
+named by each subset's self-trained classifier. Writes few_labels.{md,jsonl,png} to --out_dir
+(default experiments/results/few_labels).
+  python experiments/augment.py --few_labels --gan_workdir=runs/few_labels   # ~1 h 40 min on 2 CPU cores
+  python experiments/augment.py --few_labels --quick_test --out_dir=/tmp/few  # < 1 min
 """
 
+import dataclasses
 import os
 import sys
 
@@ -37,7 +47,7 @@ sys.path.insert(0, ROOT)
 
 from configs import cwgan_gp, default
 from ganjax import cli
-from ganjax.studies import augmentation
+from ganjax.studies import augmentation, few_labels
 
 DEFAULTS = augmentation.Settings()
 flags.DEFINE_list("n_per_class", list(DEFAULTS.n_per_class), "Real labelled images per class.")
@@ -52,19 +62,45 @@ flags.DEFINE_integer("full_gan_steps", DEFAULTS.full_gan_steps, "Generator steps
 flags.DEFINE_string("out_dir", DEFAULTS.out_dir, "Output directory.")
 _QUICK = flags.DEFINE_bool("quick", False, "Preset: ~15 min on 2 CPU cores (module docstring).")
 _QUICK_TEST = flags.DEFINE_bool("quick_test", False, "Preset: a < 1 min smoke run for tests.")
+_FEW_LABELS = flags.DEFINE_bool("few_labels", False, "The few-labels benchmark (module docstring).")
+FEW = few_labels.Settings()
+flags.DEFINE_list("subsets", [f"{n}:{k}" for n, k in FEW.subsets], "--few_labels: N:label subsets, ...")
+flags.DEFINE_integer("rounds", FEW.rounds, "--few_labels: self-training rounds after the labelled-only one.")
+flags.DEFINE_string("gan_workdir", FEW.gan_workdir, "--few_labels: a trained label-free GAN run ('' = no GAN cells).")
+flags.DEFINE_integer("synthetic_per_class", FEW.synthetic_per_class, "--few_labels: synthetic digits per class.")
+flags.DEFINE_float("min_confidence", FEW.min_confidence, "--few_labels: the namer's check of each sample.")
+flags.DEFINE_bool("cas", FEW.cas, "--few_labels: also the CAS of each subset's synthetic set.")
+FEW_FLAGS = ("rounds", "gan_workdir", "synthetic_per_class", "min_confidence", "cas", "classifier_steps", "out_dir")
 SETTINGS_FLAGS = ("n_per_class", "seeds", "synthetic_ratio", "classifier_steps", "classic_strength")
 SETTINGS_FLAGS += ("small_gan_steps", "gan_per_seed", "full_gan_workdir", "full_gan_steps", "out_dir")
+
+
+def few_labels_settings() -> few_labels.Settings:
+  """The --few_labels settings: the preset (--quick_test) under the flags given explicitly."""
+  explicit = {name: flags.FLAGS[name].value for name in FEW_FLAGS if flags.FLAGS[name].present}
+  if flags.FLAGS["subsets"].present:
+    try:
+      explicit["subsets"] = tuple(tuple(int(x) for x in item.split(":")) for item in flags.FLAGS.subsets)
+    except ValueError:
+      raise app.UsageError(f"--subsets={','.join(flags.FLAGS.subsets)}; expected N:count,... e.g. 10:5,100:3")
+  if any(len(item) != 2 or min(item) < 1 for item in explicit.get("subsets", ((1, 1),))):
+    raise app.UsageError(f"--subsets={','.join(flags.FLAGS.subsets)}; expected N:count with N, count >= 1")
+  base = few_labels.QUICK_TEST if _QUICK_TEST.value else FEW
+  return dataclasses.replace(base, **explicit)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  command = f"python experiments/augment.py {' '.join(sys.argv[1:])}"
+  if _FEW_LABELS.value:
+    cli.run(few_labels.run_benchmark, few_labels_settings(), default.get_config(), command)
+    return
   preset = "quick_test" if _QUICK_TEST.value else "quick" if _QUICK.value else ""
   explicit = {name: flags.FLAGS[name].value for name in SETTINGS_FLAGS if flags.FLAGS[name].present}
   settings = augmentation.preset_settings(preset, **explicit)
   if settings.synthetic_ratio <= 0:
     raise app.UsageError("--synthetic_ratio must be > 0")
-  command = f"python experiments/augment.py {' '.join(sys.argv[1:])}"
   cli.run(augmentation.run_benchmark, settings, cwgan_gp.get_config(), default.get_config(), command)
 
 

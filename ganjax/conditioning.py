@@ -6,6 +6,8 @@ config.conditioning names the kind; the models see an integer label in [0, num_l
   clusters        k-means clusters of all training images (self-conditioning; the digit labels are not used)
   digit_clusters  the (digit, k-means cluster within that digit) pair, label = digit * num_clusters + cluster;
                   a user still asks for a digit, and its cluster is drawn by the cluster's share of that digit
+  few_labels      trained exactly as clusters (no label reaches G or the critic); a user asks for a digit, which
+                  the run's naming (ganjax/few_labels/naming.py, from a few labelled images) turns into clusters
 """
 
 import dataclasses
@@ -19,7 +21,7 @@ from absl import logging
 
 from ganjax.data import clusters
 
-KINDS = ("none", "digit", "clusters", "digit_clusters")
+KINDS = ("none", "digit", "clusters", "digit_clusters", "few_labels")
 NUM_DIGITS = 10
 CLUSTER_KEY = 2**32 - 1  # folded into a sampling key for the cluster draws (the noise uses 0, 1, ...)
 
@@ -34,19 +36,24 @@ class Conditioning:
   @property
   def num_labels(self) -> int:
     """The size of the models' label set (0: unconditional)."""
-    return {"none": 0, "digit": NUM_DIGITS, "clusters": self.num_clusters}.get(
+    return {"none": 0, "digit": NUM_DIGITS, "clusters": self.num_clusters, "few_labels": self.num_clusters}.get(
       self.kind, NUM_DIGITS * self.num_clusters
     )
 
   @property
   def num_digits(self) -> int:
-    """The digits a user asks for (and a class head classifies): 10 when told the digit, else 0."""
-    return NUM_DIGITS if self.kind in ("digit", "digit_clusters") else 0
+    """The digits a user asks for: 10 when the run knows digits (a class head needs digit or digit_clusters)."""
+    return NUM_DIGITS if self.kind in ("digit", "digit_clusters", "few_labels") else 0
 
   @property
   def uses_clusters(self) -> bool:
     """The labels are k-means clusters, drawn in training and sampling by their shares of the data."""
-    return self.kind in ("clusters", "digit_clusters")
+    return self.kind in ("clusters", "digit_clusters", "few_labels")
+
+  @property
+  def self_conditioned(self) -> bool:
+    """G and the critic see k-means clusters of all images and never a digit (clusters, few_labels)."""
+    return self.kind in ("clusters", "few_labels")
 
   def digits_of(self, labels: jax.Array) -> jax.Array:
     """The digit of each model label (a class head's target)."""
@@ -65,7 +72,9 @@ def training_labels(
   within = digits if conditioning.kind == "digit_clusters" else None
   labels = clusters.load_or_compute(workdir, images, conditioning.num_clusters, key, write=write, labels=within)
   path = os.path.join(workdir, clusters.CLUSTERS_FILE)
-  if within is None:
+  if conditioning.kind == "few_labels":  # no diagnostic that reads the unlabelled images' labels
+    logging.info("self-conditioned on %d k-means clusters (%s)", conditioning.num_clusters, path)
+  elif within is None:
     purity = clusters.purity(labels, digits)
     logging.info(
       "self-conditioned on %d k-means clusters (%s); their purity w.r.t. the digit labels, not used: %.3f",
@@ -105,7 +114,7 @@ def sample_labels(
   """int32 [num_images] model labels to sample with: for `digits` (default: balanced over the digits), or
   clusters drawn by their shares for a self-conditioned run; zeros for an unconditional one (ignored)."""
   cluster_key = jax.random.fold_in(key, CLUSTER_KEY)
-  if digits is None and conditioning.kind == "clusters":
+  if digits is None and conditioning.self_conditioned:
     return cluster_labels(cluster_shares, cluster_key, num_images)
   if digits is None:
     digits = balanced_labels(num_images, max(conditioning.num_digits, 1))
@@ -122,7 +131,7 @@ def grid_labels(conditioning: Conditioning, cluster_shares, num_images: int, key
   draws them, in order; None if unconditional."""
   if not conditioning.num_labels:
     return None
-  if conditioning.kind == "clusters":
+  if conditioning.self_conditioned:
     return jnp.asarray(np.sort(cluster_labels(cluster_shares, key, num_images)))
   rows = (np.arange(num_images) // math.isqrt(num_images)) % NUM_DIGITS
   if conditioning.kind == "digit_clusters":  # row r still shows digit r, each in a style drawn by its share

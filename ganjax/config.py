@@ -156,13 +156,14 @@ def validate_conditioning(config: ml_collections.ConfigDict) -> None:
   """What the models are told (ganjax/conditioning.py) and the critic's class heads, which need the digit."""
   kind = config.conditioning
   _require(kind in conditioning.KINDS, "conditioning", kind, f"allowed: {', '.join(conditioning.KINDS)}")
-  clustered = kind in ("clusters", "digit_clusters")
+  clustered = kind in ("clusters", "digit_clusters", "few_labels")
   _require(
     _is_int(config.num_clusters) and (config.num_clusters >= 2 if clustered else config.num_clusters == 0),
     "num_clusters",
     config.num_clusters,
-    "it must be an integer >= 2 with conditioning clusters or digit_clusters, else 0",
+    "it must be an integer >= 2 with conditioning clusters, digit_clusters or few_labels, else 0",
   )
+  _validate_few_labels(config)
   _require(
     config.critic_label_input in models.CRITIC_LABEL_INPUTS,
     "critic_label_input",
@@ -179,6 +180,34 @@ def validate_conditioning(config: ml_collections.ConfigDict) -> None:
   )
   weight = config.class_head_weight
   _require(_is_number(weight) and weight > 0, "class_head_weight", weight, "it must be a number > 0")
+
+
+def _validate_few_labels(config: ml_collections.ConfigDict) -> None:
+  """The labelled few and the namer of conditioning few_labels (ganjax/few_labels/)."""
+  few = config.conditioning == "few_labels"
+  _require(
+    _is_int(config.labels_per_class) and (config.labels_per_class >= 1 if few else config.labels_per_class == 0),
+    "labels_per_class",
+    config.labels_per_class,
+    "it must be an integer >= 1 with conditioning few_labels, else 0",
+  )
+  _require(_is_int(config.label_seed) and config.label_seed >= 0, "label_seed", config.label_seed, "an integer >= 0")
+  if not few:
+    return
+  _require(config.num_clusters >= 10, "num_clusters", config.num_clusters, "few_labels needs >= 10 (the digits)")
+  _require(
+    not config.examples_per_class,
+    "examples_per_class",
+    config.examples_per_class,
+    "it must be 0 with few_labels, which trains on every image (labels_per_class sets the labelled few)",
+  )
+  rounds, steps_ = config.self_training_rounds, config.self_training_steps
+  _require(_is_int(rounds) and rounds >= 0, "self_training_rounds", rounds, "it must be an integer >= 0")
+  _require(_is_int(steps_) and steps_ >= 1, "self_training_steps", steps_, "it must be an integer >= 1")
+  confidence = config.few_labels_min_confidence
+  _require(
+    _is_number(confidence) and 0 <= confidence < 1, "few_labels_min_confidence", confidence, "it must be in [0, 1)"
+  )
 
 
 def validate_objective(config: ml_collections.ConfigDict) -> None:
@@ -263,6 +292,7 @@ _ADDED_FIELDS = dict(
   sampling_latent_scale=1.0,
   examples_per_class=0,
   eval_cas=False,
+  labels_per_class=0,
 )
 
 

@@ -23,3 +23,7 @@ class TrainingDiverged(GanjaxError):
 
 class OutputPathError(GanjaxError):
   """A file to write (a script's --out) cannot be written there: checked before any slow work."""
+
+
+class GenerationError(GanjaxError):
+  """A trained generator cannot produce what was asked for (e.g. a digit it rarely draws)."""

@@ -24,6 +24,7 @@ from ganjax import checkpoints as checkpoints_lib
 from ganjax import conditioning, images, metric_writers, plots, steps
 from ganjax.errors import TrainingDiverged
 from ganjax.eval import sample_quality
+from ganjax.few_labels import naming as few_labels_naming
 
 
 def crossed(before: int, after: int, every: int) -> range:
@@ -317,7 +318,9 @@ class Evaluate:
       start = time.perf_counter()
       if self.evaluation is None:
         self.evaluation = sample_quality.Evaluation.create(self.config)
-      result = self.evaluation.evaluate_state(self.setup, self.unreplicate(state), self.config, self.key)
+      naming = few_labels_naming.load(self.workdir) if self.setup.conditioning.kind == "few_labels" else None
+      state = self.unreplicate(state)
+      result = self.evaluation.evaluate_state(self.setup, state, self.config, self.key, naming=naming)
       seconds = round(time.perf_counter() - start, 1)
       result.update(step=step, epoch=round(position.epoch, 4), eval_seconds=seconds)
       logging.info("eval at step %d (epoch %.2f): %s", step, position.epoch, sample_quality.summary_line(result))

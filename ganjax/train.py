@@ -22,6 +22,7 @@ from ganjax import config as config_lib
 from ganjax import workdir as workdir_lib
 from ganjax.data import mnist
 from ganjax.errors import WorkdirError
+from ganjax.few_labels import naming as few_labels_naming
 
 
 def open_workdir(workdir: str, is_main: bool) -> tuple[str, workdir_lib.WorkdirLock | None]:
@@ -96,9 +97,12 @@ def build(
     )
     state, root_key, batches_consumed = _restore_or_start(config, workdir, setup, devices, checkpoints, is_main)
     labels_key = jax.random.fold_in(jax.random.key(config.seed), 5)
+    digits = train_labels  # few_labels reads only its labelled few's
     train_labels, shares = conditioning.training_labels(
-      setup.conditioning, workdir, train_images, train_labels, labels_key, write=is_main
+      setup.conditioning, workdir, train_images, digits, labels_key, write=is_main
     )
+    if setup.conditioning.kind == "few_labels":  # the namer trains here, once: minutes on a CPU
+      few_labels_naming.load_or_build(workdir, config, train_images, digits, train_labels, write=is_main)
     if shares is not None and not int(state.step):  # a resumed run keeps the shares of its checkpoint
       state = state.replace(cluster_shares=jnp.asarray(shares))
     if is_main:  # recorded only once the run is known to start
@@ -182,13 +186,14 @@ def _stop_if_requested(stop, schedule, before, position, state, report, checkpoi
   )
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> steps.TrainState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, dataset=None) -> steps.TrainState:
   """Train (or resume) the run `config` describes in `workdir`; returns the final training state.
 
   A SIGTERM or Ctrl-C from here on stops the run after the step it is in, with a checkpoint (RunStopped).
+  `dataset` (images, labels) replaces MNIST's training split, as in build().
   """
   with stopping.StopRequests() as stop:
-    return _train(build(config, workdir), stop)
+    return _train(build(config, workdir, dataset), stop)
 
 
 def _train(experiment: Experiment, stop: stopping.StopRequests) -> steps.TrainState:

@@ -57,15 +57,19 @@ class Evaluation:
     config: ml_collections.ConfigDict,
     key: jax.Array,
     use_ema: bool = True,
+    naming=None,
   ) -> dict:
     """Metrics of config.eval_num_samples fresh samples (class-balanced when conditional on the digit; a
-    self-conditioned run is evaluated as the unconditional model it is)."""
+    self-conditioned run is evaluated as the unconditional model it is). A few_labels run needs its `naming`,
+    whose provenance (labels_per_class, label_seed, labelled images) goes into the result."""
     num_digits = setup.conditioning.num_digits
     labels = conditioning.balanced_labels(config.eval_num_samples, num_digits) if num_digits else None
-    images = generation.generate(setup, state, key, config.eval_num_samples, labels, use_ema)
+    images = generation.generate(setup, state, key, config.eval_num_samples, labels, use_ema, naming=naming)
     cas_key = jax.random.fold_in(key, 1) if config.eval_cas else None
     result = self.evaluate_images(images, labels, cas_key)
     result["ema"] = bool(use_ema and state.generator_ema_params is not None)
+    if naming is not None:
+      result["few_labels"] = naming.provenance
     return result
 
 

@@ -65,7 +65,7 @@ def _candidates(run: generation.TrainedRun, options: ExportOptions, evaluator) -
   key = jax.random.key(options.seed)
   if run.setup.conditioning.num_digits:
     labels = conditioning.balanced_labels(per_class * NUM_CLASSES, NUM_CLASSES)
-    candidates = generation.generate(run.setup, run.state, key, len(labels), labels, options.use_ema)
+    candidates = generation.generate(run.setup, run.state, key, len(labels), labels, options.use_ema, naming=run.naming)
     return candidates, labels, "conditioning"
   # Unconditional: label by the evaluator, drawing more until every class has enough (bounded: mode collapse).
   pool_images, pool_labels = [], []
@@ -101,6 +101,11 @@ def sample_dataset(run: generation.TrainedRun, options: ExportOptions, evaluator
       f"clusters (conditioning={run.setup.conditioning.kind!r}) that exported images do not keep; use filter "
       "'evaluator' or 'none'"
     )
+  if options.filter == "evaluator" and run.naming is not None:
+    raise ConfigError(
+      f"filter='evaluator' would label {run.workdir}'s samples with a classifier trained on all 60k labels, which a "
+      "few_labels run does not have; its naming already checks every sample; use filter 'none'"
+    )
   needs_evaluator = options.filter == "evaluator" or not run.setup.conditioning.num_digits
   if needs_evaluator and evaluator is None:
     from ganjax.eval import evaluator as evaluator_lib
@@ -131,6 +136,7 @@ def export_dataset(workdir: str, out_path: str, options: ExportOptions, step: in
     "label_source": label_source,
     "evaluator_sha256": evaluator_sha,
     "num_images": int(len(labels)),
+    "few_labels": run.naming.provenance if run.naming is not None else None,
     "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
   }
   out_path = os.path.abspath(out_path)

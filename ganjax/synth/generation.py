@@ -7,6 +7,7 @@ function of (state, key): the same checkpoint and seed give the same images.
 import dataclasses
 import functools
 import os
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +18,8 @@ from ganjax import checkpoints as checkpoints_lib
 from ganjax import conditioning, steps
 from ganjax import config as config_lib
 from ganjax import images as images_lib
-from ganjax.errors import WorkdirError
+from ganjax.errors import GenerationError, WorkdirError
+from ganjax.few_labels import naming as few_labels_naming
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +32,7 @@ class TrainedRun:
   step: int
   epoch: float
   workdir: str
+  naming: Any = None  # conditioning few_labels: the run's naming (ganjax.few_labels.naming), else None
 
   def at_step(self, step: int) -> "TrainedRun":
     """The same run restored at another checkpoint, with the same setup (jitted sampling is not recompiled)."""
@@ -53,7 +56,8 @@ def load_run(workdir: str, step: int | None = None) -> TrainedRun:
   config = config_lib.load(workdir)
   setup = steps.make_setup(config)
   state, record = _restore(workdir, setup, step)
-  return TrainedRun(config, setup, state, step=int(record["step"]), epoch=record["epoch"], workdir=workdir)
+  naming = few_labels_naming.load(workdir) if config.conditioning == "few_labels" else None
+  return TrainedRun(config, setup, state, int(record["step"]), record["epoch"], workdir, naming)
 
 
 def _restore(workdir: str, setup: steps.GanSetup, step: int | None):
@@ -97,15 +101,53 @@ def generate(
   labels: np.ndarray | None = None,
   use_ema: bool = True,
   batch_size: int = 500,
+  naming=None,
 ) -> np.ndarray:
   """uint8 [num_images, 28, 28, 1] from G in inference mode, for `labels` (conditional models: digits; default:
   balanced over the digits, or clusters drawn by their shares for a self-conditioned run), in fixed-size
-  batches (one compilation; the last batch is padded). A digit_clusters run draws each digit's cluster here."""
+  batches (one compilation; the last batch is padded). A digit_clusters run draws each digit's cluster here; a
+  few_labels run needs its `naming` (ganjax.few_labels.naming) to turn digits into clusters and check samples."""
+  if setup.conditioning.kind == "few_labels":
+    if naming is None:
+      raise ValueError("a few_labels run samples digits through its naming (few_labels.npz); pass naming=")
+    if labels is None:
+      labels = conditioning.balanced_labels(num_images, conditioning.NUM_DIGITS)
+    return generate_named(setup, state, key, np.asarray(labels, np.int32), naming, use_ema, batch_size)
   labels = conditioning.sample_labels(setup.conditioning, state.cluster_shares, key, num_images, labels)
+  return _generate_for(setup, state, key, labels, use_ema, batch_size)
+
+
+def _generate_for(setup, state, key: jax.Array, model_labels: np.ndarray, use_ema: bool, batch_size: int) -> np.ndarray:
+  """uint8 images for these model labels, batch i with noise key fold_in(key, i)."""
   chunks = []
-  for i, start in enumerate(range(0, num_images, batch_size)):
-    chunk = labels[start : start + batch_size]
+  for i, start in enumerate(range(0, len(model_labels), batch_size)):
+    chunk = model_labels[start : start + batch_size]
     padded = np.pad(chunk, (0, batch_size - len(chunk)))
     images = _sample_batch(setup, state, jax.random.fold_in(key, i), jnp.asarray(padded), use_ema)
     chunks.append(images_lib.to_uint8(np.asarray(images[: len(chunk)])))
   return np.concatenate(chunks)
+
+
+MAX_NAMED_ROUNDS = 50
+
+
+def generate_named(setup, state, key: jax.Array, digits: np.ndarray, naming, use_ema: bool, batch_size: int):
+  """uint8 images of `digits` from a label-free GAN: each slot draws a cluster from P(cluster | digit) and a
+  sample, and is redrawn (next round's key) until the naming's classifier reads the sample as its digit."""
+  out = np.zeros((len(digits), 28, 28, 1), np.uint8)
+  pending = np.arange(len(digits))
+  for round_index in range(MAX_NAMED_ROUNDS):
+    round_key = jax.random.fold_in(key, round_index)
+    wanted = digits[pending]
+    clusters = naming.draw_clusters(jax.random.fold_in(round_key, conditioning.CLUSTER_KEY), wanted)
+    candidates = _generate_for(setup, state, round_key, clusters, use_ema, batch_size)
+    accepted = naming.accepts(candidates, wanted)
+    out[pending[accepted]] = candidates[accepted]
+    pending = pending[~accepted]
+    if not len(pending):
+      return out
+  worst = np.bincount(digits[pending], minlength=conditioning.NUM_DIGITS).argmax()
+  raise GenerationError(
+    f"after {MAX_NAMED_ROUNDS} rounds the naming's classifier still rejects {len(pending)} samples (most of digit "
+    f"{worst}): the generator rarely draws that digit; train it longer or lower few_labels_min_confidence"
+  )

@@ -1,0 +1,89 @@
+"""Self-training (pseudo-labelling) with classic augmentation: the classifier a few-labels user would train
+without a GAN, and the namer that tells a label-free GAN's clusters which digit they hold.
+
+Round 0 trains the fixed classifier recipe on the labelled few; each later round r of R labels the unlabelled
+images with the previous round's classifier, keeps the most confident fraction r / R of the images predicted as
+each class (a curriculum: Cascante-Bonilla et al. 2021, "Curriculum Labeling"), and trains afresh on the
+labelled and kept images. Every round trains from scratch, so a wrong early label is not locked in.
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from ganjax.eval import classifiers
+from ganjax.few_labels.labelled import FewLabels
+
+PyTree = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class SelfTraining:
+  """How the self-training classifier is trained (each round: the classifier recipe with this many steps)."""
+
+  rounds: int = 2  # rounds after round 0 that add pseudo-labelled images (0: the labelled few only)
+  classifier_steps: int = classifiers.SMALL_CNN_RECIPE.num_steps
+
+  @property
+  def recipe(self) -> classifiers.Recipe:
+    return classifiers.small_cnn_recipe(self.classifier_steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+  """The last round's classifier and its labels for the unlabelled images."""
+
+  recipe: classifiers.Recipe
+  params: PyTree
+  pseudo_labels: np.ndarray  # int32 [U]: argmax of the last round's classifier
+  confidences: np.ndarray  # float32 [U]: its probability of that label
+  kept_per_round: tuple[int, ...]  # pseudo-labelled images each round trained on (round 0: 0)
+
+
+def probabilities(recipe: classifiers.Recipe, params: PyTree, images_uint8: np.ndarray) -> np.ndarray:
+  """float32 [N, 10]: the classifier's softmax."""
+  return np.asarray(jax.nn.softmax(classifiers.predict_logits(recipe.model, params, images_uint8), axis=-1))
+
+
+def most_confident(probs: np.ndarray, fraction: float) -> np.ndarray:
+  """Sorted indices of the most confident `fraction` of the images predicted as each class (class-balanced:
+  at most fraction x N / 10 per class, so a class the classifier over-predicts does not swamp the others)."""
+  predicted, confidence = probs.argmax(axis=-1), probs.max(axis=-1)
+  quota = round(fraction * len(probs) / probs.shape[-1])
+  chosen = []
+  for c in range(probs.shape[-1]):
+    members = np.flatnonzero(predicted == c)
+    chosen.append(members[np.argsort(-confidence[members], kind="stable")[:quota]])
+  return np.sort(np.concatenate(chosen))
+
+
+def self_train(
+  few: FewLabels,
+  key: jax.Array,
+  settings: SelfTraining,
+  augment: classifiers.Augment | None,
+  on_round: Callable[[int, PyTree], None] | None = None,
+) -> Result:
+  """Rounds 0..R of self-training on `few`; on_round(r, params) sees each round's classifier (e.g. to test it).
+
+  Round r trains with fold_in(key, r) for r > 0 and with `key` itself for round 0, so round 0 is exactly the
+  recipe trained on the labelled few with `augment` and this key.
+  """
+  recipe = settings.recipe
+  images, labels, kept = few.labelled_images, few.labelled_labels, [0]
+  for round_index in range(settings.rounds + 1):
+    round_key = key if round_index == 0 else jax.random.fold_in(key, round_index)
+    params = classifiers.train_classifier(recipe, images, labels, round_key, augment)
+    if on_round is not None:
+      on_round(round_index, params)
+    probs = probabilities(recipe, params, few.unlabelled_images)
+    if round_index == settings.rounds:
+      break
+    chosen = most_confident(probs, (round_index + 1) / settings.rounds)
+    images = np.concatenate([few.labelled_images, few.unlabelled_images[chosen]])
+    labels = np.concatenate([few.labelled_labels, probs[chosen].argmax(axis=-1).astype(np.int32)])
+    kept.append(len(chosen))
+  return Result(recipe, params, probs.argmax(axis=-1).astype(np.int32), probs.max(axis=-1), tuple(kept))

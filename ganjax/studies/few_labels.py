@@ -1,0 +1,279 @@
+"""The few-labels benchmark: N labelled images per class and the other training images unlabelled.
+
+For each labelled subset (N, label seed s; seeds 0..subsets-1) the fixed classifier recipe
+(classifiers.small_cnn_recipe(classifier_steps)) is trained under five treatments, tested on the 10k MNIST
+test images:
+  real                        the N labelled images per class
+  real + classic              with classic augmentation (the self-training's round 0)
+  pseudo-labels + classic     self-training with classic augmentation (the baseline without a GAN)
+  real + classic + GAN        the labelled images and labelled synthetic digits, classic augmentation
+  pseudo-labels + classic + GAN   the baseline's training set and the synthetic digits
+The GAN is one label-free run (conditioning clusters or few_labels: the same training) that serves every
+subset: each subset's self-trained classifier names its clusters and checks its samples (few_labels/naming).
+Each subset's synthetic set is also measured on its own: label agreement (the evaluator's reading) and CAS.
+Finished cells are lines of <out_dir>/few_labels.jsonl, skipped on rerun; each subset's namer is kept in
+<out_dir>/namers/. Without a GAN workdir only the cells without a GAN run.
+"""
+
+import dataclasses
+import functools
+import json
+import os
+import time
+
+import jax
+import numpy as np
+from flax import serialization
+
+from ganjax import files
+from ganjax.data import mnist
+from ganjax.eval import classifiers
+from ganjax.few_labels import labelled, naming, self_training
+from ganjax.studies import augmentation_gans as gans
+from ganjax.studies import few_labels_report as report
+from ganjax.synth import generation
+
+TREATMENTS = (
+  ("real", "real"),
+  ("classic", "real + classic"),
+  ("pseudo", "pseudo-labels + classic"),
+  ("classic+gan", "real + classic + GAN"),
+  ("pseudo+gan", "pseudo-labels + classic + GAN"),
+)
+KEY_FIELDS = ("n_per_class", "label_seed", "treatment", "classifier_steps", "rounds", "gan")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """What the few-labels benchmark measures; experiments/augment.py's --few_labels flags of the same names."""
+
+  subsets: tuple[tuple[int, int], ...] = ((1, 3), (10, 5), (100, 3))  # (labelled per class, label subsets)
+  classifier_steps: int = classifiers.SMALL_CNN_RECIPE.num_steps
+  rounds: int = 2  # self-training rounds after the labelled-only one
+  gan_workdir: str = ""  # a trained label-free run (conditioning clusters or few_labels); '' = no GAN cells
+  synthetic_per_class: int = 1000  # synthetic digits per class, checked by the subset's namer
+  min_confidence: float = 0.5  # the namer's check (config.few_labels_min_confidence)
+  cas: bool = True  # also train a classifier on each subset's synthetic set alone (CAS)
+  out_dir: str = "experiments/results/few_labels"
+
+
+# Seconds: a tiny GAN's samples are noise to the namer, so none is checked (min_confidence 0).
+QUICK_TEST = Settings(subsets=((5, 1),), classifier_steps=20, rounds=1, synthetic_per_class=20, min_confidence=0.0)
+
+
+def gan_id(settings: Settings) -> str:
+  """The GAN a cell samples from: its workdir and checkpoint step ('' for none)."""
+  return _gan_id(os.path.abspath(settings.gan_workdir)) if settings.gan_workdir else ""
+
+
+@functools.cache
+def _gan_id(workdir: str) -> str:
+  steps = generation.checkpoint_steps(workdir)
+  if not steps:
+    raise ValueError(f"--gan_workdir={workdir} has no checkpoint; train it first (python main.py ...)")
+  return f"{workdir}@{steps[-1]}"
+
+
+def cell_key(settings: Settings, per_class: int, label_seed: int, treatment: str) -> tuple:
+  gan = gan_id(settings) if "gan" in treatment else ""
+  return (per_class, label_seed, treatment, settings.classifier_steps, settings.rounds, gan)
+
+
+@dataclasses.dataclass(frozen=True)
+class Namer:
+  """A subset's self-trained classifier, kept so that a later invocation (e.g. with the GAN) reuses it."""
+
+  result: self_training.Result
+  round_accuracies: list[float]  # test accuracy of each round's classifier
+  wall_s: float
+
+
+def namer_path(settings: Settings, few: labelled.FewLabels) -> str:
+  name = f"N{few.labels_per_class}_s{few.label_seed}_r{settings.rounds}_c{settings.classifier_steps}.npz"
+  return os.path.join(settings.out_dir, "namers", name)
+
+
+def ensure_namer(settings: Settings, few: labelled.FewLabels, test_set) -> Namer:
+  """The subset's namer: read back, or self-trained (every round tested) and kept."""
+  path = namer_path(settings, few)
+  recipe = classifiers.small_cnn_recipe(settings.classifier_steps)
+  if os.path.exists(path):
+    with np.load(path) as f:
+      template = recipe.model.init(jax.random.key(0), np.zeros((1, 28, 28, 1), np.float32))["params"]
+      params = serialization.from_bytes(template, f["params"].tobytes())
+      result = self_training.Result(recipe, params, f["pseudo_labels"], f["confidences"], tuple(f["kept"]))
+      return Namer(result, [float(a) for a in f["round_accuracies"]], float(f["wall_s"]))
+  accuracies, start = [], time.perf_counter()
+  test = lambda r, params: accuracies.append(classifiers.accuracy(recipe.model, params, *test_set))
+  st = self_training.SelfTraining(settings.rounds, settings.classifier_steps)
+  result = self_training.self_train(few, naming.namer_key(few.label_seed), st, naming.CLASSIC, test)
+  namer = Namer(result, accuracies, round(time.perf_counter() - start, 1))
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with files.atomic_path(path) as tmp, open(tmp, "wb") as f:
+    np.savez(
+      f,
+      params=np.frombuffer(serialization.to_bytes(result.params), np.uint8),
+      pseudo_labels=result.pseudo_labels,
+      confidences=result.confidences,
+      kept=np.asarray(result.kept_per_round),
+      round_accuracies=np.asarray(accuracies),
+      wall_s=namer.wall_s,
+    )
+  return namer
+
+
+def synthetic_set(settings: Settings, few: labelled.FewLabels, namer: Namer) -> tuple[np.ndarray, np.ndarray]:
+  """(images uint8, labels): synthetic_per_class digits of each class from the GAN, named by this subset."""
+  run = gans.trained_run(os.path.abspath(settings.gan_workdir))
+  if not run.setup.conditioning.self_conditioned:
+    raise ValueError(
+      f"{settings.gan_workdir} has conditioning {run.setup.conditioning.kind!r}; the few-labels benchmark needs a "
+      "label-free run (conditioning clusters or few_labels)"
+    )
+  with np.load(os.path.join(run.workdir, "clusters.npz")) as f:
+    assignments = f["assignments"]
+  num_clusters = run.setup.conditioning.num_clusters
+  subset_naming = naming.name(
+    assignments, num_clusters, few.labelled_indices, few.labelled_labels, namer.result, settings.min_confidence, {}
+  )
+  digits = np.repeat(np.arange(naming.NUM_DIGITS, dtype=np.int32), settings.synthetic_per_class)
+  key = jax.random.key(few.label_seed)
+  images = generation.generate_named(run.setup, run.state, key, digits, subset_naming, True, 500)
+  return images, digits
+
+
+def gan_measures(settings: Settings, synthetic, test_set, label_seed: int) -> dict:
+  """The synthetic set's label agreement (the evaluator's reading vs the label) and, if asked, its CAS."""
+  from ganjax.eval import evaluator as evaluator_lib
+
+  evaluator = evaluator_lib.load()
+  agreement = float(np.mean(evaluator.probabilities(synthetic[0]).argmax(axis=-1) == synthetic[1]))
+  measures = {"label_agreement": agreement}
+  if settings.cas:
+    recipe = classifiers.small_cnn_recipe(settings.classifier_steps)
+    key = jax.random.key(label_seed)
+    measures["cas"] = classifiers.classification_accuracy_score(*synthetic, *test_set, key, recipe)
+  return measures
+
+
+def train_cell(settings: Settings, images, labels, label_seed: int, augment, test_set) -> float:
+  recipe = classifiers.small_cnn_recipe(settings.classifier_steps)
+  params = classifiers.train_classifier(recipe, images, labels, jax.random.key(label_seed), augment)
+  return classifiers.accuracy(recipe.model, params, *test_set)
+
+
+def subset_cells(settings: Settings, few: labelled.FewLabels, test_set, done: set, write) -> None:
+  """The treatments of one labelled subset not yet done; write(row) records each as it finishes."""
+  key = lambda treatment: cell_key(settings, few.labels_per_class, few.label_seed, treatment)
+  todo = [t for t, _ in TREATMENTS if key(t) not in done and (settings.gan_workdir or "gan" not in t)]
+  if not todo:
+    return
+  start = time.perf_counter()
+  if "real" in todo:
+    accuracy = train_cell(settings, few.labelled_images, few.labelled_labels, few.label_seed, None, test_set)
+    write(key("real"), accuracy, time.perf_counter() - start, {})
+  namer = ensure_namer(settings, few, test_set)
+  per_round = namer.wall_s / (settings.rounds + 1)
+  kept = {"pseudo_labelled": int(namer.result.kept_per_round[-1]), "round_accuracies": namer.round_accuracies}
+  for treatment, accuracy in (("classic", namer.round_accuracies[0]), ("pseudo", namer.round_accuracies[-1])):
+    if treatment in todo:
+      write(key(treatment), accuracy, per_round * (1 if treatment == "classic" else settings.rounds + 1), kept)
+  if not settings.gan_workdir:
+    return
+  start = time.perf_counter()
+  synthetic = synthetic_set(settings, few, namer)
+  measures = gan_measures(settings, synthetic, test_set, few.label_seed) | {"synthetic_s": time.perf_counter() - start}
+  unlabelled = (few.unlabelled_images, namer.result.pseudo_labels)
+  for treatment, base in (("classic+gan", (few.labelled_images, few.labelled_labels)), ("pseudo+gan", unlabelled)):
+    if treatment in todo:
+      start = time.perf_counter()
+      images = np.concatenate([few.labelled_images, *([base[0]] if treatment == "pseudo+gan" else []), synthetic[0]])
+      labels = np.concatenate([few.labelled_labels, *([base[1]] if treatment == "pseudo+gan" else []), synthetic[1]])
+      accuracy = train_cell(settings, images, labels, few.label_seed, naming.CLASSIC, test_set)
+      write(key(treatment), accuracy, time.perf_counter() - start, measures | {"num_synthetic": len(synthetic[1])})
+
+
+def run_all(settings: Settings, data_config, jsonl: str) -> None:
+  """Every cell not yet in jsonl, subset by subset, appended as it finishes."""
+  done = {tuple(r[k] for k in KEY_FIELDS) for r in gans.read_json_lines(jsonl)}
+  images, labels = mnist.load_split(data_config, "train")
+  test_set = mnist.load_split(data_config, "test")
+  start = time.perf_counter()
+
+  def write(key, accuracy, wall_s, extra):
+    row = dict(zip(KEY_FIELDS, key, strict=True)) | {
+      "accuracy": accuracy,
+      "errors_per_10k": round(1e4 * (1 - accuracy)),
+    }
+    row |= extra | {"wall_s": round(wall_s, 1), "device": jax.devices()[0].device_kind}
+    with open(jsonl, "a") as f:
+      f.write(json.dumps(row) + "\n")
+    title = dict(TREATMENTS)[row["treatment"]]
+    print(f"N={key[0]} subset {key[1]} {title}: accuracy {accuracy:.4f} ({time.perf_counter() - start:.0f} s so far)")
+
+  for per_class, num_subsets in settings.subsets:
+    for label_seed in range(num_subsets):
+      subset_cells(settings, labelled.split(images, labels, per_class, label_seed), test_set, done, write)
+
+
+def current_rows(settings: Settings, rows: list[dict]) -> list[dict]:
+  """The rows these settings ask for (not other settings' or another GAN checkpoint's leftovers)."""
+  wanted = {
+    cell_key(settings, n, s, t) for n, subsets in settings.subsets for s in range(subsets) for t, _ in TREATMENTS
+  }
+  return [r for r in rows if tuple(r[k] for k in KEY_FIELDS) in wanted]
+
+
+def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command: str) -> None:
+  """few_labels.md: the command, the settings, the tables (accuracy, errors per 10k, the GAN's sets, wall times)."""
+  per_class = [n for n, _ in settings.subsets]
+  summary = report.summarize(rows, TREATMENTS)
+  text = [
+    "# Few labels: MNIST test accuracy of a small CNN from N labelled images per class and the unlabelled rest",
+    "",
+    f"`{command}`",
+    "",
+    (
+      f"Classifier: SmallCNN, {settings.classifier_steps} steps x batch 64 whatever the training set. Self-training: "
+      f"{settings.rounds} pseudo-labelling rounds after the labelled-only one. GAN: {gan_id(settings) or 'none'}, "
+      f"{settings.synthetic_per_class} digits per class for each subset, checked by its namer (min confidence "
+      f"{settings.min_confidence:g}). Mean ± std (ddof 1) over label subsets (label seeds 0, 1, ...)."
+    ),
+    "",
+    (
+      f"Hardware: {report.hardware(rows)}. Cells: {sum(r['wall_s'] for r in rows):.0f} s in all; this invocation: "
+      f"{wall_s:.0f} s."
+    ),
+    "",
+    "## Test accuracy (%)",
+    "",
+    *report.table(summary, TREATMENTS, per_class, errors=False),
+    "",
+    "## Test errors per 10k (Salimans et al.'s Table 1 unit)",
+    "",
+    *report.table(summary, TREATMENTS, per_class, errors=True),
+    "",
+    "Published at N = 10 (100 labels): " + "; ".join(f"{name}: {value}" for name, value in report.PUBLISHED_N10) + ".",
+    "",
+    "## The synthetic sets (each subset's naming of the one GAN)",
+    "",
+    *report.gan_table(summary, per_class),
+    "",
+    "## Mean wall time per cell (s; pseudo-labels: all self-training rounds)",
+    "",
+    *report.wall_lines(summary, TREATMENTS, per_class),
+  ]
+  files.atomic_write(os.path.join(settings.out_dir, "few_labels.md"), "\n".join(text) + "\n")
+  report.plot(summary, TREATMENTS, per_class, os.path.join(settings.out_dir, "few_labels.png"))
+  print("\n".join(text[10:]))
+
+
+def run_benchmark(settings: Settings, data_config, command: str) -> None:
+  """Every cell not yet done, then few_labels.md, few_labels.jsonl and few_labels.png in settings.out_dir."""
+  start = time.perf_counter()
+  os.makedirs(settings.out_dir, exist_ok=True)
+  jsonl = os.path.join(settings.out_dir, "few_labels.jsonl")
+  run_all(settings, data_config, jsonl)
+  rows = current_rows(settings, gans.read_json_lines(jsonl))
+  write_markdown(settings, rows, time.perf_counter() - start, command)
+  print(f"wrote {settings.out_dir}/few_labels.{{md,jsonl,png}} in {time.perf_counter() - start:.0f} s")

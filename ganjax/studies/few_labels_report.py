@@ -1,0 +1,108 @@
+"""The few-labels benchmark's report: mean ± std per treatment and N (accuracy and errors per 10k), the
+synthetic sets' label agreement and CAS, wall times, the markdown page and the plot."""
+
+import numpy as np
+
+from ganjax import files
+from ganjax.studies import augmentation_report
+
+# Published semi-supervised GANs at 100 labels (N = 10), test errors per 10k: mean (std) over label subsets.
+PUBLISHED_N10 = (
+  ("Improved GAN (Salimans et al. 2016, Table 1)", "93 ± 6.5"),
+  ("Triple-GAN (Li et al. 2017)", "91 ± 58"),
+  ("Bad GAN (Dai et al. 2017)", "79.5 ± 9.8"),
+)
+
+
+def summarize(rows: list[dict], treatments: tuple) -> dict:
+  """{(treatment, N): {"mean", "std", "subsets", "wall_s", measures...}} over the label subsets."""
+  summary = {}
+  for treatment, _ in treatments:
+    for n in sorted({r["n_per_class"] for r in rows}):
+      found = [r for r in rows if r["treatment"] == treatment and r["n_per_class"] == n]
+      if not found:
+        continue
+      accuracies = np.array([r["accuracy"] for r in found])
+      entry = {
+        "mean": float(accuracies.mean()),
+        "std": float(accuracies.std(ddof=1)) if len(found) > 1 else 0.0,
+        "subsets": len(found),
+        "wall_s": float(np.mean([r["wall_s"] for r in found])),
+      }
+      for measure in ("label_agreement", "cas"):
+        values = [r[measure] for r in found if measure in r]
+        if values:
+          entry[measure] = (float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
+      summary[treatment, n] = entry
+  return summary
+
+
+def _cell(entry: dict | None, errors: bool) -> str:
+  if entry is None:
+    return "–"
+  if errors:
+    return f"{1e4 * (1 - entry['mean']):.0f} ± {1e4 * entry['std']:.0f}"
+  return f"{100 * entry['mean']:.2f} ± {100 * entry['std']:.2f}"
+
+
+def table(summary: dict, treatments: tuple, per_class: list[int], errors: bool) -> list[str]:
+  """Rows N, columns treatments (then subsets): accuracy (%) or test errors per 10k, mean ± std."""
+  lines = [
+    "| N / class | " + " | ".join(t for _, t in treatments) + " | subsets |",
+    "|---" * (len(treatments) + 2) + "|",
+  ]
+  for n in per_class:
+    entries = [summary.get((t, n)) for t, _ in treatments]
+    subsets = max((e["subsets"] for e in entries if e), default=0)
+    lines.append(f"| {n} | " + " | ".join(_cell(e, errors) for e in entries) + f" | {subsets} |")
+  return lines
+
+
+def gan_table(summary: dict, per_class: list[int]) -> list[str]:
+  """The synthetic sets, per N: label agreement and CAS (%), mean ± std over subsets."""
+  lines = ["| N / class | label agreement | CAS | subsets |", "|---|---|---|---|"]
+  for n in per_class:
+    entry = summary.get(("classic+gan", n))
+    if entry is None or "label_agreement" not in entry:
+      continue
+    shown = [
+      f"{100 * entry[m][0]:.2f} ± {100 * entry[m][1]:.2f}" if m in entry else "–" for m in ("label_agreement", "cas")
+    ]
+    lines.append(f"| {n} | {shown[0]} | {shown[1]} | {entry['subsets']} |")
+  return lines
+
+
+def wall_lines(summary: dict, treatments: tuple, per_class: list[int]) -> list[str]:
+  lines = ["| N / class | " + " | ".join(t for _, t in treatments) + " |", "|---" * (len(treatments) + 1) + "|"]
+  for n in per_class:
+    walls = [summary.get((t, n), {}).get("wall_s") for t, _ in treatments]
+    lines.append(f"| {n} | " + " | ".join("–" if w is None else f"{w:.0f}" for w in walls) + " |")
+  return lines
+
+
+def plot(summary: dict, treatments: tuple, per_class: list[int], path: str) -> None:
+  """Test errors per 10k against N (log-log), one line per treatment; written atomically."""
+  from ganjax.plots import plt
+
+  figure, axes = plt.subplots(figsize=(7, 4.5))
+  for treatment, title in treatments:
+    points = [(n, summary[treatment, n]) for n in per_class if (treatment, n) in summary]
+    if points:
+      errors = [1e4 * (1 - e["mean"]) for _, e in points]
+      axes.errorbar(
+        [n for n, _ in points], errors, yerr=[1e4 * e["std"] for _, e in points], marker="o", capsize=3, label=title
+      )
+  axes.axhline(79.5, color="gray", linestyle=":", label="Bad GAN, N = 10 (79.5)")
+  axes.set(xscale="log", yscale="log", xlabel="labelled images per class", ylabel="MNIST test errors per 10k")
+  axes.set_xticks(per_class, [str(n) for n in per_class])
+  axes.minorticks_off()
+  axes.grid(alpha=0.3)
+  axes.legend(fontsize=8)
+  figure.tight_layout()
+  with files.atomic_path(path) as tmp:
+    figure.savefig(tmp, dpi=100)
+  plt.close(figure)
+
+
+def hardware(rows: list[dict]) -> str:
+  return augmentation_report.hardware(rows)

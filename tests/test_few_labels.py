@@ -1,0 +1,188 @@
+"""ganjax.few_labels: the labelled subset, self-training, the naming of a label-free GAN, and a few_labels run
+(no unlabelled image's label reaches it; its provenance is recorded)."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from ganjax import config as config_lib
+from ganjax import train
+from ganjax.data import mnist
+from ganjax.errors import ConfigError, DataError, GenerationError
+from ganjax.few_labels import labelled, naming, self_training
+from ganjax.synth import generation
+
+
+def digits_dataset(n=600, seed=0):
+  labels = np.random.default_rng(seed).permutation(np.arange(n) % 10).astype(np.int32)
+  return labels
+
+
+def test_the_labelled_subset_is_class_balanced_seeded_and_random():
+  labels = digits_dataset()
+  drawn = labelled.draw_labelled(labels, 7, label_seed=3)
+  assert np.array_equal(np.bincount(labels[drawn], minlength=10), np.full(10, 7))
+  assert np.array_equal(drawn, labelled.draw_labelled(labels, 7, label_seed=3))  # seeded
+  assert not np.array_equal(drawn, labelled.draw_labelled(labels, 7, label_seed=4))
+  assert not np.array_equal(drawn, mnist.first_per_class(labels, 7))  # not the first N of each class
+  assert len(np.unique(drawn)) == 70 and np.all(np.diff(drawn) > 0)
+
+
+def test_the_draw_does_not_read_the_labels_of_the_images_not_drawn():
+  labels = digits_dataset()
+  drawn = labelled.draw_labelled(labels, 5, label_seed=1)
+  hidden = np.full_like(labels, -1)
+  hidden[drawn] = labels[drawn]
+  assert np.array_equal(labelled.draw_labelled(hidden, 5, label_seed=1), drawn)
+
+
+def test_too_many_labels_per_class_is_one_clear_error():
+  with pytest.raises(DataError, match="labels_per_class=61.*at most|labels_per_class=61"):
+    labelled.draw_labelled(digits_dataset(), 61, label_seed=0)
+
+
+def test_split_keeps_the_labelled_few_and_drops_every_other_label():
+  labels = digits_dataset()
+  images = np.arange(len(labels), dtype=np.uint8).reshape(-1, 1, 1, 1) * np.ones((1, 28, 28, 1), np.uint8)
+  few = labelled.split(images, labels, 3, label_seed=2)
+  assert len(few.labelled_labels) == 30 and len(few.unlabelled_images) == len(labels) - 30
+  assert np.array_equal(few.labelled_labels, labels[few.labelled_indices])
+  provenance = few.provenance()
+  assert provenance["labels_per_class"] == 3 and provenance["label_seed"] == 2
+  assert provenance["labelled_indices"] == [int(i) for i in few.labelled_indices]
+
+
+def test_most_confident_keeps_each_class_s_most_confident_fraction():
+  probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.45, 0.55], [0.7, 0.3], [0.1, 0.9]])
+  assert list(self_training.most_confident(probs, 1 / 3)) == [0, 5]  # quota 1 per class
+  assert list(self_training.most_confident(probs, 2 / 3)) == [0, 2, 4, 5]
+
+
+def test_self_training_rounds_grow_the_pseudo_labelled_set(mnist_data_dir, tiny_config):
+  images, labels = mnist.load_split(tiny_config, "train")
+  few = labelled.split(images, labels, 2, label_seed=0)  # tiny_config: the first 128 images
+  seen = []
+  result = self_training.self_train(
+    few, jax.random.key(0), self_training.SelfTraining(rounds=2, classifier_steps=3), None, lambda r, p: seen.append(r)
+  )
+  assert seen == [0, 1, 2]
+  unlabelled = len(few.unlabelled_images)
+  assert result.kept_per_round[0] == 0 and 0 < result.kept_per_round[1] < result.kept_per_round[2] <= unlabelled
+  assert result.pseudo_labels.shape == (unlabelled,) and np.all((result.confidences > 0) & (result.confidences <= 1))
+
+
+def test_cluster_given_digit_is_each_digit_s_histogram_over_clusters():
+  with pytest.raises(ValueError, match="digit 2"):
+    naming.cluster_given_digit(np.array([0, 1]), np.array([0, 1]), 2)
+  digits = np.arange(20) % 10
+  clusters = np.where(digits < 5, 0, 1)
+  clusters[0] = 2  # one 0 in cluster 2
+  table = naming.cluster_given_digit(clusters, digits, 3)
+  np.testing.assert_allclose(table.sum(axis=1), 1.0)
+  np.testing.assert_allclose(table[0], [0.5, 0.0, 0.5])
+  np.testing.assert_allclose(table[7], [0.0, 1.0, 0.0])
+
+
+class FakeNaming:
+  """Draws cluster = digit and accepts an image iff its mean pixel is even (about half of them)."""
+
+  def __init__(self, accept_all=False, reject_all=False):
+    self.accept_all, self.reject_all = accept_all, reject_all
+
+  def draw_clusters(self, key, digits):
+    return np.asarray(digits, np.int32)
+
+  def accepts(self, images, digits):
+    if self.reject_all:
+      return np.zeros(len(digits), bool)
+    return np.ones(len(digits), bool) if self.accept_all else images.reshape(len(images), -1).sum(axis=1) % 2 == 0
+
+
+def clusters_run(tiny_config, tmp_path):
+  config = tiny_config
+  config.conditioning, config.num_clusters, config.num_train_steps = "clusters", 10, 1
+  train.train_and_evaluate(config, str(tmp_path / "run"))
+  return generation.load_run(str(tmp_path / "run"))
+
+
+def test_named_sampling_redraws_until_every_sample_is_accepted(tiny_config, tmp_path):
+  run = clusters_run(tiny_config, tmp_path)
+  digits = np.arange(40, dtype=np.int32) % 10
+  images = generation.generate_named(run.setup, run.state, jax.random.key(1), digits, FakeNaming(), True, 16)
+  assert images.shape == (40, 28, 28, 1)
+  assert np.all(images.reshape(40, -1).sum(axis=1) % 2 == 0)  # only accepted samples come back
+  with pytest.raises(GenerationError, match="rejects 40 samples"):
+    generation.generate_named(run.setup, run.state, jax.random.key(1), digits, FakeNaming(reject_all=True), True, 16)
+
+
+def few_labels_config(tiny_config):
+  config = tiny_config
+  config.conditioning, config.num_clusters, config.labels_per_class = "few_labels", 10, 3
+  config.self_training_rounds, config.self_training_steps = 1, 3
+  config.few_labels_min_confidence = 0.0  # a 4-step generator's samples are noise to any classifier
+  config.num_train_steps = 4
+  return config
+
+
+def test_no_unlabelled_image_s_label_reaches_a_few_labels_run(tiny_config, tmp_path):
+  """The same run with every label but the drawn ones hidden (-1) must be the same run, bit for bit."""
+  config = few_labels_config(tiny_config)
+  images, labels = mnist.load_split(config, "train")
+  drawn = labelled.draw_labelled(labels, config.labels_per_class, config.label_seed)
+  hidden = np.full_like(labels, -1)
+  hidden[drawn] = labels[drawn]
+  runs = []
+  for name, run_labels in (("all", labels), ("hidden", hidden)):
+    train.train_and_evaluate(config, str(tmp_path / name), dataset=(images, run_labels))
+    runs.append(generation.load_run(str(tmp_path / name)))
+  a, b = runs
+  np.testing.assert_array_equal(a.naming.cluster_given_digit, b.naming.cluster_given_digit)
+  assert a.naming.provenance == b.naming.provenance
+  jax.tree.map(np.testing.assert_array_equal, a.naming.namer_params, b.naming.namer_params)
+  jax.tree.map(np.testing.assert_array_equal, a.state.generator_params, b.state.generator_params)
+  metrics = [open(tmp_path / name / "metrics.jsonl").read().splitlines() for name in ("all", "hidden")]
+  strip = lambda line: {k: v for k, v in json.loads(line).items() if not k.endswith("_per_sec")}
+  assert [strip(line) for line in metrics[0]] == [strip(line) for line in metrics[1]]
+
+
+def test_a_few_labels_run_records_its_labelled_images_in_eval_json_and_exports(tiny_config, tmp_path):
+  from ganjax.synth import export
+
+  config = few_labels_config(tiny_config)
+  config.eval_at_end = True
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(config, workdir)
+  images, labels = mnist.load_split(config, "train")
+  drawn = [int(i) for i in labelled.draw_labelled(labels, 3, 0)]
+  with open(os.path.join(workdir, "eval.json")) as f:
+    recorded = json.load(f)["few_labels"]
+  assert recorded["labels_per_class"] == 3 and recorded["label_seed"] == 0 and recorded["labelled_indices"] == drawn
+  out = str(tmp_path / "synthetic.npz")
+  export.export_dataset(workdir, out, export.ExportOptions(num_per_class=4))
+  exported_images, exported_labels, provenance = export.load_dataset(out)
+  assert np.array_equal(np.bincount(exported_labels, minlength=10), np.full(10, 4))
+  assert provenance["few_labels"]["labelled_indices"] == drawn
+  with pytest.raises(ConfigError, match="few_labels"):
+    export.export_dataset(workdir, out, export.ExportOptions(num_per_class=4, filter="evaluator"))
+
+
+@pytest.mark.parametrize(
+  "overrides, field",
+  [
+    ({"conditioning": "digit", "labels_per_class": 10}, "labels_per_class"),
+    ({"conditioning": "few_labels", "num_clusters": 100, "labels_per_class": 0}, "labels_per_class"),
+    ({"conditioning": "few_labels", "num_clusters": 5, "labels_per_class": 10}, "num_clusters"),
+    ({"conditioning": "few_labels", "num_clusters": 100, "labels_per_class": 10, "class_head": "ac"}, "class_head"),
+    (
+      {"conditioning": "few_labels", "num_clusters": 100, "labels_per_class": 10, "few_labels_min_confidence": 1.0},
+      "few_labels_min_confidence",
+    ),
+  ],
+)
+def test_bad_few_labels_settings_are_one_clear_error(tiny_config, overrides, field):
+  tiny_config.update(overrides)
+  with pytest.raises(ConfigError, match=field):
+    config_lib.validate(tiny_config)
