@@ -186,3 +186,29 @@ def test_bad_few_labels_settings_are_one_clear_error(tiny_config, overrides, fie
   tiny_config.update(overrides)
   with pytest.raises(ConfigError, match=field):
     config_lib.validate(tiny_config)
+
+
+def test_a_few_labels_run_trains_exactly_as_the_same_clusters_run(tiny_config, tmp_path):
+  """Its GAN never sees a digit: the metrics and parameters equal those of conditioning clusters."""
+  results = []
+  for kind in ("clusters", "few_labels"):
+    config = few_labels_config(tiny_config.copy_and_resolve_references())
+    if kind == "clusters":
+      config.labels_per_class = 0
+    config.conditioning = kind
+    train.train_and_evaluate(config, str(tmp_path / kind))
+    with open(tmp_path / kind / "metrics.jsonl") as f:
+      records = [{k: v for k, v in json.loads(line).items() if not k.endswith("_per_sec")} for line in f]
+    results.append((records, generation.load_run(str(tmp_path / kind)).state.generator_params))
+  assert results[0][0] == results[1][0]
+  jax.tree.map(np.testing.assert_array_equal, results[0][1], results[1][1])
+
+
+def test_the_shipped_few_labels_config_is_wgan_gp_tuned_with_few_labels():
+  from configs import few_labels, wgan_gp_tuned
+
+  config, base = few_labels.get_config(), wgan_gp_tuned.get_config()
+  config_lib.validate(config)
+  changed = {k for k in config if config[k] != base[k]}
+  assert changed == {"conditioning", "labels_per_class"}
+  assert config.num_clusters == 100 and config.labels_per_class == 10

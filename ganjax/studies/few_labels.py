@@ -209,7 +209,7 @@ def run_all(settings: Settings, data_config, jsonl: str) -> None:
     with open(jsonl, "a") as f:
       f.write(json.dumps(row) + "\n")
     title = dict(TREATMENTS)[row["treatment"]]
-    print(f"N={key[0]} subset {key[1]} {title}: accuracy {accuracy:.4f} ({time.perf_counter() - start:.0f} s so far)")
+    print(f"N={key[0]} subset {key[1]} {title}: accuracy {accuracy:.4f} ({time.perf_counter() - start:.0f} s so far)", flush=True)
 
   for per_class, num_subsets in settings.subsets:
     for label_seed in range(num_subsets):
