@@ -179,7 +179,7 @@ def test_a_run_writes_grids_evaluations_checkpoints_and_records_after_the_steps_
     def create(cls, config):
       return cls()
 
-    def evaluate_state(self, setup, state, config, key):
+    def evaluate_state(self, setup, state, config, key, naming=None):
       fired.append(("evaluate", int(state.step)))
       return {"fid": float(state.step)}
 
