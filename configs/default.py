@@ -65,9 +65,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_clusters = 0  # (few_labels,) clusters: of all images; digit_clusters: within each digit; else 0
   config.self_training_rounds = 2  # few_labels: pseudo-labelling rounds of the namer after its labelled-only one
   config.self_training_steps = 2000  # few_labels: classifier steps per round (classifiers.SMALL_CNN_RECIPE)
-  config.few_labels_min_confidence = (
-    0.5  # few_labels: a sample of digit d is kept if the namer gives d >= this (0: all)
-  )
+  # few_labels: a sample of digit d is kept if the namer gives it d with at least this probability (0: all kept)
+  config.few_labels_min_confidence = 0.9
   config.critic_label_input = "projection"  # projection | concat: how a conditional critic sees the label
   # Class heads on the critic (conditioning digit or digit_clusters; ganjax/losses.py): none | ac (AC-GAN: a head
   # classifies real digits, G makes digits it recognises) | tac (TAC-GAN: and a twin head learns the fakes' digits).

@@ -52,7 +52,7 @@ class Settings:
   rounds: int = 2  # self-training rounds after the labelled-only one
   gan_workdir: str = ""  # a trained label-free run (conditioning clusters or few_labels); '' = no GAN cells
   synthetic_per_class: int = 1000  # synthetic digits per class, checked by the subset's namer
-  min_confidence: float = 0.5  # the namer's check (config.few_labels_min_confidence)
+  min_confidence: float = 0.9  # the namer's check (config.few_labels_min_confidence)
   cas: bool = True  # also train a classifier on each subset's synthetic set alone (CAS)
   out_dir: str = "experiments/results/few_labels"
 
@@ -75,7 +75,8 @@ def _gan_id(workdir: str) -> str:
 
 
 def cell_key(settings: Settings, per_class: int, label_seed: int, treatment: str) -> tuple:
-  gan = gan_id(settings) if "gan" in treatment else ""
+  synthetic = f"{gan_id(settings)} x{settings.synthetic_per_class} conf{settings.min_confidence:g}"
+  gan = synthetic if "gan" in treatment else ""
   return (per_class, label_seed, treatment, settings.classifier_steps, settings.rounds, gan)
 
 
