@@ -212,3 +212,38 @@ def test_the_shipped_few_labels_config_is_wgan_gp_tuned_with_few_labels():
   changed = {k for k in config if config[k] != base[k]}
   assert changed == {"conditioning", "labels_per_class"}
   assert config.num_clusters == 100 and config.labels_per_class == 10
+
+
+@pytest.mark.slow
+def test_the_few_labels_benchmark_runs_end_to_end_and_resumes(tiny_config, tmp_path):
+  import subprocess
+  import sys
+
+  from conftest import REPO
+
+  config = tiny_config
+  config.conditioning, config.num_clusters, config.train_subset, config.num_train_steps = "clusters", 10, 0, 2
+  train.train_and_evaluate(config, str(tmp_path / "gan"))  # a label-free GAN on the whole training split
+  out = tmp_path / "few"
+  command = [sys.executable, "experiments/augment.py", "--few_labels", "--quick_test", f"--out_dir={out}"]
+  command.append(f"--gan_workdir={tmp_path / 'gan'}")
+  env = {**os.environ, "TFDS_DATA_DIR": config.data_dir}
+  for attempt in range(2):
+    output = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert output.returncode == 0, output.stderr[-3000:]
+    with open(out / "few_labels.jsonl") as f:
+      rows = [json.loads(line) for line in f]
+    assert len(rows) == 5  # the rerun finds every cell done
+  assert sorted(r["treatment"] for r in rows) == sorted(t for t, _ in few_labels_study().TREATMENTS)
+  assert all(0 <= r["accuracy"] <= 1 and r["n_per_class"] == 5 and r["label_seed"] == 0 for r in rows)
+  gan_rows = [r for r in rows if "gan" in r["treatment"]]
+  assert all(r["num_synthetic"] == 200 and 0 <= r["label_agreement"] <= 1 and "cas" in r for r in gan_rows)
+  assert (out / "few_labels.png").stat().st_size > 0
+  text = (out / "few_labels.md").read_text()
+  assert "pseudo-labels + classic + GAN" in text and "errors per 10k" in text
+
+
+def few_labels_study():
+  from ganjax.studies import few_labels
+
+  return few_labels

@@ -133,6 +133,11 @@ def synthetic_set(settings: Settings, few: labelled.FewLabels, namer: Namer) -> 
     )
   with np.load(os.path.join(run.workdir, "clusters.npz")) as f:
     assignments = f["assignments"]
+  if len(assignments) != len(few.labelled_labels) + len(few.unlabelled_images):
+    raise ValueError(
+      f"{settings.gan_workdir} was trained on {len(assignments)} images; the few-labels benchmark needs a GAN "
+      f"trained on the whole training split ({len(few.labelled_labels) + len(few.unlabelled_images)} images)"
+    )
   num_clusters = run.setup.conditioning.num_clusters
   subset_naming = naming.name(
     assignments, num_clusters, few.labelled_indices, few.labelled_labels, namer.result, settings.min_confidence, {}
@@ -210,7 +215,10 @@ def run_all(settings: Settings, data_config, jsonl: str) -> None:
     with open(jsonl, "a") as f:
       f.write(json.dumps(row) + "\n")
     title = dict(TREATMENTS)[row["treatment"]]
-    print(f"N={key[0]} subset {key[1]} {title}: accuracy {accuracy:.4f} ({time.perf_counter() - start:.0f} s so far)", flush=True)
+    print(
+      f"N={key[0]} subset {key[1]} {title}: accuracy {accuracy:.4f} ({time.perf_counter() - start:.0f} s so far)",
+      flush=True,
+    )
 
   for per_class, num_subsets in settings.subsets:
     for label_seed in range(num_subsets):
