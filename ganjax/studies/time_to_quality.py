@@ -292,6 +292,8 @@ def time_to_quality(
     raise ConfigError(f"--num_samples={num_samples}: evaluate at least one sample")
   if cadence.every_seconds <= 0 and cadence.every_steps <= 0:
     raise ConfigError("give --eval_every_seconds or --eval_every_steps (> 0): when to evaluate")
+  if config.conditioning == "few_labels":  # its GAN is the clusters run's: time that instead
+    raise ConfigError("conditioning=few_labels: time its GAN as conditioning=clusters (the same training)")
   path = os.path.join(out_dir, RECORDS_FILE)
   resumed_records(path, max(generation.checkpoint_steps(workdir), default=0), num_samples)  # before build writes
   experiment = train.build(config, workdir)
