@@ -70,7 +70,9 @@ flags.DEFINE_string("gan_workdir", FEW.gan_workdir, "--few_labels: a trained lab
 flags.DEFINE_integer("synthetic_per_class", FEW.synthetic_per_class, "--few_labels: synthetic digits per class.")
 flags.DEFINE_float("min_confidence", FEW.min_confidence, "--few_labels: the namer's check of each sample.")
 flags.DEFINE_bool("cas", FEW.cas, "--few_labels: also the CAS of each subset's synthetic set.")
-FEW_FLAGS = ("rounds", "gan_workdir", "synthetic_per_class", "min_confidence", "cas", "classifier_steps", "out_dir")
+flags.DEFINE_bool("report_only", FEW.report_only, "--few_labels: write the report of the cells done; run none.")
+FEW_FLAGS = ("rounds", "gan_workdir", "synthetic_per_class", "min_confidence", "cas", "report_only")
+FEW_FLAGS += ("classifier_steps", "out_dir")
 SETTINGS_FLAGS = ("n_per_class", "seeds", "synthetic_ratio", "classifier_steps", "classic_strength")
 SETTINGS_FLAGS += ("small_gan_steps", "gan_per_seed", "full_gan_workdir", "full_gan_steps", "out_dir")
 

@@ -54,6 +54,7 @@ class Settings:
   synthetic_per_class: int = 1000  # synthetic digits per class, checked by the subset's namer
   min_confidence: float = 0.9  # the namer's check (config.few_labels_min_confidence)
   cas: bool = True  # also train a classifier on each subset's synthetic set alone (CAS)
+  report_only: bool = False  # write the report from the cells done so far; run none
   out_dir: str = "experiments/results/few_labels"
 
 
@@ -282,7 +283,8 @@ def run_benchmark(settings: Settings, data_config, command: str) -> None:
   start = time.perf_counter()
   os.makedirs(settings.out_dir, exist_ok=True)
   jsonl = os.path.join(settings.out_dir, "few_labels.jsonl")
-  run_all(settings, data_config, jsonl)
+  if not settings.report_only:
+    run_all(settings, data_config, jsonl)
   rows = current_rows(settings, gans.read_json_lines(jsonl))
   write_markdown(settings, rows, time.perf_counter() - start, command)
   print(f"wrote {settings.out_dir}/few_labels.{{md,jsonl,png}} in {time.perf_counter() - start:.0f} s")
