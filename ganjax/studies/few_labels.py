@@ -27,6 +27,7 @@ from flax import serialization
 
 from ganjax import files
 from ganjax.data import mnist
+from ganjax.errors import GenerationError
 from ganjax.eval import classifiers
 from ganjax.few_labels import labelled, naming, self_training
 from ganjax.studies import augmentation_gans as gans
@@ -188,7 +189,12 @@ def subset_cells(settings: Settings, few: labelled.FewLabels, test_set, done: se
   if not settings.gan_workdir:
     return
   start = time.perf_counter()
-  synthetic = synthetic_set(settings, few, namer)
+  try:
+    synthetic = synthetic_set(settings, few, namer)
+  except GenerationError as e:  # e.g. a namer from 1 label per digit that is never sure of some digit
+    for treatment in ("classic+gan", "pseudo+gan"):
+      write(key(treatment), None, time.perf_counter() - start, {"failed": str(e)})
+    return
   measures = gan_measures(settings, synthetic, test_set, few.label_seed) | {"synthetic_s": time.perf_counter() - start}
   unlabelled = (few.unlabelled_images, namer.result.pseudo_labels)
   for treatment, base in (("classic+gan", (few.labelled_images, few.labelled_labels)), ("pseudo+gan", unlabelled)):
@@ -208,18 +214,14 @@ def run_all(settings: Settings, data_config, jsonl: str) -> None:
   start = time.perf_counter()
 
   def write(key, accuracy, wall_s, extra):
-    row = dict(zip(KEY_FIELDS, key, strict=True)) | {
-      "accuracy": accuracy,
-      "errors_per_10k": round(1e4 * (1 - accuracy)),
-    }
+    errors = None if accuracy is None else round(1e4 * (1 - accuracy))
+    row = dict(zip(KEY_FIELDS, key, strict=True)) | {"accuracy": accuracy, "errors_per_10k": errors}
     row |= extra | {"wall_s": round(wall_s, 1), "device": jax.devices()[0].device_kind}
     with open(jsonl, "a") as f:
       f.write(json.dumps(row) + "\n")
+    shown = f"accuracy {accuracy:.4f}" if accuracy is not None else f"failed: {extra['failed']}"
     title = dict(TREATMENTS)[row["treatment"]]
-    print(
-      f"N={key[0]} subset {key[1]} {title}: accuracy {accuracy:.4f} ({time.perf_counter() - start:.0f} s so far)",
-      flush=True,
-    )
+    print(f"N={key[0]} subset {key[1]} {title}: {shown} ({time.perf_counter() - start:.0f} s so far)", flush=True)
 
   for per_class, num_subsets in settings.subsets:
     for label_seed in range(num_subsets):
@@ -268,6 +270,12 @@ def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command:
     "## The synthetic sets (each subset's naming of the one GAN)",
     "",
     *report.gan_table(summary, per_class),
+    "",
+    *[
+      f"- N = {r['n_per_class']}, subset {r['label_seed']}: no synthetic set ({r['failed']})"
+      for r in rows
+      if r.get("failed") and r["treatment"] == "classic+gan"
+    ],
     "",
     "## Mean wall time per cell (s; pseudo-labels: all self-training rounds)",
     "",

@@ -19,7 +19,7 @@ def summarize(rows: list[dict], treatments: tuple) -> dict:
   summary = {}
   for treatment, _ in treatments:
     for n in sorted({r["n_per_class"] for r in rows}):
-      found = [r for r in rows if r["treatment"] == treatment and r["n_per_class"] == n]
+      found = [r for r in rows if r["treatment"] == treatment and r["n_per_class"] == n and r["accuracy"] is not None]
       if not found:
         continue
       accuracies = np.array([r["accuracy"] for r in found])
