@@ -247,3 +247,28 @@ def few_labels_study():
   from ganjax.studies import few_labels
 
   return few_labels
+
+
+def test_a_subset_whose_synthetic_set_cannot_be_drawn_is_recorded_as_failed(monkeypatch):
+  from ganjax.studies import few_labels
+
+  settings = few_labels.Settings(gan_workdir="some_gan", subsets=((1, 1),), cas=False)
+  monkeypatch.setattr(few_labels, "gan_id", lambda settings: "some_gan@1")
+  result = self_training.Result(None, None, np.zeros(3, np.int32), np.ones(3), (0,))
+  monkeypatch.setattr(few_labels, "ensure_namer", lambda *args: few_labels.Namer(result, [0.5, 0.6], 1.0))
+
+  def no_digits(*args):
+    raise GenerationError("the generator rarely draws digit 7")
+
+  monkeypatch.setattr(few_labels, "synthetic_set", no_digits)
+  monkeypatch.setattr(few_labels, "train_cell", lambda *args: 0.25)
+  few = labelled.split(np.zeros((20, 28, 28, 1), np.uint8), np.arange(20) % 10, 1, 0)
+  written = []
+  few_labels.subset_cells(settings, few, None, set(), lambda key, *rest: written.append((key, *rest)))
+  by_treatment = {key[2]: (accuracy, extra) for key, accuracy, _, extra in written}
+  assert by_treatment["real"][0] == 0.25 and by_treatment["pseudo"][0] == 0.6
+  assert by_treatment["classic+gan"] == (None, {"failed": "the generator rarely draws digit 7"})
+  assert by_treatment["pseudo+gan"][0] is None
+  rows = [{"treatment": k, "n_per_class": 1, "accuracy": a, "wall_s": 1.0} for k, (a, _) in by_treatment.items()]
+  summary = few_labels.report.summarize(rows, few_labels.TREATMENTS)
+  assert ("classic+gan", 1) not in summary and summary["real", 1]["mean"] == 0.25
