@@ -32,8 +32,8 @@ unlabelled; treatments real, real + classic, pseudo-labels + classic (self-train
 labelled synthetic digits from one label-free GAN (--gan_workdir: a conditioning clusters or few_labels run)
 named by each subset's self-trained classifier. Writes few_labels.{md,jsonl,png} to --out_dir
 (default experiments/results/few_labels).
-  python experiments/augment.py --few_labels --gan_workdir=runs/few_labels   # ~1 h 40 min on 2 CPU cores
-  python experiments/augment.py --few_labels --quick_test --out_dir=/tmp/few  # < 1 min
+  python experiments/augment.py --few_labels --gan_workdir=runs/few_labels   # ~2.5 h on 2 CPU cores
+  python experiments/augment.py --few_labels --quick_test --out_dir=/tmp/few  # ~2 min
 """
 
 import dataclasses
