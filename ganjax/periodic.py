@@ -297,6 +297,7 @@ class Evaluate:
     self.is_main = jax.process_index() == 0
     self.key = jax.random.fold_in(root_key, 4)
     self.evaluation: sample_quality.Evaluation | None = None  # built at the first evaluation
+    self.naming = None  # a few_labels run's naming (ganjax/few_labels/naming.py), read at the first evaluation
 
   def __call__(self, before: Position, after: Position, state: steps.TrainState) -> None:
     if self.schedule.evaluate(before, after):
@@ -318,9 +319,10 @@ class Evaluate:
       start = time.perf_counter()
       if self.evaluation is None:
         self.evaluation = sample_quality.Evaluation.create(self.config)
-      naming = few_labels_naming.load(self.workdir) if self.setup.conditioning.kind == "few_labels" else None
+        if self.setup.conditioning.kind == "few_labels":  # few_labels.npz: written by build() before step 1
+          self.naming = few_labels_naming.load(self.workdir)
       state = self.unreplicate(state)
-      result = self.evaluation.evaluate_state(self.setup, state, self.config, self.key, naming=naming)
+      result = self.evaluation.evaluate_state(self.setup, state, self.config, self.key, naming=self.naming)
       seconds = round(time.perf_counter() - start, 1)
       result.update(step=step, epoch=round(position.epoch, 4), eval_seconds=seconds)
       logging.info("eval at step %d (epoch %.2f): %s", step, position.epoch, sample_quality.summary_line(result))

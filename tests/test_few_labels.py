@@ -272,3 +272,12 @@ def test_a_subset_whose_synthetic_set_cannot_be_drawn_is_recorded_as_failed(monk
   rows = [{"treatment": k, "n_per_class": 1, "accuracy": a, "wall_s": 1.0} for k, (a, _) in by_treatment.items()]
   summary = few_labels.report.summarize(rows, few_labels.TREATMENTS)
   assert ("classic+gan", 1) not in summary and summary["real", 1]["mean"] == 0.25
+
+
+def test_naming_refuses_clusters_of_another_training_split():
+  few = labelled.split(np.zeros((20, 28, 28, 1), np.uint8), np.arange(20) % 10, 1, 0)
+  result = self_training.Result(None, None, np.zeros(10, np.int32), np.ones(10), (0,))
+  with pytest.raises(ValueError, match="cover 12 images.*20"):
+    naming.name(np.zeros(12, np.int32), 10, few, result, 0.9, {})
+  table = naming.name(np.arange(20) % 10, 10, few, result, 0.9, {}).cluster_given_digit
+  assert table.shape == (10, 10)

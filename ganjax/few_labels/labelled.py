@@ -9,9 +9,9 @@ import dataclasses
 import jax
 import numpy as np
 
+from ganjax.conditioning import NUM_DIGITS
 from ganjax.errors import DataError
 
-NUM_DIGITS = 10
 LABEL_KEY = 0x1ABE1  # folded into jax.random.key(label_seed): label draws never share a stream with training
 
 

@@ -22,9 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
-from flax import serialization
 
 from ganjax import files
+from ganjax.conditioning import NUM_DIGITS
 from ganjax.errors import WorkdirError
 from ganjax.eval import classifiers
 from ganjax.few_labels import labelled, self_training
@@ -32,7 +32,6 @@ from ganjax.synth import augmentations
 
 PyTree = Any
 NAMING_FILE = "few_labels.npz"
-NUM_DIGITS = 10
 NAMER_KEY = 0x4E414D45  # folded into jax.random.key(label_seed): the namer depends on the labelled subset alone
 CLASSIC = functools.partial(augmentations.classic, strength=1.0)  # one object, so every namer shares a compile
 
@@ -77,17 +76,21 @@ def cluster_given_digit(assignments: np.ndarray, digits: np.ndarray, num_cluster
 def name(
   assignments: np.ndarray,
   num_clusters: int,
-  labelled_indices: np.ndarray,
-  labelled_labels: np.ndarray,
+  few: labelled.FewLabels,
   result: self_training.Result,
   min_confidence: float,
   provenance: dict,
 ) -> Naming:
   """The naming of a run whose training images have these cluster `assignments` (in training-set order): the
-  labelled images count with their labels, every other image with its pseudo-label from `result`."""
+  labelled images of `few` count with their labels, every other image with its pseudo-label from `result`."""
+  if len(assignments) != len(few.labelled_labels) + len(few.unlabelled_images):
+    raise ValueError(
+      f"the clusters cover {len(assignments)} images, the labelled subset's training split "
+      f"{len(few.labelled_labels) + len(few.unlabelled_images)}: the GAN must train on the whole split"
+    )
   digits = np.empty(len(assignments), np.int32)
-  unlabelled = np.setdiff1d(np.arange(len(assignments)), labelled_indices)
-  digits[labelled_indices], digits[unlabelled] = labelled_labels, result.pseudo_labels
+  unlabelled = np.setdiff1d(np.arange(len(assignments)), few.labelled_indices)
+  digits[few.labelled_indices], digits[unlabelled] = few.labelled_labels, result.pseudo_labels
   table = cluster_given_digit(assignments, digits, num_clusters)
   return Naming(table, result.recipe.num_steps, result.params, min_confidence, provenance)
 
@@ -100,7 +103,7 @@ def save(workdir: str, naming: Naming) -> None:
       f,
       cluster_given_digit=naming.cluster_given_digit,
       classifier_steps=naming.classifier_steps,
-      namer_params=np.frombuffer(serialization.to_bytes(naming.namer_params), np.uint8),
+      namer_params=self_training.params_to_bytes(naming.namer_params),
       min_confidence=naming.min_confidence,
       provenance=np.array(json.dumps(naming.provenance)),
     )
@@ -113,13 +116,18 @@ def load(workdir: str) -> Naming:
     raise WorkdirError(f"{path} is missing: a few_labels run writes it when it starts; rerun its training command")
   with np.load(path) as f:
     steps = int(f["classifier_steps"])
-    template = classifiers.small_cnn_recipe(steps).model.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))
-    params = serialization.from_bytes(template["params"], f["namer_params"].tobytes())
+    params = self_training.params_from_bytes(classifiers.small_cnn_recipe(steps), f["namer_params"])
     return Naming(f["cluster_given_digit"], steps, params, float(f["min_confidence"]), json.loads(str(f["provenance"])))
 
 
 def namer_key(label_seed: int) -> jax.Array:
   return jax.random.fold_in(jax.random.key(label_seed), NAMER_KEY)
+
+
+def train_namer(few: labelled.FewLabels, settings: self_training.SelfTraining, on_round=None) -> self_training.Result:
+  """Self-train the namer on `few`: classic augmentation, key namer_key(label_seed), so a subset's namer is the
+  same in a run and in the benchmark."""
+  return self_training.self_train(few, namer_key(few.label_seed), settings, CLASSIC, on_round)
 
 
 def build(
@@ -130,16 +138,14 @@ def build(
   min_confidence: float,
   on_round=None,
 ) -> tuple[Naming, self_training.Result]:
-  """Self-train the namer on `few` (classic augmentation, key namer_key(label_seed)) and name the clusters."""
-  result = self_training.self_train(few, namer_key(few.label_seed), settings, CLASSIC, on_round)
+  """Train the namer on `few` (train_namer) and name the clusters."""
+  result = train_namer(few, settings, on_round)
   provenance = few.provenance() | {
     "self_training_rounds": settings.rounds,
     "self_training_steps": settings.classifier_steps,
     "pseudo_labelled_per_round": list(result.kept_per_round),
   }
-  naming = name(
-    assignments, num_clusters, few.labelled_indices, few.labelled_labels, result, min_confidence, provenance
-  )
+  naming = name(assignments, num_clusters, few, result, min_confidence, provenance)
   return naming, result
 
 

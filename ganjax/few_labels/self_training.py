@@ -12,7 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import serialization
 
 from ganjax.eval import classifiers
 from ganjax.few_labels.labelled import FewLabels
@@ -46,6 +48,17 @@ class Result:
 def probabilities(recipe: classifiers.Recipe, params: PyTree, images_uint8: np.ndarray) -> np.ndarray:
   """float32 [N, 10]: the classifier's softmax."""
   return np.asarray(jax.nn.softmax(classifiers.predict_logits(recipe.model, params, images_uint8), axis=-1))
+
+
+def params_to_bytes(params: PyTree) -> np.ndarray:
+  """uint8 [B]: the classifier's parameters, for an .npz."""
+  return np.frombuffer(serialization.to_bytes(params), np.uint8)
+
+
+def params_from_bytes(recipe: classifiers.Recipe, data: np.ndarray) -> PyTree:
+  """The parameters params_to_bytes wrote, restored into the recipe's model's structure."""
+  template = recipe.model.init(jax.random.key(0), jnp.zeros((1, *classifiers.IMAGE_SHAPE)))["params"]
+  return serialization.from_bytes(template, np.asarray(data).tobytes())
 
 
 def most_confident(probs: np.ndarray, fraction: float) -> np.ndarray:

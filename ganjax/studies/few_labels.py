@@ -23,10 +23,10 @@ import time
 
 import jax
 import numpy as np
-from flax import serialization
 
 from ganjax import files
-from ganjax.data import mnist
+from ganjax.conditioning import NUM_DIGITS
+from ganjax.data import clusters, mnist
 from ganjax.errors import GenerationError
 from ganjax.eval import classifiers
 from ganjax.few_labels import labelled, naming, self_training
@@ -102,20 +102,19 @@ def ensure_namer(settings: Settings, few: labelled.FewLabels, test_set) -> Namer
   recipe = classifiers.small_cnn_recipe(settings.classifier_steps)
   if os.path.exists(path):
     with np.load(path) as f:
-      template = recipe.model.init(jax.random.key(0), np.zeros((1, 28, 28, 1), np.float32))["params"]
-      params = serialization.from_bytes(template, f["params"].tobytes())
+      params = self_training.params_from_bytes(recipe, f["params"])
       result = self_training.Result(recipe, params, f["pseudo_labels"], f["confidences"], tuple(f["kept"]))
       return Namer(result, [float(a) for a in f["round_accuracies"]], float(f["wall_s"]))
   accuracies, start = [], time.perf_counter()
   test = lambda r, params: accuracies.append(classifiers.accuracy(recipe.model, params, *test_set))
   st = self_training.SelfTraining(settings.rounds, settings.classifier_steps)
-  result = self_training.self_train(few, naming.namer_key(few.label_seed), st, naming.CLASSIC, test)
+  result = naming.train_namer(few, st, test)
   namer = Namer(result, accuracies, round(time.perf_counter() - start, 1))
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with files.atomic_path(path) as tmp, open(tmp, "wb") as f:
     np.savez(
       f,
-      params=np.frombuffer(serialization.to_bytes(result.params), np.uint8),
+      params=self_training.params_to_bytes(result.params),
       pseudo_labels=result.pseudo_labels,
       confidences=result.confidences,
       kept=np.asarray(result.kept_per_round),
@@ -133,18 +132,11 @@ def synthetic_set(settings: Settings, few: labelled.FewLabels, namer: Namer) -> 
       f"{settings.gan_workdir} has conditioning {run.setup.conditioning.kind!r}; the few-labels benchmark needs a "
       "label-free run (conditioning clusters or few_labels)"
     )
-  with np.load(os.path.join(run.workdir, "clusters.npz")) as f:
+  with np.load(os.path.join(run.workdir, clusters.CLUSTERS_FILE)) as f:
     assignments = f["assignments"]
-  if len(assignments) != len(few.labelled_labels) + len(few.unlabelled_images):
-    raise ValueError(
-      f"{settings.gan_workdir} was trained on {len(assignments)} images; the few-labels benchmark needs a GAN "
-      f"trained on the whole training split ({len(few.labelled_labels) + len(few.unlabelled_images)} images)"
-    )
   num_clusters = run.setup.conditioning.num_clusters
-  subset_naming = naming.name(
-    assignments, num_clusters, few.labelled_indices, few.labelled_labels, namer.result, settings.min_confidence, {}
-  )
-  digits = np.repeat(np.arange(naming.NUM_DIGITS, dtype=np.int32), settings.synthetic_per_class)
+  subset_naming = naming.name(assignments, num_clusters, few, namer.result, settings.min_confidence, {})
+  digits = np.repeat(np.arange(NUM_DIGITS, dtype=np.int32), settings.synthetic_per_class)
   key = jax.random.key(few.label_seed)
   images = generation.generate_named(run.setup, run.state, key, digits, subset_naming, True, 500)
   return images, digits
@@ -196,12 +188,15 @@ def subset_cells(settings: Settings, few: labelled.FewLabels, test_set, done: se
       write(key(treatment), None, time.perf_counter() - start, {"failed": str(e)})
     return
   measures = gan_measures(settings, synthetic, test_set, few.label_seed) | {"synthetic_s": time.perf_counter() - start}
-  unlabelled = (few.unlabelled_images, namer.result.pseudo_labels)
-  for treatment, base in (("classic+gan", (few.labelled_images, few.labelled_labels)), ("pseudo+gan", unlabelled)):
+  labelled_set, pseudo_set = (
+    (few.labelled_images, few.labelled_labels),
+    (few.unlabelled_images, namer.result.pseudo_labels),
+  )
+  training_sets = {"classic+gan": [labelled_set, synthetic], "pseudo+gan": [labelled_set, pseudo_set, synthetic]}
+  for treatment, parts in training_sets.items():
     if treatment in todo:
       start = time.perf_counter()
-      images = np.concatenate([few.labelled_images, *([base[0]] if treatment == "pseudo+gan" else []), synthetic[0]])
-      labels = np.concatenate([few.labelled_labels, *([base[1]] if treatment == "pseudo+gan" else []), synthetic[1]])
+      images, labels = (np.concatenate(column) for column in zip(*parts, strict=True))
       accuracy = train_cell(settings, images, labels, few.label_seed, naming.CLASSIC, test_set)
       write(key(treatment), accuracy, time.perf_counter() - start, measures | {"num_synthetic": len(synthetic[1])})
 
