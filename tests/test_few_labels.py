@@ -276,7 +276,7 @@ def test_a_subset_whose_synthetic_set_cannot_be_drawn_is_recorded_as_failed(monk
 
 def test_naming_refuses_clusters_of_another_training_split():
   few = labelled.split(np.zeros((20, 28, 28, 1), np.uint8), np.arange(20) % 10, 1, 0)
-  result = self_training.Result(None, None, np.zeros(10, np.int32), np.ones(10), (0,))
+  result = self_training.Result(self_training.SelfTraining().recipe, None, np.zeros(10, np.int32), np.ones(10), (0,))
   with pytest.raises(ValueError, match="cover 12 images.*20"):
     naming.name(np.zeros(12, np.int32), 10, few, result, 0.9, {})
   table = naming.name(np.arange(20) % 10, 10, few, result, 0.9, {}).cluster_given_digit
