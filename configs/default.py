@@ -55,6 +55,9 @@ def get_config() -> ml_collections.ConfigDict:
   # How stride-2 (transposed) convolutions are computed; the function and parameters are the same either way
   # (ganjax/layers.py). auto: "hybrid" on CPU (faster on XLA:CPU, docs/performance.md), "plain" elsewhere.
   config.conv_impl = "auto"  # auto | plain | phase | hybrid
+  # DiffAugment (ganjax/diff_augment.py): the critic sees real and fake images alike randomly transformed, for
+  # GANs on a few hundred images. Comma-separated: translation, cutout; "" = off.
+  config.critic_augment = ""
 
   # Conditioning (ganjax/conditioning.py): what G and the critic are told about each image.
   #   none: unconditional; digit: the MNIST digit (configs/cgan.py); clusters: k-means clusters of all training

@@ -9,7 +9,7 @@ import jax
 import ml_collections
 import optax
 
-from ganjax import conditioning, losses, models
+from ganjax import conditioning, diff_augment, losses, models
 from ganjax.errors import ConfigError, WorkdirError
 
 OPTIMIZERS = {"adam": optax.adam, "adamw": optax.adamw, "rmsprop": optax.rmsprop, "sgd": optax.sgd}
@@ -150,6 +150,12 @@ def validate_model(config: ml_collections.ConfigDict) -> None:
   _require(
     config.conv_impl in CONV_IMPL_CHOICES, "conv_impl", config.conv_impl, f"allowed: {', '.join(CONV_IMPL_CHOICES)}"
   )
+  augment = config.critic_augment
+  _require(isinstance(augment, str), "critic_augment", augment, "it must be a string such as 'translation,cutout'")
+  try:
+    diff_augment.parse(augment)
+  except ValueError as error:
+    _require(False, "critic_augment", augment, f"{error} ('' is off)")
 
 
 def validate_conditioning(config: ml_collections.ConfigDict) -> None:
@@ -293,6 +299,7 @@ _ADDED_FIELDS = dict(
   examples_per_class=0,
   eval_cas=False,
   labels_per_class=0,
+  critic_augment="",
 )
 
 

@@ -15,8 +15,8 @@ import ml_collections
 import optax
 
 from ganjax import config as config_lib
+from ganjax import diff_augment, losses
 from ganjax import images as images_lib
-from ganjax import losses
 from ganjax.conditioning import Conditioning
 from ganjax.models import Critic, CriticOutput, Generator
 
@@ -58,6 +58,7 @@ class GanSetup:
   ema_decay: float = 0.0  # > 0: keep an exponential moving average of the generator's parameters
   sampling_batch_norm: str = "moving"  # moving | batch: G's BatchNorm statistics when sampling (see sample)
   sampling_latent_scale: float = 1.0  # the std of G's noise when sampling (see sample)
+  critic_augment: tuple[str, ...] = ()  # DiffAugment operations on every critic input (ganjax/diff_augment.py)
   # Data parallelism (ganjax.parallel): the pmap axis to average over, or the jit mesh's example sharding.
   axis_name: str | None = None
   example_sharding: jax.sharding.Sharding | None = None
@@ -107,6 +108,7 @@ def make_setup(
     ema_decay=config.ema_decay,
     sampling_batch_norm=config.sampling_batch_norm,
     sampling_latent_scale=config.sampling_latent_scale,
+    critic_augment=diff_augment.parse(config.critic_augment),
     axis_name=axis_name,
     example_sharding=example_sharding,
   )
@@ -144,6 +146,17 @@ def example_keys(setup: GanSetup, key: jax.Array, batch_size: int) -> jax.Array:
     if setup.example_sharding is not None:  # jit over a mesh: draw each example on the device that holds it
       positions = jax.lax.with_sharding_constraint(positions, setup.example_sharding)
   return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, positions)
+
+
+# Folded into a step's key for the critic's input augmentation, so runs without it draw every other key as before.
+AUGMENT_STREAM = 0xA06
+
+
+def augment_critic_input(setup: GanSetup, key: jax.Array, images: jax.Array) -> jax.Array:
+  """The images the critic sees: with setup.critic_augment's DiffAugment draws (one per example), else as is."""
+  if not setup.critic_augment:
+    return images
+  return diff_augment.augment(setup.critic_augment, example_keys(setup, key, images.shape[0]), images)
 
 
 def draw_noise(setup: GanSetup, key: jax.Array, batch_size: int) -> jax.Array:
@@ -197,13 +210,15 @@ def critic_step(
   fake_images, batch_stats = generate(setup, state.generator_params, state.generator_batch_stats, z, labels)
   fake_images = jax.lax.stop_gradient(fake_images)
   objective = setup.objective
+  augment_key = jax.random.fold_in(key, AUGMENT_STREAM)
 
   def loss_fn(critic_params):
-    def critic_fn(images, dropout_key) -> CriticOutput:
+    def critic_fn(images, dropout_key, augment_index) -> CriticOutput:
+      images = augment_critic_input(setup, jax.random.fold_in(augment_key, augment_index), images)
       keys = example_keys(setup, dropout_key, batch_size)
       return setup.critic.apply({"params": critic_params}, images, keys, labels=labels)
 
-    fake, real = critic_fn(fake_images, fake_key), critic_fn(real_images, real_key)
+    fake, real = critic_fn(fake_images, fake_key, 0), critic_fn(real_images, real_key, 1)
     digits = setup.conditioning.digits_of(labels) if setup.class_head != "none" else None
     metrics = losses.critic_class_head_terms(setup.class_head, real.class_logits, fake.twin_logits, digits)
     loss = objective.critic_loss(real.logits, fake.logits)
@@ -215,7 +230,7 @@ def critic_step(
     if objective.penalises_gradients:
       eps = jax.vmap(jax.random.uniform)(example_keys(setup, eps_key, batch_size))
       x_hat = losses.interpolate(real_images, fake_images, eps)
-      penalty = losses.gradient_penalty(lambda x: critic_fn(x, gp_key).logits, x_hat)
+      penalty = losses.gradient_penalty(lambda x: critic_fn(x, gp_key, 2).logits, x_hat)
       loss = loss + objective.gradient_penalty_weight * penalty
       metrics["gradient_penalty"] = penalty
     metrics["critic_loss"] = loss
@@ -241,6 +256,7 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
 
   def loss_fn(generator_params):
     fake_images, batch_stats = generate(setup, generator_params, state.generator_batch_stats, z, labels)
+    fake_images = augment_critic_input(setup, jax.random.fold_in(key, AUGMENT_STREAM), fake_images)
     keys = example_keys(setup, dropout_key, batch_size)
     fake = setup.critic.apply({"params": state.critic_params}, fake_images, keys, labels=labels)
     loss = setup.objective.generator_loss(fake.logits)

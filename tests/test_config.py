@@ -56,6 +56,12 @@ def test_paper_configs_hold_the_paper_hyperparameters():
     ("ema_decay", 1.0, "config.ema_decay=1.0 is not allowed; it must be in"),
     ("examples_per_class", -1, "config.examples_per_class=-1 is not allowed"),
     ("eval_num_samples", 5, "config.eval_num_samples=5 is not allowed; it must be an integer >= 10"),
+    (
+      "critic_augment",
+      "flip",
+      "config.critic_augment='flip' is not allowed; 'flip' is not a critic augmentation; allo",
+    ),
+    ("critic_augment", "cutout,cutout", "config.critic_augment='cutout,cutout' is not allowed; 'cutout,cutout' names"),
   ],
 )
 def test_bad_values_are_named_with_what_is_allowed(field, value, message):
