@@ -26,6 +26,11 @@ unless --full_gan_workdir is given. It shows the pipeline end to end; its GANs a
 question. --quick_test: N = 10, 1 seed, 20 classifier steps, tiny GANs (8-8-4 / 4-8, batch 16) for 3 steps.
 A preset sets only the flags not given explicitly. The benchmark is ganjax.studies.augmentation.
 
+Regime (a) with the tuned cGAN and DiffAugment (translation and cutout of every critic input, real and fake;
+ganjax/diff_augment.py), without regime (b); its cGANs are named a_N{N}_s{seed}_cwgan_gp_tuned_da-...:
+  python experiments/augment.py --n_per_class=10 --seeds=5 --regimes=a --gan_config=cwgan_gp_tuned \
+      --critic_augment=translation,cutout --out_dir=experiments/results/augment_diffaugment
+
 --few_labels: the few-labels benchmark instead (ganjax.studies.few_labels, docs/few_labels.md): N labelled
 images per class drawn at random with label seeds 0.. (--subsets N:count,...), the other training images
 unlabelled; treatments real, real + classic, pseudo-labels + classic (self-training, --rounds), and both with
@@ -37,6 +42,7 @@ named by each subset's self-trained classifier. Writes few_labels.{md,jsonl,png}
 """
 
 import dataclasses
+import importlib
 import os
 import sys
 
@@ -45,11 +51,12 @@ from absl import app, flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from configs import cwgan_gp, default
-from ganjax import cli
+from configs import default
+from ganjax import cli, diff_augment
 from ganjax.studies import augmentation, few_labels
 
 DEFAULTS = augmentation.Settings()
+CONDITIONAL_CONFIGS = ("cwgan_gp", "cwgan_gp_tuned", "cgan", "cgan_tuned")  # digit-conditioned: they draw labels
 flags.DEFINE_list("n_per_class", list(DEFAULTS.n_per_class), "Real labelled images per class.")
 flags.DEFINE_integer("seeds", DEFAULTS.seeds, "Seeds 0..S-1 (classifier init/order/augmentation, GAN sample noise).")
 flags.DEFINE_float("synthetic_ratio", DEFAULTS.synthetic_ratio, "Synthetic images per real image (GAN treatments).")
@@ -60,6 +67,9 @@ flags.DEFINE_bool("gan_per_seed", DEFAULTS.gan_per_seed, "Regime (a): one cGAN p
 flags.DEFINE_string("full_gan_workdir", DEFAULTS.full_gan_workdir, "A trained full-data cGAN run (regime b).")
 flags.DEFINE_integer("full_gan_steps", DEFAULTS.full_gan_steps, "Generator steps of the regime-(b) cGAN trained here.")
 flags.DEFINE_string("out_dir", DEFAULTS.out_dir, "Output directory.")
+flags.DEFINE_string("gan_config", DEFAULTS.gan_config, "The configs/ module of the cGANs trained here.")
+flags.DEFINE_string("critic_augment", DEFAULTS.critic_augment, "DiffAugment of those cGANs, e.g. translation,cutout.")
+flags.DEFINE_list("regimes", list(DEFAULTS.regimes), "GAN regimes to run: a, b (the columns without a GAN always run).")
 _QUICK = flags.DEFINE_bool("quick", False, "Preset: ~15 min on 2 CPU cores (module docstring).")
 _QUICK_TEST = flags.DEFINE_bool("quick_test", False, "Preset: a < 1 min smoke run for tests.")
 _FEW_LABELS = flags.DEFINE_bool("few_labels", False, "The few-labels benchmark (module docstring).")
@@ -75,6 +85,7 @@ FEW_FLAGS = ("rounds", "gan_workdir", "synthetic_per_class", "min_confidence", "
 FEW_FLAGS += ("classifier_steps", "out_dir")
 SETTINGS_FLAGS = ("n_per_class", "seeds", "synthetic_ratio", "classifier_steps", "classic_strength")
 SETTINGS_FLAGS += ("small_gan_steps", "gan_per_seed", "full_gan_workdir", "full_gan_steps", "out_dir")
+SETTINGS_FLAGS += ("gan_config", "critic_augment", "regimes")
 
 
 def few_labels_settings() -> few_labels.Settings:
@@ -103,7 +114,18 @@ def main(argv):
   settings = augmentation.preset_settings(preset, **explicit)
   if settings.synthetic_ratio <= 0:
     raise app.UsageError("--synthetic_ratio must be > 0")
-  cli.run(augmentation.run_benchmark, settings, cwgan_gp.get_config(), default.get_config(), command)
+  if not set(settings.regimes) <= {"a", "b"}:
+    raise app.UsageError(f"--regimes={','.join(settings.regimes)}; allowed: a, b (comma-separated)")
+  conditional = [n for n in CONDITIONAL_CONFIGS if os.path.exists(os.path.join(ROOT, "configs", f"{n}.py"))]
+  if settings.gan_config not in conditional:
+    raise app.UsageError(f"--gan_config={settings.gan_config}; allowed: {', '.join(conditional)}")
+  try:
+    diff_augment.parse(settings.critic_augment)
+  except ValueError as error:
+    raise app.UsageError(f"--critic_augment={settings.critic_augment}: {error}")
+  gan_base = importlib.import_module(f"configs.{settings.gan_config}").get_config()
+  gan_base.critic_augment = settings.critic_augment
+  cli.run(augmentation.run_benchmark, settings, gan_base, default.get_config(), command)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,36 @@ def test_the_table_reads_the_cells_of_the_current_settings_and_n_all_shares_regi
   assert (round(mean, 6), round(std, 6), seeds, wall_s) == (0.55, round(0.1 / 2**0.5, 6), 2, 1.0)
 
 
+def test_another_cgan_config_or_diffaugment_names_its_own_cgans_and_cells_and_regimes_select_columns():
+  default = augmentation.Settings()
+  tuned = augmentation.Settings(gan_config="cwgan_gp_tuned", critic_augment="translation,cutout", regimes=["a"])
+  assert augmentation.small_gan_name(default, 10, 3) == "a_N10_s0"  # the names of earlier results are kept
+  assert augmentation.small_gan_name(tuned, 10, 3) == "a_N10_s0_cwgan_gp_tuned_da-translation+cutout"
+  assert augmentation.gan_id(tuned, "b", 0, 0) == "b_full_s0_cwgan_gp_tuned_da-translation+cutout@470"
+  plain_key, tuned_key = (augmentation.cell_key(s, "a", 10, "gan", 0) for s in (default, tuned))
+  assert plain_key != tuned_key  # cells of different cGANs never stand in for each other on resume
+  # The cells without a GAN are the same cells whatever the cGAN: two invocations share them.
+  assert augmentation.cell_key(default, "none", 10, "real", 0) == augmentation.cell_key(tuned, "none", 10, "real", 0)
+  assert [c[0] for c in tuned.columns] == ["none", "none", "a", "a"]
+  assert augmentation.gan_overrides(tuned) == {"critic_augment": "translation,cutout"}
+  assert augmentation.gan_overrides(default) == {}
+
+
+@pytest.mark.parametrize(
+  "flag, message",
+  [
+    ("--regimes=c", "--regimes=c; allowed: a, b"),
+    ("--gan_config=gan", "--gan_config=gan; allowed: cwgan_gp, cwgan_gp_tuned"),
+    ("--critic_augment=flip", "--critic_augment=flip: 'flip' is not a critic augmentation"),
+  ],
+)
+def test_a_bad_gan_flag_is_named_before_any_cell_runs(tmp_path, flag, message):
+  command = [sys.executable, "experiments/augment.py", flag, f"--out_dir={tmp_path}"]
+  output = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert output.returncode != 0 and message in output.stderr
+  assert not os.listdir(tmp_path)
+
+
 def test_a_cgan_batch_is_a_multiple_of_the_devices_and_at_most_its_images():
   config = gans.gan_config(tiny.get_config(), 5, 3, 1, {"batch_size": 256, "critic_features": (4, 8)})
   assert (config.examples_per_class, config.num_train_steps, config.seed) == (5, 3, 1)
@@ -92,3 +122,19 @@ def test_quick_test_writes_every_cell_a_table_and_a_plot_and_resumes(tmp_path, m
   rerun_rows = [json.loads(line) for line in (tmp_path / "augment.jsonl").read_text().splitlines()]
   assert [(r["regime"], r["treatment"]) for r in rerun_rows] == EXPECTED_CELLS
   assert rerun_rows[-1]["accuracy"] == rows[-1]["accuracy"]  # same seed, same machine: the same classifier
+
+
+@pytest.mark.slow
+def test_regime_a_alone_with_diffaugment_trains_its_own_cgan_with_the_policy(tmp_path, mnist_data_dir):
+  flags = ["--regimes=a", "--critic_augment=translation,cutout"]
+  command = [sys.executable, "experiments/augment.py", "--quick_test", f"--out_dir={tmp_path}", *flags]
+  env = {**os.environ, "TFDS_DATA_DIR": mnist_data_dir}
+  output = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+  assert output.returncode == 0, output.stderr[-3000:]
+  rows = [json.loads(line) for line in (tmp_path / "augment.jsonl").read_text().splitlines()]
+  assert [(r["regime"], r["treatment"]) for r in rows] == EXPECTED_CELLS[:4]  # no regime (b) cGAN
+  (gan_dir,) = os.listdir(tmp_path / "gans")
+  assert gan_dir == "a_N10_s0_da-translation+cutout"
+  saved = json.loads((tmp_path / "gans" / gan_dir / "config.json").read_text())
+  assert saved["critic_augment"] == "translation,cutout"
+  assert "with DiffAugment (translation,cutout)" in (tmp_path / "augment.md").read_text()

@@ -43,9 +43,25 @@ class Settings:
   full_gan_steps: int = 470  # ~10 epochs of 60k images at batch 256 with 5 critic batches per generator step
   out_dir: str = "experiments/results/augment"
   gan_overrides: dict = dataclasses.field(default_factory=dict)  # config fields of every cGAN trained here
+  gan_config: str = "cwgan_gp"  # the configs/ module of the cGANs trained here (e.g. cwgan_gp_tuned)
+  critic_augment: str = ""  # DiffAugment policy of the cGANs trained here (config.critic_augment; '' = off)
+  regimes: tuple[str, ...] = ("a", "b")  # the GAN regimes to run (the columns without a GAN always run)
 
   def __post_init__(self):
     object.__setattr__(self, "n_per_class", tuple(self.n_per_class))  # a flag's list is accepted too
+    object.__setattr__(self, "regimes", tuple(self.regimes))
+
+  @property
+  def gan_variant(self) -> str:
+    """'' for the default cGAN (configs/cwgan_gp.py, no DiffAugment), else a suffix naming its config and
+    policy: part of the cGANs' workdir names and of the cells' resume keys."""
+    variant = "" if self.gan_config == "cwgan_gp" else f"_{self.gan_config}"
+    return variant + (f"_da-{self.critic_augment.replace(',', '+')}" if self.critic_augment else "")
+
+  @property
+  def columns(self) -> tuple:
+    """The COLUMNS of the regimes these settings run."""
+    return tuple(c for c in COLUMNS if c[0] == "none" or c[0] in self.regimes)
 
   @property
   def per_class_values(self) -> list[int]:
@@ -82,10 +98,20 @@ def gan_id(settings: Settings, regime: str, per_class: int, seed: int) -> str:
   if regime == "none":
     return ""
   if regime == "a" and per_class:
-    return f"a_N{per_class}_s{seed if settings.gan_per_seed else 0}@{settings.small_gan_steps}"
+    return f"{small_gan_name(settings, per_class, seed)}@{settings.small_gan_steps}"
   if settings.full_gan_workdir:
     return os.path.abspath(settings.full_gan_workdir)
-  return f"b_full_s0@{settings.full_gan_steps}"
+  return f"b_full_s0{settings.gan_variant}@{settings.full_gan_steps}"
+
+
+def small_gan_name(settings: Settings, per_class: int, seed: int) -> str:
+  """The workdir name (under <out_dir>/gans) of the regime-(a) cGAN a cell at (N, seed) samples from."""
+  return f"a_N{per_class}_s{seed if settings.gan_per_seed else 0}{settings.gan_variant}"
+
+
+def gan_overrides(settings: Settings) -> dict:
+  """The config fields of every cGAN trained here: gan_overrides and the DiffAugment policy."""
+  return settings.gan_overrides | ({"critic_augment": settings.critic_augment} if settings.critic_augment else {})
 
 
 def cell_key(settings: Settings, regime: str, per_class: int, treatment: str, seed: int) -> tuple:
@@ -98,14 +124,14 @@ def sample_synthetic(settings: Settings, gan_base, regime: str, per_class: int, 
   """(images uint8, labels) from the regime's cGAN (trained here first if needed): ratio x num_real, balanced."""
   if regime == "a" and per_class:
     gan_seed = seed if settings.gan_per_seed else 0
-    workdir = os.path.join(settings.out_dir, "gans", f"a_N{per_class}_s{gan_seed}")
-    config = gans.gan_config(gan_base, per_class, settings.small_gan_steps, gan_seed, settings.gan_overrides)
+    workdir = os.path.join(settings.out_dir, "gans", small_gan_name(settings, per_class, seed))
+    config = gans.gan_config(gan_base, per_class, settings.small_gan_steps, gan_seed, gan_overrides(settings))
     gans.ensure_gan(workdir, config)
   elif settings.full_gan_workdir:
     workdir = settings.full_gan_workdir
   else:
-    workdir = os.path.join(settings.out_dir, "gans", "b_full_s0")
-    gans.ensure_gan(workdir, gans.gan_config(gan_base, 0, settings.full_gan_steps, 0, settings.gan_overrides))
+    workdir = os.path.join(settings.out_dir, "gans", f"b_full_s0{settings.gan_variant}")
+    gans.ensure_gan(workdir, gans.gan_config(gan_base, 0, settings.full_gan_steps, 0, gan_overrides(settings)))
   return gans.sample(workdir, max(1, round(settings.synthetic_ratio * num_real / 10)), seed)
 
 
@@ -131,7 +157,7 @@ def run_all(settings: Settings, gan_base, data_config, jsonl: str) -> None:
     train_set = mnist.load_split(config, "train")  # the very images the regime-(a) cGAN trains on
     for seed in range(settings.seeds):
       synthetic = {}  # regime -> its samples, drawn once for both of its treatments
-      for regime, treatment, title in COLUMNS:
+      for regime, treatment, title in settings.columns:
         key = cell_key(settings, regime, per_class, treatment, seed)
         if (regime == "a" and not per_class) or key in done:
           continue  # at N = all, regime (a)'s GAN is regime (b)'s
@@ -154,7 +180,7 @@ def current_cells(settings: Settings, rows: list[dict]) -> dict:
   by_key = {tuple(r[k] for k in KEY_FIELDS): r for r in rows}
   cells = {}
   for per_class in settings.per_class_values:
-    for regime, treatment, title in COLUMNS:
+    for regime, treatment, title in settings.columns:
       source = "b" if regime == "a" and not per_class else regime
       found = [by_key.get(cell_key(settings, source, per_class, treatment, s)) for s in range(settings.seeds)]
       cells[title, per_class] = [c for c in found if c is not None]
@@ -163,7 +189,7 @@ def current_cells(settings: Settings, rows: list[dict]) -> dict:
 
 def write_markdown(settings: Settings, summary: dict, rows: list[dict], wall_s: float, command: str) -> str:
   """augment.md (the command, the settings, hardware and wall times, the table, the cGANs); returns the table."""
-  table = report.table_lines(summary, [title for _, _, title in COLUMNS], settings.per_class_values)
+  table = report.table_lines(summary, [title for _, _, title in settings.columns], settings.per_class_values)
   text = [
     "# Augmentation benchmark: MNIST test accuracy (%) of a small CNN, mean ± std over seeds",
     "",
@@ -173,7 +199,9 @@ def write_markdown(settings: Settings, summary: dict, rows: list[dict], wall_s: 
       f"Classifier: SmallCNN, {settings.classifier_steps} steps x batch {classifiers.SMALL_CNN_RECIPE.batch_size} "
       f"whatever the training set. Synthetic images: {settings.synthetic_ratio:g} x the real ones, class-balanced. "
       f"Classic augmentation: affine + elastic at strength {settings.classic_strength:g}. (a): cGAN trained only "
-      "on the same N images per class (at N = all: regime (b)'s). (b): cGAN trained on all 60k training images."
+      "on the same N images per class (at N = all: regime (b)'s). (b): cGAN trained on all 60k training images. "
+      f"cGANs trained here: configs/{settings.gan_config}.py"
+      + (f" with DiffAugment ({settings.critic_augment})." if settings.critic_augment else ".")
     ),
     "",
     (
@@ -194,7 +222,7 @@ def run_benchmark(
 ) -> None:
   """Every cell not yet done, then augment.md, augment.jsonl and augment.png in settings.out_dir.
 
-  gan_base: the conditional GAN's config (configs/cwgan_gp.py); data_config: where MNIST is (configs/default.py).
+  gan_base: the conditional GAN's config (configs/<settings.gan_config>.py); data_config: where MNIST is (configs/default.py).
   command: the line augment.md quotes.
   """
   start = time.perf_counter()
@@ -205,6 +233,6 @@ def run_benchmark(
   rows = list({id(r): r for rs in cells.values() for r in rs}.values())  # (a)'s N = all cells are (b)'s
   summary = report.summarize(cells)
   table = write_markdown(settings, summary, rows, time.perf_counter() - start, command)
-  report.plot(summary, COLUMNS, settings.per_class_values, os.path.join(settings.out_dir, "augment.png"))
+  report.plot(summary, settings.columns, settings.per_class_values, os.path.join(settings.out_dir, "augment.png"))
   print(table)
   print(f"wrote {settings.out_dir}/augment.{{md,jsonl,png}} in {time.perf_counter() - start:.0f} s")
