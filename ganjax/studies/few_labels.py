@@ -235,7 +235,7 @@ def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command:
   """few_labels.md: the command, the settings, the tables (accuracy, errors per 10k, the GAN's sets, wall times)."""
   per_class = [n for n, _ in settings.subsets]
   summary = report.summarize(rows, TREATMENTS)
-  text = [
+  header = [
     "# Few labels: MNIST test accuracy of a small CNN from N labelled images per class and the unlabelled rest",
     "",
     f"`{command}`",
@@ -252,6 +252,8 @@ def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command:
       f"{wall_s:.0f} s."
     ),
     "",
+  ]
+  tables = [
     "## Test accuracy (%)",
     "",
     *report.table(summary, TREATMENTS, per_class, errors=False),
@@ -276,9 +278,9 @@ def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command:
     "",
     *report.wall_lines(summary, TREATMENTS, per_class),
   ]
-  files.atomic_write(os.path.join(settings.out_dir, "few_labels.md"), "\n".join(text) + "\n")
+  files.atomic_write(os.path.join(settings.out_dir, "few_labels.md"), "\n".join(header + tables) + "\n")
   report.plot(summary, TREATMENTS, per_class, os.path.join(settings.out_dir, "few_labels.png"))
-  print("\n".join(text[10:]))
+  print("\n".join(tables))  # the console gets the tables, not the settings
 
 
 def run_benchmark(settings: Settings, data_config, command: str) -> None:
