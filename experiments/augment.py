@@ -116,15 +116,13 @@ def main(argv):
     raise app.UsageError("--synthetic_ratio must be > 0")
   if not set(settings.regimes) <= {"a", "b"}:
     raise app.UsageError(f"--regimes={','.join(settings.regimes)}; allowed: a, b (comma-separated)")
-  conditional = [n for n in CONDITIONAL_CONFIGS if os.path.exists(os.path.join(ROOT, "configs", f"{n}.py"))]
-  if settings.gan_config not in conditional:
-    raise app.UsageError(f"--gan_config={settings.gan_config}; allowed: {', '.join(conditional)}")
+  if settings.gan_config not in CONDITIONAL_CONFIGS:
+    raise app.UsageError(f"--gan_config={settings.gan_config}; allowed: {', '.join(CONDITIONAL_CONFIGS)}")
   try:
     diff_augment.parse(settings.critic_augment)
   except ValueError as error:
     raise app.UsageError(f"--critic_augment={settings.critic_augment}: {error}")
-  gan_base = importlib.import_module(f"configs.{settings.gan_config}").get_config()
-  gan_base.critic_augment = settings.critic_augment
+  gan_base = importlib.import_module(f"configs.{settings.gan_config}").get_config()  # + augmentation.gan_overrides
   cli.run(augmentation.run_benchmark, settings, gan_base, default.get_config(), command)
 
 
