@@ -1,6 +1,7 @@
 """Where a training step's time goes: forward, input-gradient and weight-gradient time of every conv layer.
 
   python experiments/layer_timings.py [--conv_impls=plain,phase] [--batch=256]
+  python experiments/layer_timings.py --conv_impls=hybrid --tf_python=/tmp/venv-tf/bin/python   # + Keras rows
 
 Each (layer, pass) is jitted alone and timed as the median of --repeats calls after a warm-up, so the
 numbers say which convolutions XLA runs slowly, not how they add up inside a fused step.
@@ -8,6 +9,7 @@ numbers say which convolutions XLA runs slowly, not how they add up inside a fus
 
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -27,6 +29,9 @@ from ganjax import layers
 _CONV_IMPLS = flags.DEFINE_list("conv_impls", ["plain", "phase"], "Implementations to time.")
 _BATCH = flags.DEFINE_integer("batch", 256, "Batch size.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per measurement (median reported).")
+_TF_PYTHON = flags.DEFINE_string(
+  "tf_python", "", "Also time the same layers in TensorFlow/Keras: the Python of a TF venv (../shared/peers)."
+)
 
 # (name, input shape without batch, module factory per impl): the paper networks' convolution layers.
 LAYERS = [
@@ -68,6 +73,10 @@ def main(argv):
         f"| {time_call(d_weights, params, x, cotangent):.1f} |",
         flush=True,
       )
+  if _TF_PYTHON.value:  # its own process and venv: TensorFlow never enters this one
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tf_layer_timings.py")
+    command = [_TF_PYTHON.value, script, f"--batch={_BATCH.value}", f"--repeats={_REPEATS.value}"]
+    subprocess.run(command, check=True)
 
 
 if __name__ == "__main__":
