@@ -14,9 +14,9 @@ import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import tensorflow as tf
+from keras import layers
 
 # The rows of layer_timings.LAYERS, in the same order and with the same names.
 LAYERS = [

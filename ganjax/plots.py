@@ -1,9 +1,11 @@
 """The loss curves and sample-quality metrics of a run as PNGs, from its metrics.jsonl."""
 
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 from ganjax import files
 
@@ -49,6 +51,29 @@ def _plot(records: list[dict], panel_spec, path: str, title: str, marker: str | 
   axes[-1, 0].set_xlabel("epoch")
   if title:
     axes[0, 0].set_title(title)
+  fig.tight_layout()
+  with files.atomic_path(path) as tmp:
+    fig.savefig(tmp, dpi=100)
+  plt.close(fig)
+
+
+def sample_grid_figure(rows: list[tuple[str, str]], epochs: list[int], path: str, title: str = "") -> None:
+  """The sample grids of several runs at several epochs side by side, as the paper's Figures 4-5 show them.
+
+  rows: (label, workdir) per run; each workdir must hold samples/epoch_NNN.png for every epoch.
+  """
+  cells = [[os.path.join(workdir, "samples", f"epoch_{epoch:03d}.png") for epoch in epochs] for _, workdir in rows]
+  missing = [p for row in cells for p in row if not os.path.exists(p)]
+  if missing:
+    raise FileNotFoundError(f"no sample grid at {missing[0]}; grids exist only for the config's sample_epochs")
+  fig, axes = plt.subplots(len(rows), len(epochs), figsize=(3.2 * len(epochs), 3.4 * len(rows)), squeeze=False)
+  for (label, _), row_axes, row_paths in zip(rows, axes, cells):
+    for ax, epoch, grid_path in zip(row_axes, epochs, row_paths):
+      ax.imshow(plt.imread(grid_path), cmap="gray")
+      ax.set_title(f"{label}, epoch {epoch}")
+      ax.axis("off")
+  if title:
+    fig.suptitle(title)
   fig.tight_layout()
   with files.atomic_path(path) as tmp:
     fig.savefig(tmp, dpi=100)

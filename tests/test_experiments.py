@@ -64,3 +64,39 @@ def test_scaling_sweeps_batch_and_device_count_and_writes_table_and_plot(tmp_pat
     assert row["s_per_epoch"] == pytest.approx(60000 // row["batch"] / 5 / row["gen_steps_per_s"])
   assert (tmp_path / "scaling.png").stat().st_size > 1000
   assert "| wgan | devices | 16 | 2 |" in (tmp_path / "scaling.md").read_text()
+
+
+def _write_grid(workdir, epoch: int, value: int) -> None:
+  import numpy as np
+
+  from ganjax import images
+
+  images.save_grid(str(workdir / "samples" / f"epoch_{epoch:03d}.png"), np.full((4, 28, 28, 1), value, np.uint8))
+
+
+def test_paper_figures_puts_each_runs_grids_side_by_side(tmp_path):
+  import matplotlib.pyplot as plt
+
+  for run, value in (("gan", 40), ("wgan", 150)):
+    for epoch in (10, 60):
+      _write_grid(tmp_path / run, epoch, value + epoch)
+  out = tmp_path / "figure.png"
+  command = [sys.executable, "experiments/paper_figures.py", f"--runs=gan={tmp_path / 'gan'},wgan={tmp_path / 'wgan'}"]
+  output = subprocess.run(
+    command + [f"--out={out}"], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+  )
+  assert output.returncode == 0, output.stderr[-2000:]
+  figure = plt.imread(str(out))
+  # Two rows (runs) by two columns (epochs): the four grids' distinct grey levels all appear in the figure.
+  levels = {round(float(v) * 255) for v in figure[..., 0].ravel()}
+  assert {40 + 10, 40 + 60, 150 + 10, 150 + 60} <= levels
+
+
+def test_paper_figures_names_a_missing_grid_and_writes_nothing(tmp_path):
+  _write_grid(tmp_path / "gan", 10, 50)
+  out = tmp_path / "figure.png"
+  command = [sys.executable, "experiments/paper_figures.py", f"--runs=gan={tmp_path / 'gan'}", f"--out={out}"]
+  output = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert output.returncode == 1
+  assert output.stderr.strip().splitlines()[-1].startswith("error: no sample grid at ")
+  assert "epoch_060.png" in output.stderr and not out.exists()
