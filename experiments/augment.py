@@ -18,7 +18,9 @@ seeds; the real-only and classic columns do not involve a GAN and are shared by 
 
 Resumable: each finished cell (regime, N, treatment, seed, and the settings it depends on) is one line of
 <out_dir>/augment.jsonl and is skipped on rerun; GAN runs resume from their checkpoints. Writes augment.md
-(table, settings, hardware, wall times), augment.jsonl and augment.png to --out_dir.
+(table, settings, hardware, wall times), augment.jsonl and augment.png to --out_dir; with --gan_config or
+--critic_augment the report is named after that cGAN, e.g. augment_cwgan_gp_tuned.md / .png, so runs of
+several cGANs can share an --out_dir (and its cells without a GAN).
 
 --quick: N in {10, 100}, 3 seeds, 300 classifier steps (15 % of the recipe), and quarter-width GANs
 (generator 64-32-16, critic 16-32, batch <= 64) for 300 generator steps each, the full-data one included

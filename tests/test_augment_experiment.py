@@ -137,4 +137,6 @@ def test_regime_a_alone_with_diffaugment_trains_its_own_cgan_with_the_policy(tmp
   assert gan_dir == "a_N10_s0_da-translation+cutout"
   saved = json.loads((tmp_path / "gans" / gan_dir / "config.json").read_text())
   assert saved["critic_augment"] == "translation,cutout"
-  assert "with DiffAugment (translation,cutout)" in (tmp_path / "augment.md").read_text()
+  # Its report is named after the variant: a default run's augment.md in the same out_dir is left alone.
+  assert "with DiffAugment (translation,cutout)" in (tmp_path / "augment_da-translation+cutout.md").read_text()
+  assert (tmp_path / "augment_da-translation+cutout.png").exists() and not (tmp_path / "augment.md").exists()

@@ -59,6 +59,11 @@ class Settings:
     return variant + (f"_da-{self.critic_augment.replace(',', '+')}" if self.critic_augment else "")
 
   @property
+  def report_name(self) -> str:
+    """augment.md / .png's stem: one per cGAN variant, so invocations sharing an out_dir keep each other's."""
+    return "augment" + self.gan_variant
+
+  @property
   def columns(self) -> tuple:
     """The COLUMNS of the regimes these settings run."""
     return tuple(c for c in COLUMNS if c[0] == "none" or c[0] in self.regimes)
@@ -188,7 +193,7 @@ def current_cells(settings: Settings, rows: list[dict]) -> dict:
 
 
 def write_markdown(settings: Settings, summary: dict, rows: list[dict], wall_s: float, command: str) -> str:
-  """augment.md (the command, the settings, hardware and wall times, the table, the cGANs); returns the table."""
+  """<report_name>.md (the command, the settings, hardware and wall times, the table, the cGANs); returns the table."""
   table = report.table_lines(summary, [title for _, _, title in settings.columns], settings.per_class_values)
   text = [
     "# Augmentation benchmark: MNIST test accuracy (%) of a small CNN, mean ± std over seeds",
@@ -213,14 +218,14 @@ def write_markdown(settings: Settings, summary: dict, rows: list[dict], wall_s: 
     "",
     *gans.gan_lines(os.path.join(settings.out_dir, "gans"), settings.full_gan_workdir),
   ]
-  files.atomic_write(os.path.join(settings.out_dir, "augment.md"), "\n".join(text) + "\n")
+  files.atomic_write(os.path.join(settings.out_dir, f"{settings.report_name}.md"), "\n".join(text) + "\n")
   return "\n".join(table)
 
 
 def run_benchmark(
   settings: Settings, gan_base: ml_collections.ConfigDict, data_config: ml_collections.ConfigDict, command: str
 ) -> None:
-  """Every cell not yet done, then augment.md, augment.jsonl and augment.png in settings.out_dir.
+  """Every cell not yet done, then augment.jsonl (all cells) and <report_name>.md and .png in settings.out_dir.
 
   gan_base: the conditional GAN's config (configs/<settings.gan_config>.py); data_config: where MNIST is (configs/default.py).
   command: the line augment.md quotes.
@@ -233,6 +238,7 @@ def run_benchmark(
   rows = list({id(r): r for rs in cells.values() for r in rs}.values())  # (a)'s N = all cells are (b)'s
   summary = report.summarize(cells)
   table = write_markdown(settings, summary, rows, time.perf_counter() - start, command)
-  report.plot(summary, settings.columns, settings.per_class_values, os.path.join(settings.out_dir, "augment.png"))
+  report_path = os.path.join(settings.out_dir, settings.report_name)
+  report.plot(summary, settings.columns, settings.per_class_values, f"{report_path}.png")
   print(table)
-  print(f"wrote {settings.out_dir}/augment.{{md,jsonl,png}} in {time.perf_counter() - start:.0f} s")
+  print(f"wrote {report_path}.{{md,png}} and {jsonl} in {time.perf_counter() - start:.0f} s")
