@@ -52,6 +52,7 @@ def run(fn: Callable, *args, **kwargs):
   training (or a second one), one line and 130."""
   logging.get_absl_handler().python_handler.addFilter(_OnlyGanjaxInfo(sys.argv[0]))
   runtime.configure_xla()  # before JAX's first computation starts its backends
+  runtime.configure_compilation_cache()
   try:
     return fn(*args, **kwargs)
   except stopping.RunStopped as e:

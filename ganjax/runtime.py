@@ -20,3 +20,33 @@ def configure_xla(environ=os.environ) -> str:
         flags = f"{flags} {flag}".strip()
     environ["XLA_FLAGS"] = flags
   return flags
+
+
+CACHE_ENV = "GANJAX_COMPILATION_CACHE"
+
+
+def compilation_cache_dir(environ=os.environ) -> str | None:
+  """Where compiled programs persist across processes: $GANJAX_COMPILATION_CACHE, else ~/.cache/ganjax/xla
+  (under $XDG_CACHE_HOME if set); None when that variable is '0' (off)."""
+  path = environ.get(CACHE_ENV)
+  if path == "0":
+    return None
+  if path:
+    return os.path.abspath(os.path.expanduser(path))
+  cache_home = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+  return os.path.join(cache_home, "ganjax", "xla")
+
+
+def configure_compilation_cache(environ=os.environ) -> str | None:
+  """Turn on JAX's persistent compilation cache (before the first compilation); returns its directory.
+
+  A resumed run, a sweep's next cell or a rerun then loads its train step instead of compiling it again
+  (docs/performance.md). JAX keys every entry by the program, the XLA flags and the versions, so a stale entry
+  is never used; only programs that take over a second to compile are stored.
+  """
+  import jax  # noqa: PLC0415 (configure_xla must be able to run before JAX is imported)
+
+  path = compilation_cache_dir(environ)
+  if path:
+    jax.config.update("jax_compilation_cache_dir", path)
+  return path

@@ -59,6 +59,10 @@ def run_with_devices(node_ids: list[str], num_devices: int) -> tuple[dict[str, t
 
 def pytest_configure(config):
   config.stash[_DEVICE_RESULTS] = {}
+  # The scripts the tests start (main.py, experiments/*.py) share one compilation cache for this session,
+  # not the user's ~/.cache/ganjax/xla; a child pytest of run_with_devices inherits its parent's.
+  if "GANJAX_COMPILATION_CACHE" not in os.environ:
+    os.environ["GANJAX_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="ganjax_test_xla_cache_")
 
 
 def pytest_runtest_logreport(report):

@@ -1,3 +1,5 @@
+import os
+
 from ganjax import runtime
 
 
@@ -14,3 +16,11 @@ def test_a_users_own_setting_of_a_default_option_wins_and_the_defaults_can_be_tu
   own = "--xla_cpu_experimental_ynn_fusion_type=dot"
   assert runtime.configure_xla({"XLA_FLAGS": own}) == own
   assert runtime.configure_xla({"GANJAX_DEFAULT_XLA_FLAGS": "0"}) == ""
+
+
+def test_the_compilation_cache_lives_in_the_users_cache_dir_unless_told_otherwise(tmp_path):
+  home_default = runtime.compilation_cache_dir({})
+  assert home_default.endswith(os.path.join(".cache", "ganjax", "xla"))
+  assert runtime.compilation_cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == str(tmp_path / "ganjax" / "xla")
+  assert runtime.compilation_cache_dir({"GANJAX_COMPILATION_CACHE": str(tmp_path / "c")}) == str(tmp_path / "c")
+  assert runtime.compilation_cache_dir({"GANJAX_COMPILATION_CACHE": "0", "XDG_CACHE_HOME": str(tmp_path)}) is None

@@ -20,7 +20,7 @@ def assert_states_equal(a, b):
   jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
-def run_main(workdir, *overrides, data_dir, timeout=300, check=True):
+def run_main(workdir, *overrides, data_dir, timeout=300, check=True, env=None):
   command = [
     sys.executable,
     "main.py",
@@ -29,7 +29,7 @@ def run_main(workdir, *overrides, data_dir, timeout=300, check=True):
     f"--config.data_dir={data_dir}",
     *overrides,
   ]
-  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
   if check:
     assert result.returncode == 0, result.stderr[-3000:]
   return result
@@ -37,8 +37,10 @@ def run_main(workdir, *overrides, data_dir, timeout=300, check=True):
 
 @pytest.mark.slow
 def test_main_trains_and_writes_every_output(tmp_path, mnist_data_dir):
-  workdir = tmp_path / "run"
-  result = run_main(workdir, "--config.loss=wgan_gp", "--config.num_critic_steps=2", data_dir=mnist_data_dir)
+  workdir, cache = tmp_path / "run", tmp_path / "xla_cache"
+  env = {**os.environ, "GANJAX_COMPILATION_CACHE": str(cache)}
+  result = run_main(workdir, "--config.loss=wgan_gp", "--config.num_critic_steps=2", data_dir=mnist_data_dir, env=env)
+  assert any(name.startswith("jit_train_step-") for name in os.listdir(cache))  # the next run loads, not compiles
   assert "step 8/8" in result.stderr  # the progress line: 2 epochs x 8 batches / 2 critic steps
   assert "img/s" in result.stderr
   assert sorted(os.listdir(workdir / "checkpoints")) == ["4", "8"]
