@@ -225,8 +225,8 @@ def critic_step(
     for term in metrics.values():  # the class heads learn from real digits (AC) and from fakes (its twin)
       loss = loss + setup.class_head_weight * term
     metrics.update(real_logit=jnp.mean(real.logits), fake_logit=jnp.mean(fake.logits))
-    if objective.wasserstein:
-      metrics["wasserstein_estimate"] = -loss
+    if objective.wasserstein:  # the critic's own estimate, without the class heads' terms
+      metrics["wasserstein_estimate"] = -objective.critic_loss(real.logits, fake.logits)
     if objective.penalises_gradients:
       eps = jax.vmap(jax.random.uniform)(example_keys(setup, eps_key, batch_size))
       x_hat = losses.interpolate(real_images, fake_images, eps)

@@ -284,6 +284,17 @@ def test_the_twin_head_learns_the_fakes_digits_and_pushes_the_generator_the_othe
   assert not np.allclose(generator_update(50.0), ac_update, rtol=1e-3, atol=1e-6)
 
 
+@pytest.mark.parametrize("class_head", ["none", "tac"])
+def test_the_wasserstein_estimate_is_the_mean_real_minus_fake_logit_class_heads_or_not(class_head):
+  setup, state = make("wgan_gp", 1, conditioning="digit", class_head=class_head)
+  _, metrics = steps.train_step(setup, state, random_batch(1), jax.random.key(1))
+  gap = metrics["real_logit"] - metrics["fake_logit"]
+  np.testing.assert_allclose(metrics["wasserstein_estimate"], gap, rtol=1e-5, atol=1e-6)
+  if class_head != "none":  # the critic loss also holds the heads' terms, which the estimate leaves out
+    penalty = setup.objective.gradient_penalty_weight * metrics["gradient_penalty"]
+    assert abs(float(metrics["critic_loss"] - penalty + gap)) > 1e-3
+
+
 def test_the_class_heads_terms_are_in_the_losses_only_when_the_setup_has_a_head():
   setup, state = make("non_saturating", 1, conditioning="digit")
   assert "auxiliary_classifier" not in state.critic_params
