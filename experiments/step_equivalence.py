@@ -3,8 +3,8 @@
 Each config in configs/ (but default) trains for --steps generator steps, logging every step, through the
 public entry point (train.train_and_evaluate), on a small data subset and batch so that every code path
 (losses, class heads, clusters, EMA, sampling grids) runs in seconds. `--write` records the per-step metrics
-as the reference; without it the script compares against the reference and exits non-zero on a difference
-beyond --rtol.
+as the reference (of the --configs named; the others' entries are kept); without it the script compares
+against the reference and exits non-zero on a difference beyond --rtol.
 
   python experiments/step_equivalence.py --write   # on the code whose behaviour is the reference
   python experiments/step_equivalence.py           # after a change that must not change the maths
@@ -31,7 +31,18 @@ _REFERENCE = flags.DEFINE_string(
   "reference", "experiments/results/step_equivalence_reference.json", "The reference file."
 )
 
-SHIPPED = ("gan", "wgan", "wgan_gp", "cgan", "cwgan_gp", "cgan_tuned", "gan_tuned", "wgan_gp_tuned", "cwgan_gp_tuned")
+SHIPPED = (
+  "gan",
+  "wgan",
+  "wgan_gp",
+  "cgan",
+  "cwgan_gp",
+  "cgan_tuned",
+  "gan_tuned",
+  "wgan_gp_tuned",
+  "cwgan_gp_tuned",
+  "wgan_tuned",
+)
 # Code paths no shipped config takes: (config, overrides).
 VARIANTS = {
   "cwgan_gp_tuned_digit_clusters": ("cwgan_gp_tuned", {"conditioning": "digit_clusters", "num_clusters": 10}),
@@ -88,9 +99,13 @@ def main(argv):
   del argv
   names = _CONFIGS.value or (*SHIPPED, *VARIANTS)
   measured = {name: record_metrics(name, _STEPS.value) for name in names}
-  if _WRITE.value:
+  if _WRITE.value:  # the named configs' entries are replaced, the others' kept
+    reference = {}
+    if os.path.exists(_REFERENCE.value):
+      with open(_REFERENCE.value) as f:
+        reference = json.load(f)
     with open(_REFERENCE.value, "w") as f:
-      json.dump(measured, f, indent=1, sort_keys=True)
+      json.dump(reference | measured, f, indent=1, sort_keys=True)
     print(f"wrote {_REFERENCE.value} ({len(names)} configs x {_STEPS.value} steps)")
     return
   with open(_REFERENCE.value) as f:
