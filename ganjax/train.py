@@ -8,7 +8,7 @@ losses.png. Rerunning with the same workdir resumes from the newest checkpoint t
 import dataclasses
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -196,11 +196,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, dataset=
     return _train(build(config, workdir, dataset), stop)
 
 
-def _train(experiment: Experiment, stop: stopping.StopRequests) -> steps.TrainState:
-  """The loop: one train step, then the periodic actions, until the run's last step."""
-  config = experiment.config
+def periodic_actions(
+  experiment: Experiment,
+) -> tuple[periodic.Schedule, periodic.SaveCheckpoints, periodic.ReportProgress]:
+  """What every training loop does around its steps: the schedule, checkpoints and the progress report
+  (metrics.jsonl and TensorBoard from process 0)."""
+  config, unreplicate = experiment.config, experiment.devices.unreplicate
   schedule = periodic.Schedule.from_config(config, experiment.total_steps)
-  unreplicate = experiment.devices.unreplicate
   checkpoint = periodic.SaveCheckpoints(
     schedule, experiment.checkpoints, experiment.root_key, config.seed, experiment.start, unreplicate
   )
@@ -208,6 +210,39 @@ def _train(experiment: Experiment, stop: stopping.StopRequests) -> steps.TrainSt
   report = periodic.ReportProgress(
     config, schedule, experiment.start, writer, checkpoint, experiment.workdir, unreplicate
   )
+  return schedule, checkpoint, report
+
+
+def train_steps(
+  experiment: Experiment,
+) -> Iterator[tuple[periodic.Position, periodic.Position, steps.TrainState, dict]]:
+  """Each train step from the restored position to the run's last: (position before, after, state, metrics).
+
+  At most two steps are in flight: the host does not queue up steps ahead of the device, so progress lines,
+  clocks and stop requests refer to steps that are actually running.
+  """
+  state, position, in_flight = experiment.state, experiment.start, None
+  for _ in range(experiment.start.step, experiment.total_steps):
+    before, position = position, position.advance(experiment.config.num_critic_steps)
+    state, metrics = experiment.train_step(state, experiment.batch(before), experiment.step_key)
+    if in_flight is not None:
+      jax.block_until_ready(in_flight)
+    in_flight = metrics
+    yield before, position, state, metrics
+
+
+def release(experiment: Experiment) -> None:
+  """Let the last checkpoint finish writing, close the checkpoint manager and release the workdir."""
+  experiment.checkpoints.wait()
+  experiment.checkpoints.close()
+  if experiment.lock is not None:
+    experiment.lock.release()
+
+
+def _train(experiment: Experiment, stop: stopping.StopRequests) -> steps.TrainState:
+  """The loop: one train step, then the periodic actions, until the run's last step."""
+  config, unreplicate = experiment.config, experiment.devices.unreplicate
+  schedule, checkpoint, report = periodic_actions(experiment)
   grids = periodic.SampleGrids(
     schedule, experiment.setup, config, experiment.root_key, experiment.cluster_shares, experiment.workdir, unreplicate
   )
@@ -216,15 +251,7 @@ def _train(experiment: Experiment, stop: stopping.StopRequests) -> steps.TrainSt
   )
   state, position = experiment.state, experiment.start
   try:
-    in_flight = None
-    for _ in range(experiment.start.step, experiment.total_steps):
-      before, position = position, position.advance(config.num_critic_steps)
-      state, metrics = experiment.train_step(state, experiment.batch(before), experiment.step_key)
-      # At most two steps in flight: the host does not queue up steps ahead of the device, so progress lines,
-      # clocks and stop requests refer to steps that are actually running.
-      if in_flight is not None:
-        jax.block_until_ready(in_flight)
-      in_flight = metrics
+    for before, position, state, metrics in train_steps(experiment):
       report(before, position, metrics)  # before the checkpoint: the metrics it follows are checked finite
       checkpoint(before, position, state)
       grids(before, position, state)
@@ -234,9 +261,7 @@ def _train(experiment: Experiment, stop: stopping.StopRequests) -> steps.TrainSt
     grids.final(state, trained)
     evaluate.final(position, state, trained)
   finally:
-    experiment.checkpoints.wait()
-    experiment.checkpoints.close()
+    experiment.checkpoints.wait()  # the last checkpoint is on disk before the run says it is done
     report.close(f"{config.loss} ({experiment.workdir})")
-    if experiment.lock is not None:
-      experiment.lock.release()
+    release(experiment)
   return unreplicate(state)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import jax
 import ml_collections
 
-from ganjax import conditioning, files, metric_writers, periodic, steps, train
+from ganjax import conditioning, files, steps, train
 from ganjax.data import mnist
 from ganjax.errors import ConfigError, WorkdirError
 from ganjax.eval import calibration, classifiers, sample_quality
@@ -225,50 +225,45 @@ def _train(
 ) -> str:
   """Train from the restored state, evaluating when `cadence` says, until every target holds (records grows by
   one per evaluation); returns why it stopped. Evaluations and checkpoints happen off the training clock."""
-  config, unreplicate, total = experiment.config, experiment.devices.unreplicate, experiment.total_steps
-  schedule = periodic.Schedule.from_config(config, total)
-  checkpoint = periodic.SaveCheckpoints(
-    schedule, experiment.checkpoints, experiment.root_key, config.seed, experiment.start, unreplicate
-  )
-  writer = metric_writers.MetricWriter(experiment.workdir, experiment.start.step) if experiment.is_main else None
-  report = periodic.ReportProgress(
-    config, schedule, experiment.start, writer, checkpoint, experiment.workdir, unreplicate
-  )
-  state, position = experiment.state, experiment.start
+  _, checkpoint, report = train.periodic_actions(experiment)
   train_seconds, first_steps = (records[-1]["train_seconds"], records[-1]["first_step_seconds"]) if records else (0, 0)
   done = bool(records) and (records[-1]["all_met"] or train_seconds >= cadence.max_train_seconds)
-  segment, since, in_flight = clock(), (position.step, train_seconds), {}
+  segment, since = clock(), (experiment.start.step, train_seconds)
   try:
-    while not done and position.step < total:
-      before, position = position, position.advance(config.num_critic_steps)
-      state, metrics = experiment.train_step(state, experiment.batch(before), experiment.step_key)
-      jax.block_until_ready(in_flight)  # at most two steps in flight, as in train._train: the same loop's speed
-      in_flight = metrics
+    for before, position, state, metrics in [] if done else train.train_steps(experiment):
       report(before, position, metrics)
       if position.step == experiment.start.step + 1:  # compilation: paid again by every (re)start
         jax.block_until_ready(metrics)
         first_steps += clock() - segment
       now = train_seconds + clock() - segment  # before blocking: only whether an evaluation is due
-      if not (cadence.due(position.step - since[0], now - since[1], now) or position.step == total):
+      if not (cadence.due(position.step - since[0], now - since[1], now) or position.step == experiment.total_steps):
         continue
       jax.block_until_ready((state, metrics))  # the steps dispatched so far are done: now the clock is true
       train_seconds += clock() - segment
       with report.not_training():
-        start, result = clock(), quality(unreplicate(state))
-        record = {"step": position.step, "epoch": round(position.epoch, 4), "train_seconds": round(train_seconds, 3)}
-        record["first_step_seconds"] = round(first_steps, 3)
-        record |= {"eval_seconds": round(clock() - start, 3), **sample_quality.scalars(result, prefix="")}
-        record |= {"targets": targets.check(result), "all_met": targets.all_met(result)}
+        record = _evaluate(experiment, state, position, quality, targets, clock) | {
+          "train_seconds": round(train_seconds, 3),
+          "first_step_seconds": round(first_steps, 3),
+        }
         records.append(record)
         if experiment.is_main:
           write_records(path, records)
           print(record_line(record), flush=True)
         checkpoint.save(position, state)  # after its record: every checkpoint of this study has one
-      done = record["all_met"] or train_seconds >= cadence.max_train_seconds
+      if record["all_met"] or train_seconds >= cadence.max_train_seconds:
+        break
       segment, since = clock(), (position.step, train_seconds)
   finally:
-    report.close(f"{config.loss} ({experiment.workdir})")
+    report.close(f"{experiment.config.loss} ({experiment.workdir})")
   return "max_train_seconds reached" if train_seconds >= cadence.max_train_seconds else "end of the config's training"
+
+
+def _evaluate(experiment: train.Experiment, state, position, quality, targets: Targets, clock) -> dict:
+  """One evaluation's record: where, how long it took, the metrics and which targets hold."""
+  start, result = clock(), quality(experiment.devices.unreplicate(state))
+  record = {"step": position.step, "epoch": round(position.epoch, 4), "eval_seconds": round(clock() - start, 3)}
+  record |= sample_quality.scalars(result, prefix="")
+  return record | {"targets": targets.check(result), "all_met": targets.all_met(result)}
 
 
 def time_to_quality(
@@ -311,10 +306,7 @@ def time_to_quality(
     targets = targets or Targets()
     stopped = _train(experiment, records, cadence, targets, quality, path, clock)
   finally:
-    experiment.checkpoints.wait()
-    experiment.checkpoints.close()
-    if experiment.lock is not None:
-      experiment.lock.release()
+    train.release(experiment)
   summary = summarise(records, targets, stopped) | {"hardware": hardware(), "date": datetime.date.today().isoformat()}
   if experiment.is_main:
     write_markdown(os.path.join(out_dir, SUMMARY_FILE), name, summary, records, command)
