@@ -3,8 +3,8 @@
 configs/wgan.py trained as configs/wgan_gp_tuned.py is: self-conditioning on 100 k-means clusters of the
 training images (no labels used), sampled with BatchNorm batch statistics; ProGAN's Adam (betas (0, 0.99)) at
 1e-3 for G and 2e-4 for the critic instead of RMSprop 5e-5; one critic step per generator step instead of
-five; an EMA of G (0.999) for sampling. Being measured with experiments/ablate.py (docs/recipes.md): the
-critic's rate and the clip value were screened at 2 epochs; the 10-epoch targets are not yet measured.
+five; an EMA of G (0.999) for sampling. The critic's rate and the clip value were screened at 2 epochs with
+experiments/ablate.py; the measurements are in docs/recipes.md.
 
 python main.py --config=configs/wgan_tuned.py --config.num_epochs=10 --workdir=runs/wgan_tuned
 """
