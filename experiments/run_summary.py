@@ -1,9 +1,14 @@
-"""Summarise finished or running training runs from their workdirs: speed and where the losses ended.
+"""Summarise finished or running training runs from their workdirs: speed, where the losses ended, blow-ups.
 
   python experiments/run_summary.py runs/gan runs/wgan_gp
+  python experiments/run_summary.py --blow_ups runs/cwgan_gp_tuned     # and each run's blow-ups, one by one
 
 Prints a markdown table: config, steps done, epochs, seconds per epoch and real images/s (median over the
-logged windows, so compilation and the odd slow window do not count), and the last logged losses.
+logged windows, so compilation and the odd slow window do not count), the last logged losses, and how many
+blow-ups the critic's loss had (ganjax/studies/stability.py: a logged record more than 10 robust standard
+deviations from the median of the 10 usual records before it). With --blow_ups, a table per run of every
+blow-up of the critic loss, gradient penalty, Wasserstein estimate and generator loss: where it started,
+its peak, the usual value and where it was back.
 """
 
 import os
@@ -14,13 +19,20 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ganjax import config as config_lib
 from ganjax import metric_writers
+from ganjax.studies import stability
+
+
+def train_records(workdir: str) -> list[dict]:
+  """The training records of metrics.jsonl (evaluation records, which carry eval_* only, left out)."""
+  records = [r for r in metric_writers.read_metrics(workdir) if "critic_loss" in r]
+  if not records:
+    raise SystemExit(f"error: {workdir} has no training metrics yet")
+  return records
 
 
 def summarise(workdir: str) -> dict:
   config = config_lib.load(workdir)
-  records = metric_writers.read_metrics(workdir)
-  if not records:
-    raise SystemExit(f"error: {workdir} has no metrics yet")
+  records = train_records(workdir)
   images_per_sec = statistics.median(r["images_per_sec"] for r in records if "images_per_sec" in r)
   num_images = config.train_subset or config_lib.MNIST_TRAIN_SIZE
   images_per_epoch = num_images // config.batch_size * config.batch_size
@@ -34,18 +46,34 @@ def summarise(workdir: str) -> dict:
     "real img/s": f"{images_per_sec:.0f}",
     "critic_loss": f"{last['critic_loss']:.4f}",
     "generator_loss": f"{last['generator_loss']:.4f}",
+    "critic_loss blow-ups": len(stability.blow_ups(records, "critic_loss")),
   }
 
 
-def main(workdirs: list[str]) -> None:
+def blow_up_table(workdir: str) -> str:
+  records = train_records(workdir)
+  events = [e for metric in stability.DEFAULT_METRICS for e in stability.blow_ups(records, metric)]
+  if not events:
+    return f"{workdir}: no blow-ups"
+  return f"{workdir}:\n\n{stability.markdown(events)}"
+
+
+def main(args: list[str]) -> None:
+  workdirs = [a for a in args if a != "--blow_ups"]
+  for workdir in workdirs:
+    if not os.path.isdir(workdir):
+      raise SystemExit(f"error: {workdir} is not a directory; give the workdirs of training runs")
   rows = [summarise(w) for w in workdirs]
   print("| " + " | ".join(rows[0]) + " |")
   print("|" + "---|" * len(rows[0]))
   for row in rows:
     print("| " + " | ".join(str(v) for v in row.values()) + " |")
+  if "--blow_ups" in args:
+    for workdir in workdirs:
+      print("\n" + blow_up_table(workdir))
 
 
 if __name__ == "__main__":
-  if len(sys.argv) < 2:
+  if not [a for a in sys.argv[1:] if a != "--blow_ups"]:
     raise SystemExit(__doc__)
   main(sys.argv[1:])
