@@ -1,6 +1,7 @@
 """Process-level XLA settings, applied before JAX starts its backends (i.e. before the first computation)."""
 
 import os
+import platform
 
 # XLA:CPU fuses dots, element-wise ops and reductions into YNNPACK kernels with this option (measured on the
 # 2-core CI-like machine: +5-6 % generator steps/s with conv_impl='hybrid', README). It only touches the CPU
@@ -50,3 +51,13 @@ def configure_compilation_cache(environ=os.environ) -> str | None:
   if path:
     jax.config.update("jax_compilation_cache_dir", path)
   return path
+
+
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+  """The CPU's model name (Linux's /proc/cpuinfo), else what the platform module knows: results name it."""
+  if os.path.exists(cpuinfo):
+    with open(cpuinfo) as f:
+      model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    if model:
+      return model
+  return platform.processor() or platform.machine()

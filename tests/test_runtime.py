@@ -24,3 +24,12 @@ def test_the_compilation_cache_lives_in_the_users_cache_dir_unless_told_otherwis
   assert runtime.compilation_cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == str(tmp_path / "ganjax" / "xla")
   assert runtime.compilation_cache_dir({"GANJAX_COMPILATION_CACHE": str(tmp_path / "c")}) == str(tmp_path / "c")
   assert runtime.compilation_cache_dir({"GANJAX_COMPILATION_CACHE": "0", "XDG_CACHE_HOME": str(tmp_path)}) is None
+
+
+def test_cpu_model_names_the_cpu_from_cpuinfo_else_the_platform(tmp_path):
+  cpuinfo = tmp_path / "cpuinfo"
+  cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B45\nflags\t: avx512f\n")
+  assert runtime.cpu_model(str(cpuinfo)) == "AMD EPYC 9B45"
+  cpuinfo.write_text("processor\t: 0\n")  # no model name (e.g. some ARM kernels)
+  fallback = runtime.cpu_model(str(cpuinfo))
+  assert fallback and fallback == runtime.cpu_model(str(tmp_path / "missing"))

@@ -17,7 +17,7 @@ import jax
 import ml_collections
 
 from ganjax import config as config_lib
-from ganjax import files, train
+from ganjax import files, runtime, train
 from ganjax.data import mnist
 from ganjax.errors import ConfigError, TrainingDiverged, WorkdirError
 from ganjax.eval import sample_quality
@@ -133,7 +133,7 @@ def run_cell(cell: Cell) -> None:
   kind, count, cpus = jax.devices()[0].device_kind, cell.config.num_devices or jax.device_count(), os.cpu_count()
   record |= {"wall_s": round(time.perf_counter() - start + earlier_wall_s, 1), "device_kind": kind}
   record |= {"device_count": count, "extended_from_step": record["resumed_from_step"] if earlier_wall_s else 0}
-  record |= {"cpu_count": cpus, "hardware": f"{count} x {kind}, {cpus} CPUs"}
+  record |= {"cpu_count": cpus, "hardware": f"{count} x {kind}, {cpus} CPUs ({runtime.cpu_model()})"}
   if not record["diverged"] and (sample_quality.read_json(cell.workdir) or {}).get("step") != record["total_steps"]:
     raise WorkdirError(f"cell {cell.id}: {cell.workdir}/eval.json is not at step {record['total_steps']}")
   os.makedirs(cell.workdir, exist_ok=True)

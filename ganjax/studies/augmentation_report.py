@@ -1,12 +1,11 @@
 """The augmentation benchmark's summaries: mean ± std per column and N, the markdown table and the plot."""
 
 import os
-import platform
 
 import jax
 import numpy as np
 
-from ganjax import files
+from ganjax import files, runtime
 
 
 def summarize(cells: dict) -> dict:
@@ -23,11 +22,7 @@ def summarize(cells: dict) -> dict:
 def hardware(rows: list[dict]) -> str:
   """The devices the rows ran on (else this process's) and the CPU, e.g. 'cpu (AMD ..., 2 CPUs)'."""
   devices = sorted({r["device"] for r in rows}) or [jax.devices()[0].device_kind]
-  cpu = platform.processor() or platform.machine()
-  if os.path.exists("/proc/cpuinfo"):
-    with open("/proc/cpuinfo") as f:
-      cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-  return f"{', '.join(devices)} ({cpu}, {os.cpu_count()} CPUs)"
+  return f"{', '.join(devices)} ({runtime.cpu_model()}, {os.cpu_count()} CPUs)"
 
 
 def table_lines(summary: dict, titles: list[str], per_class: list[int]) -> list[str]:

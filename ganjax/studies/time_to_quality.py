@@ -18,14 +18,13 @@ import datetime
 import json
 import math
 import os
-import platform
 import time
 from collections.abc import Callable
 
 import jax
 import ml_collections
 
-from ganjax import conditioning, files, steps, train
+from ganjax import conditioning, files, runtime, steps, train
 from ganjax.data import mnist
 from ganjax.errors import ConfigError, WorkdirError
 from ganjax.eval import calibration, classifiers, sample_quality
@@ -154,8 +153,16 @@ def resumed_records(path: str, step: int, num_samples: int) -> list[dict]:
 def hardware() -> dict:
   device = jax.devices()[0]
   kind, count, cpus = device.device_kind, jax.device_count(), os.cpu_count()
-  line = f"{count} x {kind} ({device.platform}), {cpus} CPUs, {platform.machine()}, jax {jax.__version__}"
-  return {"device_kind": kind, "platform": device.platform, "device_count": count, "cpu_count": cpus, "line": line}
+  cpu = runtime.cpu_model()
+  line = f"{count} x {kind} ({device.platform}), {cpus} CPUs ({cpu}), jax {jax.__version__}"
+  return {
+    "device_kind": kind,
+    "platform": device.platform,
+    "device_count": count,
+    "cpu_count": cpus,
+    "cpu": cpu,
+    "line": line,
+  }
 
 
 def summarise(records: list[dict], targets: Targets, stopped: str) -> dict:
