@@ -30,9 +30,9 @@ def train_records(workdir: str) -> list[dict]:
   return records
 
 
-def summarise(workdir: str) -> dict:
+def summarise(workdir: str, records: list[dict]) -> dict:
+  """One table row: `workdir`'s config, speed, last losses and blow-up count, from its training `records`."""
   config = config_lib.load(workdir)
-  records = train_records(workdir)
   images_per_sec = statistics.median(r["images_per_sec"] for r in records if "images_per_sec" in r)
   num_images = config.train_subset or config_lib.MNIST_TRAIN_SIZE
   images_per_epoch = num_images // config.batch_size * config.batch_size
@@ -50,8 +50,7 @@ def summarise(workdir: str) -> dict:
   }
 
 
-def blow_up_table(workdir: str) -> str:
-  records = train_records(workdir)
+def blow_up_table(workdir: str, records: list[dict]) -> str:
   events = [e for metric in stability.DEFAULT_METRICS for e in stability.blow_ups(records, metric)]
   if not events:
     return f"{workdir}: no blow-ups"
@@ -60,20 +59,21 @@ def blow_up_table(workdir: str) -> str:
 
 def main(args: list[str]) -> None:
   workdirs = [a for a in args if a != "--blow_ups"]
+  if not workdirs:
+    raise SystemExit(__doc__)
   for workdir in workdirs:
     if not os.path.isdir(workdir):
       raise SystemExit(f"error: {workdir} is not a directory; give the workdirs of training runs")
-  rows = [summarise(w) for w in workdirs]
+  records = {workdir: train_records(workdir) for workdir in workdirs}  # each metrics.jsonl read once
+  rows = [summarise(w, records[w]) for w in workdirs]
   print("| " + " | ".join(rows[0]) + " |")
   print("|" + "---|" * len(rows[0]))
   for row in rows:
     print("| " + " | ".join(str(v) for v in row.values()) + " |")
   if "--blow_ups" in args:
     for workdir in workdirs:
-      print("\n" + blow_up_table(workdir))
+      print("\n" + blow_up_table(workdir, records[workdir]))
 
 
 if __name__ == "__main__":
-  if not [a for a in sys.argv[1:] if a != "--blow_ups"]:
-    raise SystemExit(__doc__)
   main(sys.argv[1:])

@@ -261,7 +261,6 @@ def _train(experiment: Experiment, stop: stopping.StopRequests) -> steps.TrainSt
     grids.final(state, trained)
     evaluate.final(position, state, trained)
   finally:
-    experiment.checkpoints.wait()  # the last checkpoint is on disk before the run says it is done
     report.close(f"{config.loss} ({experiment.workdir})")
     release(experiment)
   return unreplicate(state)

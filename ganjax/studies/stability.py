@@ -8,6 +8,7 @@ measured against the median from before it started. Records inside a blow-up nev
 size is the peak's distance in those units.
 """
 
+import collections
 import dataclasses
 import statistics
 
@@ -47,13 +48,13 @@ def blow_ups(
       f"window={window}, recovered={recovered}, threshold={threshold}: need window >= 3 and 0 < recovered < threshold"
     )
   series = [r for r in records if isinstance(r.get(metric), (int, float))]
-  found, usual_history, i = [], [], 0
+  found, usual_history, i = [], collections.deque(maxlen=window), 0
   while i < len(series):
     if len(usual_history) < window:
       usual_history.append(series[i][metric])
       i += 1
       continue
-    median, spread = _usual(usual_history[-window:])
+    median, spread = _usual(list(usual_history))
     if abs(series[i][metric] - median) <= threshold * spread:
       usual_history.append(series[i][metric])
       i += 1
