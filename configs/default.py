@@ -75,6 +75,10 @@ def get_config() -> ml_collections.ConfigDict:
   # classifies real digits, G makes digits it recognises) | tac (TAC-GAN: and a twin head learns the fakes' digits).
   config.class_head = "none"
   config.class_head_weight = 1.0  # the heads' cross-entropy weight in the critic's loss and G's
+  # tac only: > 0 caps each fake's twin cross-entropy in G's loss at this value (log 10 = 2.303: the twin head
+  # at chance), so G gains nothing from fooling the twin beyond chance; the unbounded term starts blow-ups
+  # (docs/performance.md). 0: TAC-GAN as published.
+  config.twin_loss_cap = 0.0
 
   # Sampling (grids, evaluation, export).
   config.ema_decay = 0.0  # > 0: sample and evaluate with an exponential moving average of G's parameters

@@ -29,7 +29,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 _FRAMEWORKS = flags.DEFINE_list("frameworks", ["ganjax"], "ganjax, tf (../shared/peers/tf_gan.py), torch.")
-_LOSSES = flags.DEFINE_list("losses", ["gan", "wgan", "wgan_gp"], "ganjax config names (configs/<loss>.py).")
+_LOSSES = flags.DEFINE_list(
+  "losses",
+  ["gan", "wgan", "wgan_gp"],
+  "Config names (configs/<name>.py). The peers train only the paper's gan, wgan and wgan_gp; for the others "
+  "(e.g. the tuned recipes) only ganjax is measured.",
+)
 _CONV_IMPLS = flags.DEFINE_list(
   "conv_impls", ["auto"], "ganjax conv implementations to measure (auto|plain|phase|hybrid)."
 )
@@ -46,6 +51,14 @@ _WORKER = flags.DEFINE_string("worker", None, "Internal: measure this ganjax los
 _CONV_IMPL = flags.DEFINE_string("conv_impl", "auto", "Internal: the worker's conv implementation.")
 
 PEER_LOSS = {"gan": "gan", "wgan": "wgan", "wgan_gp": "wgan-gp"}
+# The configs a training run can take as they are (configs/ less default.py and the helper modules).
+CONFIG_NAMES = tuple(
+  sorted(
+    os.path.splitext(f)[0]
+    for f in os.listdir(os.path.join(ROOT, "configs"))
+    if f.endswith(".py") and f not in ("__init__.py", "default.py")
+  )
+)
 
 
 def paper_config(loss: str, batch: int):
@@ -266,12 +279,12 @@ def main(argv):
     if framework not in ("ganjax", "tf", "torch"):
       raise app.UsageError(f"--frameworks: unknown {framework!r}; allowed: ganjax, tf, torch")
   for loss in _LOSSES.value:
-    if loss not in PEER_LOSS:
-      raise app.UsageError(f"--losses: unknown {loss!r}; allowed: {', '.join(PEER_LOSS)}")
+    if loss not in CONFIG_NAMES:
+      raise app.UsageError(f"--losses: unknown {loss!r}; allowed: {', '.join(CONFIG_NAMES)}")
   results = []
   for round_index in range(1, _ROUNDS.value + 1):
     for loss in _LOSSES.value:
-      for framework in _FRAMEWORKS.value:
+      for framework in [f for f in _FRAMEWORKS.value if f == "ganjax" or loss in PEER_LOSS]:
         for conv_impl in _CONV_IMPLS.value if framework == "ganjax" else [None]:
           result = measure(framework, loss, conv_impl, round_index, _BATCH.value)
           print(

@@ -186,6 +186,13 @@ def validate_conditioning(config: ml_collections.ConfigDict) -> None:
   )
   weight = config.class_head_weight
   _require(_is_number(weight) and weight > 0, "class_head_weight", weight, "it must be a number > 0")
+  cap = config.twin_loss_cap
+  _require(
+    _is_number(cap) and cap >= 0 and (cap == 0 or config.class_head == "tac"),
+    "twin_loss_cap",
+    cap,
+    "it must be a number >= 0, and 0 unless class_head is tac",
+  )
 
 
 def _validate_few_labels(config: ml_collections.ConfigDict) -> None:
@@ -300,6 +307,7 @@ _ADDED_FIELDS = dict(
   eval_cas=False,
   labels_per_class=0,
   critic_augment="",
+  twin_loss_cap=0.0,
 )
 
 

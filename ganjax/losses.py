@@ -130,14 +130,19 @@ def critic_class_head_terms(head: str, real_class_logits, fake_twin_logits, digi
 
 
 def generator_class_head_terms(
-  head: str, fake_class_logits, fake_twin_logits, digits: jax.Array
+  head: str, fake_class_logits, fake_twin_logits, digits: jax.Array, twin_loss_cap: float = 0.0
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """G's unweighted class-head loss (0 without a head) and its parts as metrics."""
+  """G's unweighted class-head loss (0 without a head) and its parts as metrics.
+
+  tac with twin_loss_cap > 0: G's reward for fooling the twin head stops at the cap, per fake (log 10 is the
+  twin at chance); the metric stays the plain cross-entropy.
+  """
   if head == "none":
     return jnp.zeros(()), {}
   metrics = {"generator_class_loss": class_loss(fake_class_logits, digits)}
   loss = metrics["generator_class_loss"]
   if head == "tac":
-    metrics["generator_twin_loss"] = class_loss(fake_twin_logits, digits)
-    loss = loss - metrics["generator_twin_loss"]
+    twin = optax.softmax_cross_entropy_with_integer_labels(fake_twin_logits, digits)
+    metrics["generator_twin_loss"] = jnp.mean(twin)
+    loss = loss - (jnp.mean(jnp.minimum(twin, twin_loss_cap)) if twin_loss_cap > 0 else metrics["generator_twin_loss"])
   return loss, metrics

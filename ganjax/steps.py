@@ -55,6 +55,7 @@ class GanSetup:
   conditioning: Conditioning = Conditioning()
   class_head: str = "none"  # none | ac | tac: the critic's class heads (losses.CLASS_HEADS)
   class_head_weight: float = 1.0  # their losses' weight, in the critic's loss and G's
+  twin_loss_cap: float = 0.0  # > 0: G's per-fake twin cross-entropy is capped here (losses.generator_class_head_terms)
   ema_decay: float = 0.0  # > 0: keep an exponential moving average of the generator's parameters
   sampling_batch_norm: str = "moving"  # moving | batch: G's BatchNorm statistics when sampling (see sample)
   sampling_latent_scale: float = 1.0  # the std of G's noise when sampling (see sample)
@@ -105,6 +106,7 @@ def make_setup(
     conditioning=conditioning,
     class_head=config.class_head,
     class_head_weight=config.class_head_weight,
+    twin_loss_cap=config.twin_loss_cap,
     ema_decay=config.ema_decay,
     sampling_batch_norm=config.sampling_batch_norm,
     sampling_latent_scale=config.sampling_latent_scale,
@@ -264,7 +266,7 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
       return loss, (batch_stats, {})
     digits = setup.conditioning.digits_of(labels)
     class_loss, metrics = losses.generator_class_head_terms(
-      setup.class_head, fake.class_logits, fake.twin_logits, digits
+      setup.class_head, fake.class_logits, fake.twin_logits, digits, setup.twin_loss_cap
     )
     return loss + setup.class_head_weight * class_loss, (batch_stats, metrics)
 

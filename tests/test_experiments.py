@@ -48,6 +48,28 @@ def test_benchmark_measures_ganjax_and_writes_a_table_and_json_lines(tmp_path):
 
 
 @pytest.mark.slow
+def test_benchmark_measures_a_tuned_recipe_with_ganjax_only(tmp_path):
+  # The peers have no class heads or self-conditioning: --frameworks=tf is skipped for a tuned config (no TF venv
+  # needed), and the recipe's own step is timed.
+  results = tmp_path / "bench.jsonl"
+  command = [sys.executable, "experiments/benchmark.py", "--losses=cwgan_gp_tuned", "--frameworks=ganjax,tf"]
+  command += ["--rounds=1", "--steps=3", "--warmup=1", "--batch=16", f"--json={results}"]
+  command += ["--tf_python=/nonexistent/python"]
+  output = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+  assert output.returncode == 0, output.stderr[-2000:]
+  (record,) = [json.loads(line) for line in results.read_text().splitlines()]
+  assert (record["framework"], record["loss"], record["timed_steps"]) == ("ganjax", "cwgan_gp_tuned", 2)
+  assert record["real_images_per_s"] == pytest.approx(16 * record["gen_steps_per_s"])  # n_critic 1
+
+
+def test_benchmark_names_an_unknown_config_and_what_is_allowed():
+  command = [sys.executable, "experiments/benchmark.py", "--losses=wgan_tunned"]
+  output = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert output.returncode != 0
+  assert "--losses: unknown 'wgan_tunned'; allowed: cgan, cgan_tuned, cwgan_gp," in output.stderr
+
+
+@pytest.mark.slow
 def test_scaling_sweeps_batch_and_device_count_and_writes_table_and_plot(tmp_path):
   command = [sys.executable, "experiments/scaling.py", "--losses=wgan", "--batches=8,16", "--cpu_devices=2"]
   command += ["--batch=16", "--steps=2", "--warmup=1", f"--out={tmp_path}"]

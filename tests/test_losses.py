@@ -97,3 +97,25 @@ def test_clip_params_bounds_every_leaf():
   clipped = losses.clip_params(params, 0.01)
   np.testing.assert_allclose(clipped["a"], [-0.01, 0.005, 0.01])
   np.testing.assert_allclose(clipped["b"]["c"], [[0.01, -0.01]])
+
+
+def test_tac_generator_term_is_ac_minus_twin_cross_entropy_and_the_cap_bounds_the_twin_reward():
+  digits = jnp.array([0, 1])
+  class_logits = jnp.array([[2.0, 0.0], [0.0, 1.0]])
+  # Fake 0: the twin is sure of the wrong digit (CE 60); fake 1: it is right (CE 0.31 < the cap, log 2).
+  twin_logits = jnp.array([[-30.0, 30.0], [0.0, 1.0]])
+  ce = lambda logits: optax_ce(logits, digits)
+  loss, metrics = losses.generator_class_head_terms("tac", class_logits, twin_logits, digits)
+  np.testing.assert_allclose(loss, ce(class_logits).mean() - ce(twin_logits).mean(), rtol=1e-6)
+  capped, capped_metrics = losses.generator_class_head_terms("tac", class_logits, twin_logits, digits, math.log(2))
+  expected = ce(class_logits).mean() - (math.log(2) + ce(twin_logits)[1]) / 2
+  np.testing.assert_allclose(capped, expected, rtol=1e-6)
+  assert capped_metrics["generator_twin_loss"] == pytest.approx(float(metrics["generator_twin_loss"]))
+  grad = jax.grad(lambda t: losses.generator_class_head_terms("tac", class_logits, t, digits, math.log(2))[0])
+  np.testing.assert_array_equal(grad(twin_logits)[0], 0.0)  # no reward left for fooling the twin further
+  assert np.all(np.asarray(grad(twin_logits)[1]) != 0.0)  # below the cap, as published
+
+
+def optax_ce(logits, labels):
+  log_probs = jax.nn.log_softmax(logits)
+  return -jnp.take_along_axis(log_probs, labels[:, None], axis=1)[:, 0]
