@@ -100,6 +100,10 @@ def get_config() -> ml_collections.ConfigDict:
   # Optimisers: name is an optax function (adam | adamw | rmsprop | sgd), the other fields its arguments.
   config.generator_optimizer = adam(1e-4)
   config.critic_optimizer = adam(1e-4)
+  # Both optimisers' step sizes over the run (for fixed-budget recipes): none (constant) | linear | cosine: from
+  # the full rate down to 0 at the run's last generator step, starting after this fraction of the run.
+  config.learning_rate_decay = "none"
+  config.learning_rate_decay_start = 0.0
 
   # Data parallelism over devices (and processes); the maths does not depend on the device count.
   config.parallel = "jit"  # jit (over a device mesh) | pmap

@@ -27,6 +27,9 @@ def resolve_conv_impl(conv_impl: str, backend: str | None = None) -> str:
   return "hybrid" if (backend or jax.default_backend()) == "cpu" else "plain"
 
 
+# How both optimisers' step sizes fall over a run (steps.learning_rate_scale).
+LEARNING_RATE_DECAYS = ("none", "linear", "cosine")
+
 # Fields the configs give one optimiser that another may not take (configs/default.py: adam's b1, b2, eps;
 # rmsprop's decay, eps, eps_in_sqrt): left over after --config.*_optimizer.name switches the optimiser.
 INHERITED_OPTIMIZER_FIELDS = ("b1", "b2", "eps", "decay", "eps_in_sqrt")
@@ -235,6 +238,15 @@ def validate_objective(config: ml_collections.ConfigDict) -> None:
   _require(_is_number(bound) and bound > 0, "divergence_bound", bound, "it must be a number > 0")
   make_optimizer(config.generator_optimizer, "config.generator_optimizer")
   make_optimizer(config.critic_optimizer, "config.critic_optimizer")
+  decays = ", ".join(LEARNING_RATE_DECAYS)
+  _require(
+    config.learning_rate_decay in LEARNING_RATE_DECAYS,
+    "learning_rate_decay",
+    config.learning_rate_decay,
+    f"allowed: {decays}",
+  )
+  start = config.learning_rate_decay_start
+  _require(_is_number(start) and 0 <= start < 1, "learning_rate_decay_start", start, "it must be in [0, 1)")
 
 
 def validate_parallel(config: ml_collections.ConfigDict) -> None:
@@ -308,6 +320,8 @@ _ADDED_FIELDS = dict(
   labels_per_class=0,
   critic_augment="",
   twin_loss_cap=0.0,
+  learning_rate_decay="none",
+  learning_rate_decay_start=0.0,
 )
 
 

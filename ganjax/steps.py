@@ -56,6 +56,9 @@ class GanSetup:
   class_head: str = "none"  # none | ac | tac: the critic's class heads (losses.CLASS_HEADS)
   class_head_weight: float = 1.0  # their losses' weight, in the critic's loss and G's
   twin_loss_cap: float = 0.0  # > 0: G's per-fake twin cross-entropy is capped here (losses.generator_class_head_terms)
+  learning_rate_decay: str = "none"  # none | linear | cosine: both step sizes over the run (learning_rate_scale)
+  learning_rate_decay_start: float = 0.0  # the fraction of the run after which the decay starts
+  total_steps: int = 0  # the run's generator steps (train.build sets them; the decays need them)
   ema_decay: float = 0.0  # > 0: keep an exponential moving average of the generator's parameters
   sampling_batch_norm: str = "moving"  # moving | batch: G's BatchNorm statistics when sampling (see sample)
   sampling_latent_scale: float = 1.0  # the std of G's noise when sampling (see sample)
@@ -107,6 +110,8 @@ def make_setup(
     class_head=config.class_head,
     class_head_weight=config.class_head_weight,
     twin_loss_cap=config.twin_loss_cap,
+    learning_rate_decay=config.learning_rate_decay,
+    learning_rate_decay_start=config.learning_rate_decay_start,
     ema_decay=config.ema_decay,
     sampling_batch_norm=config.sampling_batch_norm,
     sampling_latent_scale=config.sampling_latent_scale,
@@ -241,6 +246,7 @@ def critic_step(
   grads, metrics = jax.grad(loss_fn, has_aux=True)(state.critic_params)
   grads = average_over_devices(setup, grads)
   updates, critic_opt_state = setup.critic_optimizer.update(grads, state.critic_opt_state, state.critic_params)
+  updates = scale_updates(setup, updates, state.step)
   critic_params = optax.apply_updates(state.critic_params, updates)
   if objective.clips:
     critic_params = losses.clip_params(critic_params, objective.clip_value)
@@ -273,6 +279,7 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
   (loss, (batch_stats, extra_metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.generator_params)
   grads = average_over_devices(setup, grads)
   updates, opt_state = setup.generator_optimizer.update(grads, state.generator_opt_state, state.generator_params)
+  updates = scale_updates(setup, updates, state.step)
   generator_params = optax.apply_updates(state.generator_params, updates)
   state = state.replace(
     generator_params=generator_params,
@@ -281,6 +288,31 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
     generator_ema_params=update_ema(setup.ema_decay, state.generator_ema_params, generator_params, state.step),
   )
   return state, {"generator_loss": loss, **extra_metrics}
+
+
+def learning_rate_scale(setup: GanSetup, step: jax.Array) -> jax.Array:
+  """The factor on both optimisers' updates at generator step `step` (0-based): 1 until the decay starts, then
+  falling (linearly, or as a half cosine) to 0 at setup.total_steps.
+
+  Scaling the optimiser's update is scaling its learning rate (Adam, RMSprop, SGD alike), and leaves the
+  optimiser states, and so every checkpoint, as they are without a decay.
+  """
+  if setup.learning_rate_decay == "none":
+    return jnp.ones(())
+  if setup.total_steps < 1:
+    raise ValueError(f"learning_rate_decay={setup.learning_rate_decay!r} needs the run's total_steps in its setup")
+  start = setup.learning_rate_decay_start * setup.total_steps
+  progress = jnp.clip((step - start) / (setup.total_steps - start), 0.0, 1.0)
+  if setup.learning_rate_decay == "linear":
+    return 1.0 - progress
+  return 0.5 * (1.0 + jnp.cos(jnp.pi * progress))
+
+
+def scale_updates(setup: GanSetup, updates, step: jax.Array):
+  if setup.learning_rate_decay == "none":
+    return updates
+  scale = learning_rate_scale(setup, step)
+  return jax.tree.map(lambda u: scale * u, updates)
 
 
 def ema_decay_at(decay: float, step: jax.Array) -> jax.Array:

@@ -89,6 +89,8 @@ def build(
   devices = parallel.DataParallel(config)  # what can fail without a workdir fails before it is touched
   setup = devices.make_setup(config)
   train_images, train_labels = dataset if dataset is not None else mnist.load_split(config, "train")
+  total_steps = config_lib.total_train_steps(config, len(train_images))
+  setup = dataclasses.replace(setup, total_steps=total_steps)  # the learning-rate decays run over the whole run
   workdir, lock = open_workdir(workdir, is_main)
   checkpoints = None
   try:
@@ -121,7 +123,7 @@ def build(
     setup=setup,
     state=devices.put_state(state),
     start=periodic.Position(int(state.step), batches_consumed, config_lib.batches_per_epoch(config, num_examples)),
-    total_steps=config_lib.total_train_steps(config, num_examples),
+    total_steps=total_steps,
     root_key=root_key,
     step_key=jax.random.fold_in(root_key, 2),
     cluster_shares=None if state.cluster_shares is None else np.asarray(state.cluster_shares),

@@ -51,6 +51,8 @@ def test_paper_configs_hold_the_paper_hyperparameters():
     ("class_head", "ac", "config.class_head='ac' is not allowed; it must be none unless conditioning is digit or"),
     ("class_head", "twin", "config.class_head='twin' is not allowed; allowed: none, ac, tac"),
     ("class_head_weight", 0.0, "config.class_head_weight=0.0 is not allowed; it must be a number > 0"),
+    ("learning_rate_decay", "step", "config.learning_rate_decay='step' is not allowed; allowed: none, linear, cosine"),
+    ("learning_rate_decay_start", 1.0, "config.learning_rate_decay_start=1.0 is not allowed; it must be in [0, 1)"),
     ("twin_loss_cap", 2.3, "config.twin_loss_cap=2.3 is not allowed; it must be a number >= 0, and 0 unless class_"),
     ("num_clusters", 4, "config.num_clusters=4 is not allowed; it must be an integer >= 2 with conditioning clusters"),
     ("progress_every_seconds", -1.0, "config.progress_every_seconds=-1.0 is not allowed; it must be >= 0"),

@@ -336,3 +336,30 @@ def test_clusters_within_digits_condition_on_pairs_and_the_auxiliary_head_learns
   _, other_digit = steps.train_step(setup, state, {**batch, "label": batch["label"] + 4}, jax.random.key(1))
   np.testing.assert_allclose(first["critic_class_loss"], second["critic_class_loss"], rtol=1e-6)
   assert not np.allclose(first["critic_class_loss"], other_digit["critic_class_loss"])
+
+
+@pytest.mark.parametrize("decay", ["linear", "cosine"])
+def test_learning_rate_decay_scales_every_update_by_the_schedule_at_that_step(decay):
+  # SGD makes an update proportional to the learning rate: the decayed step's parameter change must be the
+  # constant-rate change times the schedule's factor at that step, for G and the critic alike.
+  sgd = default.ml_collections.ConfigDict(dict(name="sgd", learning_rate=0.1))
+  setup, state = make("wgan_gp", 1, generator_optimizer=sgd, critic_optimizer=sgd)
+  decayed = dataclasses.replace(setup, learning_rate_decay=decay, learning_rate_decay_start=0.5, total_steps=8)
+  state = state.replace(step=jnp.asarray(6, jnp.int32))  # 2 of the 4 decaying steps done
+  factor = {"linear": 0.5, "cosine": 0.5}[decay]
+  assert float(steps.learning_rate_scale(decayed, jnp.asarray(6))) == pytest.approx(factor)
+  assert float(steps.learning_rate_scale(decayed, jnp.asarray(3))) == 1.0  # before the decay starts
+  assert float(steps.learning_rate_scale(decayed, jnp.asarray(7))) == pytest.approx(
+    {"linear": 0.25, "cosine": 0.5 * (1 + np.cos(np.pi * 0.75))}[decay]
+  )
+  real, key = images.to_float_images(random_batch(1)["image"][0]), jax.random.key(3)
+  for name, step in [
+    ("critic_params", lambda s: steps.critic_step(s, state, real, key)[0]),
+    ("generator_params", lambda s: steps.generator_step(s, state, 8, key)[0]),
+  ]:
+    before, full, part = getattr(state, name), getattr(step(setup), name), getattr(step(decayed), name)
+    jax.tree.map(
+      lambda b, f, p: np.testing.assert_allclose(p - b, factor * (f - b), rtol=1e-3, atol=2e-7), before, full, part
+    )
+  with pytest.raises(ValueError, match="needs the run's total_steps"):
+    steps.learning_rate_scale(dataclasses.replace(decayed, total_steps=0), jnp.asarray(0))

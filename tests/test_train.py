@@ -70,6 +70,15 @@ def test_resume_is_exact(tmp_path, tiny_config):
   assert [r["step"] for r in metric_writers.read_metrics(str(tmp_path / "resumed"))] == [2, 4, 6, 8]
 
 
+def test_the_learning_rate_decay_runs_over_the_whole_run(tmp_path, tiny_config):
+  tiny_config.learning_rate_decay = "linear"
+  experiment = train.build(tiny_config, str(tmp_path / "run"))
+  try:
+    assert experiment.setup.total_steps == experiment.total_steps == 16  # 2 epochs of 8 batches of 16
+  finally:
+    train.release(experiment)
+
+
 def test_a_finished_run_rerun_changes_nothing(tmp_path, tiny_config):
   first = train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
   again = train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
