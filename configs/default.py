@@ -101,7 +101,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.generator_optimizer = adam(1e-4)
   config.critic_optimizer = adam(1e-4)
   # Both optimisers' step sizes over the run (for fixed-budget recipes): none (constant) | linear | cosine: from
-  # the full rate down to 0 at the run's last generator step, starting after this fraction of the run.
+  # the full rate down to 0 at the run's last generator step, starting after this fraction of the run (a run
+  # resumed with another length decays over the new one).
   config.learning_rate_decay = "none"
   config.learning_rate_decay_start = 0.0
 
