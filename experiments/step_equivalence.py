@@ -48,7 +48,10 @@ SHIPPED = (
 VARIANTS = {
   "cwgan_gp_tuned_digit_clusters": ("cwgan_gp_tuned", {"conditioning": "digit_clusters", "num_clusters": 10}),
   "cgan_concat_minimax": ("cgan", {"critic_label_input": "concat", "loss": "minimax"}),
-  "cwgan_gp_tuned_linear_decay": ("cwgan_gp_tuned", {"learning_rate_decay": "linear", "learning_rate_decay_start": 0.5}),
+  "cwgan_gp_tuned_linear_decay": (
+    "cwgan_gp_tuned",
+    {"learning_rate_decay": "linear", "learning_rate_decay_start": 0.5},
+  ),
 }
 TIMING_METRICS = ("images_per_sec", "steps_per_sec")
 
