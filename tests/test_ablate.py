@@ -1,6 +1,7 @@
 """ganjax.studies.ablation: a 2-cell sweep end to end, resuming without retraining, and its up-front errors."""
 
 import csv
+import json
 import glob
 import math
 import os
@@ -109,6 +110,22 @@ def test_a_workdir_trained_under_other_settings_is_an_error_not_a_result(tmp_pat
     f.write(config.to_json_best_effort())
   with pytest.raises(WorkdirError, match="was trained with eval_num_samples=200, this sweep asks for 100"):
     ablation.ablate(*args, dry_run=True)
+
+
+def test_a_workdir_saved_before_a_field_existed_resumes_with_the_value_that_reproduces_it(tmp_path, mnist_data_dir):
+  args = (["configs/tiny.py"], ["ema_decay=0.5"], tiny_sets(mnist_data_dir), ["0"], str(tmp_path))
+  (cell,) = ablation.plan_cells(*args)
+  saved = json.loads(cell.config.to_json_best_effort())
+  del saved["learning_rate_decay"], saved["twin_loss_cap"]  # written before these fields existed
+  os.makedirs(cell.workdir)
+  with open(os.path.join(cell.workdir, "config.json"), "w") as f:
+    json.dump(saved, f)
+  ablation.check_workdir(cell)  # the defaults reproduce the old run: no error
+  saved["ema_decay"] = 0.25
+  with open(os.path.join(cell.workdir, "config.json"), "w") as f:
+    json.dump(saved, f)
+  with pytest.raises(WorkdirError, match="was trained with ema_decay=0.25, this sweep asks for 0.5"):
+    ablation.check_workdir(cell)
 
 
 def test_sweep_values_are_python_literals_or_strings_and_cell_ids_stay_unique_and_safe(tmp_path):

@@ -92,11 +92,18 @@ def read_json(path: str) -> dict:
 
 
 def check_workdir(cell: Cell) -> None:
-  """A workdir that trained under other settings must not be resumed or reported as this cell."""
-  old = read_json(os.path.join(cell.workdir, "config.json"))
+  """A workdir that trained under other settings must not be resumed or reported as this cell.
+
+  The saved config is read in today's schema (config.upgrade), so a workdir written before a field existed
+  resumes when the sweep asks for the value that reproduces it.
+  """
+  saved = read_json(os.path.join(cell.workdir, "config.json"))
+  if not saved:
+    return
+  old = json.loads(config_lib.upgrade(saved).to_json_best_effort())
   new = json.loads(cell.config.to_json_best_effort())
   for field in sorted(set(old) | set(new)):
-    if old and field not in RESUMABLE_FIELDS and old.get(field) != new.get(field):
+    if field not in RESUMABLE_FIELDS and old.get(field) != new.get(field):
       raise WorkdirError(
         f"cell {cell.id}: its workdir {cell.workdir} was trained with {field}={old.get(field)!r}, this sweep "
         f"asks for {new.get(field)!r}; use another --name/--out_dir or delete that workdir"
