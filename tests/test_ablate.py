@@ -1,8 +1,8 @@
 """ganjax.studies.ablation: a 2-cell sweep end to end, resuming without retraining, and its up-front errors."""
 
 import csv
-import json
 import glob
+import json
 import math
 import os
 import subprocess
