@@ -1,11 +1,10 @@
-"""The fast conditional WGAN-GP: configs/cwgan_gp_tuned.py's quality in less of its training time on a CPU.
+"""The fast conditional WGAN-GP: cwgan_gp_tuned with more, smaller updates, for a good labelled set sooner on a CPU.
 
 The same models, losses, EMA and sampling as cwgan_gp_tuned, with batches of 32 instead of 256: eight times
 the updates per epoch at about the same cost per image on a CPU (the quality follows the number of updates
 more than the images seen), at half its learning rate. G's reward for fooling TAC's twin head is capped at
-chance level (the uncapped term is where cwgan_gp_tuned's blow-ups start). 6 epochs: 11250 updates, about 36
-min on 2 CPU cores against cwgan_gp_tuned's 59 for 10 epochs, with a better FID and CAS just short of 0.975.
-The measurements, and what did not help, are in docs/performance.md (Time to quality).
+chance level (the uncapped term is where cwgan_gp_tuned's blow-ups start). 6 epochs: 11250 updates. The
+measurements, and what did not help, are in docs/performance.md (Time to quality).
 
 python main.py --config=configs/cwgan_gp_fast.py --workdir=runs/cwgan_gp_fast
 """

@@ -18,6 +18,7 @@ import ml_collections
 
 from ganjax import config as config_lib
 from ganjax import files, runtime, train
+from ganjax import workdir as workdir_lib
 from ganjax.data import mnist
 from ganjax.errors import ConfigError, TrainingDiverged, WorkdirError
 from ganjax.eval import sample_quality
@@ -94,13 +95,13 @@ def read_json(path: str) -> dict:
 def check_workdir(cell: Cell) -> None:
   """A workdir that trained under other settings must not be resumed or reported as this cell.
 
-  The saved config is read in today's schema (config.upgrade), so a workdir written before a field existed
-  resumes when the sweep asks for the value that reproduces it.
+  The saved config is read in today's schema (workdir.read_saved_config), so a workdir written before a field
+  existed resumes when the sweep asks for the value that reproduces it.
   """
-  saved = read_json(os.path.join(cell.workdir, "config.json"))
-  if not saved:
+  saved = workdir_lib.read_saved_config(cell.workdir)
+  if saved is None:
     return
-  old = json.loads(config_lib.upgrade(saved).to_json_best_effort())
+  old = json.loads(saved.to_json_best_effort())
   new = json.loads(cell.config.to_json_best_effort())
   for field in sorted(set(old) | set(new)):
     if field not in RESUMABLE_FIELDS and old.get(field) != new.get(field):

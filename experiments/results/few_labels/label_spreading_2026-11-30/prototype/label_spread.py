@@ -10,12 +10,19 @@ import time
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import scipy.sparse as sp
 
+from configs import default
 from ganjax.data import mnist
 from ganjax.few_labels import labelled
+
+
+def load_mnist():
+  """Train and test images (uint8) and labels, from the data dir the default config resolves (TFDS_DATA_DIR)."""
+  config = default.get_config()
+  config.download = False
+  return (*mnist.load_split(config, "train"), *mnist.load_split(config, "test"))
 
 
 def pca(x, dims):
@@ -94,9 +101,7 @@ def main():
   parser.add_argument("--iterations", type=int, default=50)
   parser.add_argument("--out", default="/work/notes/proto/label_spread.jsonl")
   args = parser.parse_args()
-  config = ml_collections.ConfigDict({"data_dir": "", "train_subset": 0, "examples_per_class": 0, "download": False, "mnist_idx_dir": ""})
-  images, labels = mnist.load_split(config, "train")
-  test_images, test_labels = mnist.load_split(config, "test")
+  images, labels, test_images, test_labels = load_mnist()
   start = time.time()
   every = np.concatenate([images, test_images])
   if args.features == "pixels":

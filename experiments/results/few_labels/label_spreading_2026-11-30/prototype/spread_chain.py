@@ -14,13 +14,11 @@ import sys
 import time
 
 import jax
-import ml_collections
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import label_spread as ls  # noqa: E402
 
-from ganjax.data import mnist  # noqa: E402
 from ganjax.eval import classifiers  # noqa: E402
 from ganjax.few_labels import labelled, self_training  # noqa: E402
 from ganjax.synth import augmentations  # noqa: E402
@@ -42,9 +40,7 @@ def main():
   parser.add_argument("--steps", type=int, default=2000)
   parser.add_argument("--out", default="/work/notes/proto/spread_chain.jsonl")
   args = parser.parse_args()
-  config = ml_collections.ConfigDict({"data_dir": "", "train_subset": 0, "examples_per_class": 0, "download": False, "mnist_idx_dir": ""})
-  images, labels = mnist.load_split(config, "train")
-  test_images, test_labels = mnist.load_split(config, "test")
+  images, labels, test_images, test_labels = ls.load_mnist()
   cache = f"/tmp/feats_{args.features}_{args.dims}.npy"
   if os.path.exists(cache):
     train_f = np.load(cache)

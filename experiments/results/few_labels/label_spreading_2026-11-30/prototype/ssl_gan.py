@@ -5,16 +5,19 @@ Measures test accuracy of the (10-logit) critic per epoch and wall time on this 
 
 import argparse
 import json
+import os
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import ml_collections
 
-from ganjax.data import mnist
 from ganjax.few_labels import labelled
+
+sys.path.insert(0, os.path.dirname(__file__))
+import label_spread as ls  # noqa: E402
 
 D_SIZES = [784, 1000, 500, 250, 250, 250, 10]
 G_SIZES = [100, 500, 500, 784]
@@ -152,9 +155,7 @@ def main():
   parser.add_argument("--max_steps", type=int, default=0)
   parser.add_argument("--out", default="/work/notes/proto/ssl_gan.jsonl")
   args = parser.parse_args()
-  config = ml_collections.ConfigDict({"data_dir": "", "train_subset": 0, "examples_per_class": 0, "download": False, "mnist_idx_dir": ""})
-  images, labels = mnist.load_split(config, "train")
-  test_images, test_labels = mnist.load_split(config, "test")
+  images, labels, test_images, test_labels = ls.load_mnist()
   few = labelled.split(images, labels, args.per_class, args.label_seed)
   to_float = lambda a: (a.reshape(len(a), -1).astype(np.float32) / 255.0)
   x_lab, y_lab = to_float(few.labelled_images), few.labelled_labels
