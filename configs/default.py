@@ -67,6 +67,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.conditioning = "none"
   config.num_clusters = 0  # (few_labels,) clusters: of all images; digit_clusters: within each digit; else 0
   config.self_training_rounds = 2  # few_labels: pseudo-labelling rounds of the namer after its labelled-only one
+  # few_labels: who labels the unlabelled images each round: spreading (label spreading on a k-NN graph) | classifier
+  config.self_training_labeller = "spreading"
   config.self_training_steps = 2000  # few_labels: classifier steps per round (classifiers.SMALL_CNN_RECIPE)
   # few_labels: a sample of digit d is kept if the namer gives it d with at least this probability (0: all kept)
   config.few_labels_min_confidence = 0.9

@@ -35,7 +35,7 @@ ganjax/diff_augment.py), without regime (b); its cGANs are named a_N{N}_s{seed}_
 
 --few_labels: the few-labels benchmark instead (ganjax.studies.few_labels, docs/few_labels.md): N labelled
 images per class drawn at random with label seeds 0.. (--subsets N:count,...), the other training images
-unlabelled; treatments real, real + classic, pseudo-labels + classic (self-training, --rounds), and both with
+unlabelled; treatments real, real + classic, pseudo-labels + classic (self-training, --rounds, --labeller), and both with
 labelled synthetic digits from one label-free GAN (--gan_workdir: a conditioning clusters or few_labels run)
 named by each subset's self-trained classifier. Writes few_labels.{md,jsonl,png} to --out_dir
 (default experiments/results/few_labels).
@@ -55,6 +55,7 @@ sys.path.insert(0, ROOT)
 
 from configs import default
 from ganjax import cli, diff_augment
+from ganjax.few_labels.self_training import LABELLERS
 from ganjax.studies import augmentation, few_labels
 
 DEFAULTS = augmentation.Settings()
@@ -78,13 +79,14 @@ _FEW_LABELS = flags.DEFINE_bool("few_labels", False, "The few-labels benchmark (
 FEW = few_labels.Settings()
 flags.DEFINE_list("subsets", [f"{n}:{k}" for n, k in FEW.subsets], "--few_labels: N:label subsets, ...")
 flags.DEFINE_integer("rounds", FEW.rounds, "--few_labels: self-training rounds after the labelled-only one.")
+flags.DEFINE_enum("labeller", FEW.labeller, LABELLERS, "--few_labels: who labels the unlabelled images each round.")
 flags.DEFINE_string("gan_workdir", FEW.gan_workdir, "--few_labels: a trained label-free GAN run ('' = no GAN cells).")
 flags.DEFINE_integer("synthetic_per_class", FEW.synthetic_per_class, "--few_labels: synthetic digits per class.")
 flags.DEFINE_float("min_confidence", FEW.min_confidence, "--few_labels: the namer's check of each sample.")
 flags.DEFINE_bool("cas", FEW.cas, "--few_labels: also the CAS of each subset's synthetic set.")
 flags.DEFINE_bool("report_only", FEW.report_only, "--few_labels: write the report of the cells done; run none.")
 FEW_FLAGS = ("rounds", "gan_workdir", "synthetic_per_class", "min_confidence", "cas", "report_only")
-FEW_FLAGS += ("classifier_steps", "out_dir")
+FEW_FLAGS += ("classifier_steps", "out_dir", "labeller")
 SETTINGS_FLAGS = ("n_per_class", "seeds", "synthetic_ratio", "classifier_steps", "classic_strength")
 SETTINGS_FLAGS += ("small_gan_steps", "gan_per_seed", "full_gan_workdir", "full_gan_steps", "out_dir")
 SETTINGS_FLAGS += ("gan_config", "critic_augment", "regimes")

@@ -220,6 +220,10 @@ def _validate_few_labels(config: ml_collections.ConfigDict) -> None:
   rounds, steps_ = config.self_training_rounds, config.self_training_steps
   _require(_is_int(rounds) and rounds >= 0, "self_training_rounds", rounds, "it must be an integer >= 0")
   _require(_is_int(steps_) and steps_ >= 1, "self_training_steps", steps_, "it must be an integer >= 1")
+  labeller = config.self_training_labeller
+  _require(
+    labeller in ("spreading", "classifier"), "self_training_labeller", labeller, "allowed: spreading, classifier"
+  )
   confidence = config.few_labels_min_confidence
   _require(
     _is_number(confidence) and 0 <= confidence < 1, "few_labels_min_confidence", confidence, "it must be in [0, 1)"
@@ -322,6 +326,7 @@ _ADDED_FIELDS = dict(
   twin_loss_cap=0.0,
   learning_rate_decay="none",
   learning_rate_decay_start=0.0,
+  self_training_labeller="classifier",
 )
 
 

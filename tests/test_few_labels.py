@@ -12,7 +12,7 @@ from ganjax import config as config_lib
 from ganjax import train
 from ganjax.data import mnist
 from ganjax.errors import ConfigError, DataError, GenerationError
-from ganjax.few_labels import labelled, naming, self_training
+from ganjax.few_labels import label_spreading, labelled, naming, self_training
 from ganjax.synth import generation
 
 
@@ -61,13 +61,12 @@ def test_most_confident_keeps_each_class_s_most_confident_fraction():
   assert list(self_training.most_confident(probs, 2 / 3)) == [0, 2, 4, 5]
 
 
-def test_self_training_rounds_grow_the_pseudo_labelled_set(mnist_data_dir, tiny_config):
+@pytest.mark.parametrize("labeller", self_training.LABELLERS)
+def test_self_training_rounds_grow_the_pseudo_labelled_set(mnist_data_dir, tiny_config, labeller):
   images, labels = mnist.load_split(tiny_config, "train")
   few = labelled.split(images, labels, 2, label_seed=0)  # tiny_config: the first 128 images
-  seen = []
-  result = self_training.self_train(
-    few, jax.random.key(0), self_training.SelfTraining(rounds=2, classifier_steps=3), None, lambda r, p: seen.append(r)
-  )
+  seen, settings = [], self_training.SelfTraining(rounds=2, classifier_steps=3, labeller=labeller)
+  result = self_training.self_train(few, jax.random.key(0), settings, None, lambda r, p: seen.append(r))
   assert seen == [0, 1, 2]
   unlabelled = len(few.unlabelled_images)
   assert result.kept_per_round[0] == 0 and 0 < result.kept_per_round[1] < result.kept_per_round[2] <= unlabelled
@@ -180,6 +179,10 @@ def test_a_few_labels_run_records_its_labelled_images_in_eval_json_and_exports(t
       {"conditioning": "few_labels", "num_clusters": 100, "labels_per_class": 10, "few_labels_min_confidence": 1.0},
       "few_labels_min_confidence",
     ),
+    (
+      {"conditioning": "few_labels", "num_clusters": 100, "labels_per_class": 10, "self_training_labeller": "knn"},
+      "self_training_labeller",
+    ),
   ],
 )
 def test_bad_few_labels_settings_are_one_clear_error(tiny_config, overrides, field):
@@ -272,6 +275,30 @@ def test_a_subset_whose_synthetic_set_cannot_be_drawn_is_recorded_as_failed(monk
   rows = [{"treatment": k, "n_per_class": 1, "accuracy": a, "wall_s": 1.0} for k, (a, _) in by_treatment.items()]
   summary = few_labels.report.summarize(rows, few_labels.TREATMENTS)
   assert ("classic+gan", 1) not in summary and summary["real", 1]["mean"] == 0.25
+
+
+def test_spreading_labels_the_unlabelled_images_from_the_labelled_few_alone():
+  """Ten digits drawn as ten separated groups of images: spreading from one labelled image of each labels every
+  other image right; round 0 spreads on the pixels, so no classifier is needed."""
+  truth = np.repeat(np.arange(10), 6)
+  images = np.random.default_rng(0).integers(0, 40, (60, 28, 28, 1)).astype(np.uint8)
+  for digit in range(10):
+    images[truth == digit, 2 * digit + 4 : 2 * digit + 7] = 255  # digit d: its own band of lit rows
+  few = labelled.split(images, truth, 1, label_seed=0)
+  settings = self_training.SelfTraining(labeller="spreading", spreading=label_spreading.Spreading(neighbours=4))
+  probs = self_training.label_unlabelled(few, settings, params=None, round_index=0)
+  hidden_truth = truth[np.setdiff1d(np.arange(60), few.labelled_indices)]
+  assert probs.shape == (50, 10) and np.array_equal(probs.argmax(1), hidden_truth)
+
+
+def test_rows_written_before_the_labeller_existed_count_as_the_classifier_s():
+  from ganjax.studies import few_labels
+
+  old = {"n_per_class": 10, "label_seed": 0, "treatment": "pseudo", "classifier_steps": 2000, "rounds": 2, "gan": ""}
+  assert few_labels.row_key(old) == few_labels.cell_key(few_labels.Settings(labeller="classifier"), 10, 0, "pseudo")
+  assert few_labels.row_key(old) != few_labels.cell_key(few_labels.Settings(), 10, 0, "pseudo")
+  with pytest.raises(ValueError, match="labeller='knn'"):
+    self_training.SelfTraining(labeller="knn")
 
 
 def test_naming_refuses_clusters_of_another_training_split():

@@ -143,6 +143,7 @@ def build(
   provenance = few.provenance() | {
     "self_training_rounds": settings.rounds,
     "self_training_steps": settings.classifier_steps,
+    "self_training_labeller": settings.labeller,
     "pseudo_labelled_per_round": list(result.kept_per_round),
   }
   naming = name(assignments, num_clusters, few, result, min_confidence, provenance)
@@ -156,6 +157,7 @@ def _matches(naming: Naming, config, assignments_key: str) -> bool:
     and provenance.get("label_seed") == config.label_seed
     and provenance.get("self_training_rounds") == config.self_training_rounds
     and provenance.get("self_training_steps") == config.self_training_steps
+    and provenance.get("self_training_labeller", "classifier") == config.self_training_labeller
     and provenance.get("clusters_sha256") == assignments_key
     and naming.min_confidence == config.few_labels_min_confidence
   )
@@ -170,15 +172,18 @@ def load_or_build(workdir: str, config, images: np.ndarray, labels: np.ndarray, 
     if _matches(kept, config, assignments_key):
       return kept
   few = labelled.split(images, labels, config.labels_per_class, config.label_seed)
-  settings = self_training.SelfTraining(config.self_training_rounds, config.self_training_steps)
+  settings = self_training.SelfTraining(
+    config.self_training_rounds, config.self_training_steps, config.self_training_labeller
+  )
   logging.info(
     "few_labels: %d labelled images per digit (label_seed %d), %d unlabelled; self-training the namer (%d rounds "
-    "of %d classifier steps)",
+    "of %d classifier steps, labeller %s)",
     few.labels_per_class,
     few.label_seed,
     len(few.unlabelled_images),
     settings.rounds + 1,
     settings.classifier_steps,
+    settings.labeller,
   )
   on_round = lambda r, _: logging.info("few_labels: namer round %d of %d done", r, settings.rounds)
   naming, _ = build(few, assignments, config.num_clusters, settings, config.few_labels_min_confidence, on_round)

@@ -1,10 +1,15 @@
 """Self-training (pseudo-labelling) with classic augmentation: the classifier a few-labels user would train
 without a GAN, and the namer that tells a label-free GAN's clusters which digit they hold.
 
-Round 0 trains the fixed classifier recipe on the labelled few; each later round r of R labels the unlabelled
-images with the previous round's classifier, keeps the most confident fraction r / R of the images predicted as
-each class (a curriculum: Cascante-Bonilla et al. 2021, "Curriculum Labeling"), and trains afresh on the
-labelled and kept images. Every round trains from scratch, so a wrong early label is not locked in.
+Round 0 trains the fixed classifier recipe on the labelled few. After each round the unlabelled images are
+labelled, by one of two labellers:
+  spreading    label spreading (label_spreading.py) from the labelled few along a k-NN graph of all images:
+               of their pixels after round 0, of the round's classifier's features after later rounds
+  classifier   the round's classifier's own predictions (plain pseudo-labelling)
+Each later round r of R keeps the most confident fraction r / R of the images labelled as each class (a
+curriculum: Cascante-Bonilla et al. 2021, "Curriculum Labeling") and trains afresh on the labelled and kept
+images. Every round trains from scratch, so a wrong early label is not locked in. The unlabelled images' final
+labels are the labeller's after the last round.
 """
 
 import dataclasses
@@ -17,9 +22,11 @@ import numpy as np
 from flax import serialization
 
 from ganjax.eval import classifiers
+from ganjax.few_labels import label_spreading
 from ganjax.few_labels.labelled import FewLabels
 
 PyTree = Any
+LABELLERS = ("spreading", "classifier")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +35,12 @@ class SelfTraining:
 
   rounds: int = 2  # rounds after round 0 that add pseudo-labelled images (0: the labelled few only)
   classifier_steps: int = classifiers.SMALL_CNN_RECIPE.num_steps
+  labeller: str = "spreading"  # who labels the unlabelled images after each round (LABELLERS)
+  spreading: label_spreading.Spreading = dataclasses.field(default_factory=label_spreading.Spreading)
+
+  def __post_init__(self):
+    if self.labeller not in LABELLERS:
+      raise ValueError(f"labeller={self.labeller!r}; it must be one of {LABELLERS}")
 
   @property
   def recipe(self) -> classifiers.Recipe:
@@ -40,8 +53,8 @@ class Result:
 
   recipe: classifiers.Recipe
   params: PyTree
-  pseudo_labels: np.ndarray  # int32 [U]: argmax of the last round's classifier
-  confidences: np.ndarray  # float32 [U]: its probability of that label
+  pseudo_labels: np.ndarray  # int32 [U]: the labeller's labels after the last round
+  confidences: np.ndarray  # float32 [U]: the labeller's probability of that label
   kept_per_round: tuple[int, ...]  # pseudo-labelled images each round trained on (round 0: 0)
 
 
@@ -73,6 +86,22 @@ def most_confident(probs: np.ndarray, fraction: float) -> np.ndarray:
   return np.sort(np.concatenate(chosen))
 
 
+def label_unlabelled(few: FewLabels, settings: SelfTraining, params: PyTree, round_index: int) -> np.ndarray:
+  """float32 [U, 10]: the labeller's probabilities for the unlabelled images after round `round_index`."""
+  if settings.labeller == "classifier":
+    return probabilities(settings.recipe, params, few.unlabelled_images)
+  every = np.concatenate([few.labelled_images, few.unlabelled_images])  # the labelled few are points 0..L-1
+  if round_index == 0:  # a classifier from the few alone embeds worse than the pixels do
+    features, dims = every.reshape(len(every), -1).astype(np.float32) / 255, settings.spreading.pixel_dims
+  else:
+    features, dims = classifiers.features(settings.recipe.model, params, every), settings.spreading.feature_dims
+  seeds = np.arange(len(few.labelled_labels))
+  probs = label_spreading.label_probabilities(
+    features, seeds, few.labelled_labels, classifiers.NUM_CLASSES, dims, settings.spreading
+  )
+  return probs[len(seeds) :]
+
+
 def self_train(
   few: FewLabels,
   key: jax.Array,
@@ -92,7 +121,7 @@ def self_train(
     params = classifiers.train_classifier(recipe, images, labels, round_key, augment)
     if on_round is not None:
       on_round(round_index, params)
-    probs = probabilities(recipe, params, few.unlabelled_images)
+    probs = label_unlabelled(few, settings, params, round_index)
     if round_index == settings.rounds:
       break
     chosen = most_confident(probs, (round_index + 1) / settings.rounds)

@@ -41,7 +41,12 @@ TREATMENTS = (
   ("classic+gan", "real + classic + GAN"),
   ("pseudo+gan", "pseudo-labels + classic + GAN"),
 )
-KEY_FIELDS = ("n_per_class", "label_seed", "treatment", "classifier_steps", "rounds", "gan")
+KEY_FIELDS = ("n_per_class", "label_seed", "treatment", "classifier_steps", "rounds", "labeller", "gan")
+OLD_ROW_DEFAULTS = {"labeller": "classifier"}  # rows written before a key field existed
+
+
+def row_key(row: dict) -> tuple:
+  return tuple(row.get(field, OLD_ROW_DEFAULTS.get(field)) for field in KEY_FIELDS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Settings:
   subsets: tuple[tuple[int, int], ...] = ((1, 3), (10, 5), (100, 3))  # (labelled per class, label subsets)
   classifier_steps: int = classifiers.SMALL_CNN_RECIPE.num_steps
   rounds: int = 2  # self-training rounds after the labelled-only one
+  labeller: str = self_training.SelfTraining.labeller  # who labels the unlabelled images (self_training.LABELLERS)
   gan_workdir: str = ""  # a trained label-free run (conditioning clusters or few_labels); '' = no GAN cells
   synthetic_per_class: int = 1000  # synthetic digits per class, checked by the subset's namer
   min_confidence: float = 0.9  # the namer's check (config.few_labels_min_confidence)
@@ -79,7 +85,7 @@ def _gan_id(workdir: str) -> str:
 def cell_key(settings: Settings, per_class: int, label_seed: int, treatment: str) -> tuple:
   synthetic = f"{gan_id(settings)} x{settings.synthetic_per_class} conf{settings.min_confidence:g}"
   gan = synthetic if "gan" in treatment else ""
-  return (per_class, label_seed, treatment, settings.classifier_steps, settings.rounds, gan)
+  return (per_class, label_seed, treatment, settings.classifier_steps, settings.rounds, settings.labeller, gan)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +98,8 @@ class Namer:
 
 
 def namer_path(settings: Settings, few: labelled.FewLabels) -> str:
-  name = f"N{few.labels_per_class}_s{few.label_seed}_r{settings.rounds}_c{settings.classifier_steps}.npz"
+  labeller = "" if settings.labeller == "classifier" else f"_{settings.labeller}"  # the classifier's: older names
+  name = f"N{few.labels_per_class}_s{few.label_seed}_r{settings.rounds}_c{settings.classifier_steps}{labeller}.npz"
   return os.path.join(settings.out_dir, "namers", name)
 
 
@@ -107,7 +114,7 @@ def ensure_namer(settings: Settings, few: labelled.FewLabels, test_set) -> Namer
       return Namer(result, [float(a) for a in f["round_accuracies"]], float(f["wall_s"]))
   accuracies, start = [], time.perf_counter()
   test = lambda r, params: accuracies.append(classifiers.accuracy(recipe.model, params, *test_set))
-  st = self_training.SelfTraining(settings.rounds, settings.classifier_steps)
+  st = self_training.SelfTraining(settings.rounds, settings.classifier_steps, settings.labeller)
   result = naming.train_namer(few, st, test)
   namer = Namer(result, accuracies, round(time.perf_counter() - start, 1))
   os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -203,7 +210,7 @@ def subset_cells(settings: Settings, few: labelled.FewLabels, test_set, done: se
 
 def run_all(settings: Settings, data_config, jsonl: str) -> None:
   """Every cell not yet in jsonl, subset by subset, appended as it finishes."""
-  done = {tuple(r[k] for k in KEY_FIELDS) for r in gans.read_json_lines(jsonl)}
+  done = {row_key(r) for r in gans.read_json_lines(jsonl)}
   images, labels = mnist.load_split(data_config, "train")
   test_set = mnist.load_split(data_config, "test")
   start = time.perf_counter()
@@ -228,7 +235,7 @@ def current_rows(settings: Settings, rows: list[dict]) -> list[dict]:
   wanted = {
     cell_key(settings, n, s, t) for n, subsets in settings.subsets for s in range(subsets) for t, _ in TREATMENTS
   }
-  return [r for r in rows if tuple(r[k] for k in KEY_FIELDS) in wanted]
+  return [r for r in rows if row_key(r) in wanted]
 
 
 def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command: str) -> None:
@@ -242,7 +249,8 @@ def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command:
     "",
     (
       f"Classifier: SmallCNN, {settings.classifier_steps} steps x batch 64 whatever the training set. Self-training: "
-      f"{settings.rounds} pseudo-labelling rounds after the labelled-only one. GAN: {gan_id(settings) or 'none'}, "
+      f"{settings.rounds} pseudo-labelling rounds after the labelled-only one, labeller {settings.labeller}. "
+      f"GAN: {gan_id(settings) or 'none'}, "
       f"{settings.synthetic_per_class} digits per class for each subset, checked by its namer (min confidence "
       f"{settings.min_confidence:g}). Mean ± std (ddof 1) over label subsets (label seeds 0, 1, ...)."
     ),
