@@ -236,14 +236,17 @@ def test_the_few_labels_benchmark_runs_end_to_end_and_resumes(tiny_config, tmp_p
     assert output.returncode == 0, output.stderr[-3000:]
     with open(out / "few_labels.jsonl") as f:
       rows = [json.loads(line) for line in f]
-    assert len(rows) == 5  # the rerun finds every cell done
-  assert sorted(r["treatment"] for r in rows) == sorted(t for t, _ in few_labels_study().TREATMENTS)
+    assert len(rows) == 7  # the rerun finds every cell done
+  treatments = few_labels_study().TREATMENTS + few_labels_study().STRONG_TREATMENTS
+  assert sorted(r["treatment"] for r in rows) == sorted(t for t, _ in treatments)
   assert all(0 <= r["accuracy"] <= 1 and r["n_per_class"] == 5 and r["label_seed"] == 0 for r in rows)
   gan_rows = [r for r in rows if "gan" in r["treatment"]]
   assert all(r["num_synthetic"] == 200 and 0 <= r["label_agreement"] <= 1 and "cas" in r for r in gan_rows)
   assert (out / "few_labels.png").stat().st_size > 0
   text = (out / "few_labels.md").read_text()
-  assert "pseudo-labels + classic + GAN" in text and "errors per 10k" in text
+  assert (
+    "pseudo-labels + classic + GAN" in text and "pseudo-labels + GAN, strong CNN" in text and "errors per 10k" in text
+  )
 
 
 def few_labels_study():

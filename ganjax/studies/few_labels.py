@@ -8,6 +8,11 @@ test images:
   pseudo-labels + classic     self-training with classic augmentation (the baseline without a GAN)
   real + classic + GAN        the labelled images and labelled synthetic digits, classic augmentation
   pseudo-labels + classic + GAN   the baseline's training set and the synthetic digits
+and, with strong_steps > 0, two more with a strong classifier (classifiers.EvaluatorCNN from scratch, the
+evaluator's recipe with strong_steps steps: 99.60 % on the 60k true labels at 3750), to say what the labelled
+sets are worth to a classifier able to reach the published semi-supervised numbers:
+  pseudo-labels, strong CNN          the labelled images and every unlabelled one with its final pseudo-label
+  pseudo-labels + GAN, strong CNN    and the synthetic digits
 The GAN is one label-free run (conditioning clusters or few_labels: the same training) that serves every
 subset: each subset's self-trained classifier names its clusters and checks its samples (few_labels/naming).
 Each subset's synthetic set is also measured on its own: label agreement (the evaluator's reading) and CAS.
@@ -41,8 +46,12 @@ TREATMENTS = (
   ("classic+gan", "real + classic + GAN"),
   ("pseudo+gan", "pseudo-labels + classic + GAN"),
 )
-KEY_FIELDS = ("n_per_class", "label_seed", "treatment", "classifier_steps", "rounds", "labeller", "gan")
-OLD_ROW_DEFAULTS = {"labeller": "classifier"}  # rows written before a key field existed
+STRONG_TREATMENTS = (
+  ("pseudo:strong", "pseudo-labels, strong CNN"),
+  ("pseudo+gan:strong", "pseudo-labels + GAN, strong CNN"),
+)
+KEY_FIELDS = ("n_per_class", "label_seed", "treatment", "classifier_steps", "rounds", "labeller", "gan", "strong_steps")
+OLD_ROW_DEFAULTS = {"labeller": "classifier", "strong_steps": 0}  # rows written before a key field existed
 
 
 def row_key(row: dict) -> tuple:
@@ -62,11 +71,22 @@ class Settings:
   min_confidence: float = 0.9  # the namer's check (config.few_labels_min_confidence)
   cas: bool = True  # also train a classifier on each subset's synthetic set alone (CAS)
   report_only: bool = False  # write the report from the cells done so far; run none
+  strong_steps: int = 0  # > 0: also the strong-CNN treatments, with this many steps (the full recipe: 3750)
   out_dir: str = "experiments/results/few_labels"
+
+  @property
+  def treatments(self) -> tuple[tuple[str, str], ...]:
+    return TREATMENTS + (STRONG_TREATMENTS if self.strong_steps else ())
+
+  @property
+  def strong_recipe(self) -> classifiers.Recipe:
+    return dataclasses.replace(classifiers.EVALUATOR_RECIPE, num_steps=self.strong_steps)
 
 
 # Seconds: a tiny GAN's samples are noise to the namer, so none is checked (min_confidence 0).
-QUICK_TEST = Settings(subsets=((5, 1),), classifier_steps=20, rounds=1, synthetic_per_class=20, min_confidence=0.0)
+QUICK_TEST = Settings(
+  subsets=((5, 1),), classifier_steps=20, rounds=1, synthetic_per_class=20, min_confidence=0.0, strong_steps=5
+)
 
 
 def gan_id(settings: Settings) -> str:
@@ -85,7 +105,9 @@ def _gan_id(workdir: str) -> str:
 def cell_key(settings: Settings, per_class: int, label_seed: int, treatment: str) -> tuple:
   synthetic = f"{gan_id(settings)} x{settings.synthetic_per_class} conf{settings.min_confidence:g}"
   gan = synthetic if "gan" in treatment else ""
-  return (per_class, label_seed, treatment, settings.classifier_steps, settings.rounds, settings.labeller, gan)
+  strong_steps = settings.strong_steps if treatment.endswith(":strong") else 0
+  key = (per_class, label_seed, treatment, settings.classifier_steps, settings.rounds, settings.labeller, gan)
+  return (*key, strong_steps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,8 +185,8 @@ def gan_measures(settings: Settings, synthetic, test_set, label_seed: int) -> di
   return measures
 
 
-def train_cell(settings: Settings, images, labels, label_seed: int, augment, test_set) -> float:
-  recipe = classifiers.small_cnn_recipe(settings.classifier_steps)
+def train_cell(settings: Settings, images, labels, label_seed: int, augment, test_set, strong=False) -> float:
+  recipe = settings.strong_recipe if strong else classifiers.small_cnn_recipe(settings.classifier_steps)
   params = classifiers.train_classifier(recipe, images, labels, jax.random.key(label_seed), augment)
   return classifiers.accuracy(recipe.model, params, *test_set)
 
@@ -172,7 +194,7 @@ def train_cell(settings: Settings, images, labels, label_seed: int, augment, tes
 def subset_cells(settings: Settings, few: labelled.FewLabels, test_set, done: set, write) -> None:
   """The treatments of one labelled subset not yet done; write(row) records each as it finishes."""
   key = lambda treatment: cell_key(settings, few.labels_per_class, few.label_seed, treatment)
-  todo = [t for t, _ in TREATMENTS if key(t) not in done and (settings.gan_workdir or "gan" not in t)]
+  todo = [t for t, _ in settings.treatments if key(t) not in done and (settings.gan_workdir or "gan" not in t)]
   if not todo:
     return
   start = time.perf_counter()
@@ -185,27 +207,44 @@ def subset_cells(settings: Settings, few: labelled.FewLabels, test_set, done: se
   for treatment, accuracy in (("classic", namer.round_accuracies[0]), ("pseudo", namer.round_accuracies[-1])):
     if treatment in todo:
       write(key(treatment), accuracy, per_round * (1 if treatment == "classic" else settings.rounds + 1), kept)
-  if not settings.gan_workdir:
-    return
+  labelled_set = (few.labelled_images, few.labelled_labels)
+  pseudo_set = (few.unlabelled_images, namer.result.pseudo_labels)
+  if "pseudo:strong" in todo:
+    keyed_write = lambda treatment, *rest: write(key(treatment), *rest)
+    _train_and_write(settings, few.label_seed, test_set, keyed_write, "pseudo:strong", [labelled_set, pseudo_set], {})
+  if settings.gan_workdir and any("gan" in t for t in todo):
+    _gan_cells(settings, few, namer, [t for t in todo if "gan" in t], labelled_set, pseudo_set, test_set, write, key)
+
+
+def _train_and_write(settings: Settings, label_seed: int, test_set, write, treatment: str, parts, extra: dict):
+  """Train treatment's classifier on the concatenated (images, labels) parts; write its row."""
+  start = time.perf_counter()
+  images, labels = (np.concatenate(column) for column in zip(*parts, strict=True))
+  strong = treatment.endswith(":strong")  # the strong recipe shifts its images; the small one gets classic
+  augment = None if strong else naming.CLASSIC
+  accuracy = train_cell(settings, images, labels, label_seed, augment, test_set, strong)
+  write(treatment, accuracy, time.perf_counter() - start, extra)
+
+
+def _gan_cells(settings: Settings, few, namer: Namer, todo: list, labelled_set, pseudo_set, test_set, write, key):
+  """The treatments with the subset's synthetic set (recorded as failed when it cannot be drawn)."""
   start = time.perf_counter()
   try:
     synthetic = synthetic_set(settings, few, namer)
   except GenerationError as e:  # e.g. a namer from 1 label per digit that is never sure of some digit
-    for treatment in ("classic+gan", "pseudo+gan"):
+    for treatment in todo:
       write(key(treatment), None, time.perf_counter() - start, {"failed": str(e)})
     return
   measures = gan_measures(settings, synthetic, test_set, few.label_seed) | {"synthetic_s": time.perf_counter() - start}
-  labelled_set, pseudo_set = (
-    (few.labelled_images, few.labelled_labels),
-    (few.unlabelled_images, namer.result.pseudo_labels),
-  )
-  training_sets = {"classic+gan": [labelled_set, synthetic], "pseudo+gan": [labelled_set, pseudo_set, synthetic]}
-  for treatment, parts in training_sets.items():
-    if treatment in todo:
-      start = time.perf_counter()
-      images, labels = (np.concatenate(column) for column in zip(*parts, strict=True))
-      accuracy = train_cell(settings, images, labels, few.label_seed, naming.CLASSIC, test_set)
-      write(key(treatment), accuracy, time.perf_counter() - start, measures | {"num_synthetic": len(synthetic[1])})
+  measures["num_synthetic"] = len(synthetic[1])
+  parts = {
+    "classic+gan": [labelled_set, synthetic],
+    "pseudo+gan": [labelled_set, pseudo_set, synthetic],
+    "pseudo+gan:strong": [labelled_set, pseudo_set, synthetic],
+  }
+  keyed_write = lambda treatment, *rest: write(key(treatment), *rest)
+  for treatment in todo:
+    _train_and_write(settings, few.label_seed, test_set, keyed_write, treatment, parts[treatment], measures)
 
 
 def run_all(settings: Settings, data_config, jsonl: str) -> None:
@@ -222,7 +261,7 @@ def run_all(settings: Settings, data_config, jsonl: str) -> None:
     with open(jsonl, "a") as f:
       f.write(json.dumps(row) + "\n")
     shown = f"accuracy {accuracy:.4f}" if accuracy is not None else f"failed: {extra['failed']}"
-    title = dict(TREATMENTS)[row["treatment"]]
+    title = dict(TREATMENTS + STRONG_TREATMENTS)[row["treatment"]]
     print(f"N={key[0]} subset {key[1]} {title}: {shown} ({time.perf_counter() - start:.0f} s so far)", flush=True)
 
   for per_class, num_subsets in settings.subsets:
@@ -233,7 +272,10 @@ def run_all(settings: Settings, data_config, jsonl: str) -> None:
 def current_rows(settings: Settings, rows: list[dict]) -> list[dict]:
   """The rows these settings ask for (not other settings' or another GAN checkpoint's leftovers)."""
   wanted = {
-    cell_key(settings, n, s, t) for n, subsets in settings.subsets for s in range(subsets) for t, _ in TREATMENTS
+    cell_key(settings, n, s, t)
+    for n, subsets in settings.subsets
+    for s in range(subsets)
+    for t, _ in settings.treatments
   }
   return [r for r in rows if row_key(r) in wanted]
 
@@ -241,7 +283,10 @@ def current_rows(settings: Settings, rows: list[dict]) -> list[dict]:
 def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command: str) -> None:
   """few_labels.md: the command, the settings, the tables (accuracy, errors per 10k, the GAN's sets, wall times)."""
   per_class = [n for n, _ in settings.subsets]
-  summary = report.summarize(rows, TREATMENTS)
+  treatments = settings.treatments
+  summary = report.summarize(rows, treatments)
+  strong = f"Strong CNN: EvaluatorCNN from scratch, {settings.strong_steps} steps x 128, +-2 px shifts. "
+  strong = strong if settings.strong_steps else ""
   header = [
     "# Few labels: MNIST test accuracy of a small CNN from N labelled images per class and the unlabelled rest",
     "",
@@ -249,7 +294,7 @@ def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command:
     "",
     (
       f"Classifier: SmallCNN, {settings.classifier_steps} steps x batch 64 whatever the training set. Self-training: "
-      f"{settings.rounds} pseudo-labelling rounds after the labelled-only one, labeller {settings.labeller}. "
+      f"{settings.rounds} pseudo-labelling rounds after the labelled-only one, labeller {settings.labeller}. {strong}"
       f"GAN: {gan_id(settings) or 'none'}, "
       f"{settings.synthetic_per_class} digits per class for each subset, checked by its namer (min confidence "
       f"{settings.min_confidence:g}). Mean ± std (ddof 1) over label subsets (label seeds 0, 1, ...)."
@@ -264,11 +309,11 @@ def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command:
   tables = [
     "## Test accuracy (%)",
     "",
-    *report.table(summary, TREATMENTS, per_class, errors=False),
+    *report.table(summary, treatments, per_class, errors=False),
     "",
     "## Test errors per 10k (Salimans et al.'s Table 1 unit)",
     "",
-    *report.table(summary, TREATMENTS, per_class, errors=True),
+    *report.table(summary, treatments, per_class, errors=True),
     "",
     "Published at N = 10 (100 labels): " + "; ".join(f"{name}: {value}" for name, value in report.PUBLISHED_N10) + ".",
     "",
@@ -284,10 +329,10 @@ def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command:
     "",
     "## Mean wall time per cell (s; pseudo-labels: all self-training rounds)",
     "",
-    *report.wall_lines(summary, TREATMENTS, per_class),
+    *report.wall_lines(summary, treatments, per_class),
   ]
   files.atomic_write(os.path.join(settings.out_dir, "few_labels.md"), "\n".join(header + tables) + "\n")
-  report.plot(summary, TREATMENTS, per_class, os.path.join(settings.out_dir, "few_labels.png"))
+  report.plot(summary, treatments, per_class, os.path.join(settings.out_dir, "few_labels.png"))
   print("\n".join(tables))  # the console gets the tables, not the settings
 
 
