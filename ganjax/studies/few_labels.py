@@ -194,26 +194,27 @@ def train_cell(settings: Settings, images, labels, label_seed: int, augment, tes
 def subset_cells(settings: Settings, few: labelled.FewLabels, test_set, done: set, write) -> None:
   """The treatments of one labelled subset not yet done; write(row) records each as it finishes."""
   key = lambda treatment: cell_key(settings, few.labels_per_class, few.label_seed, treatment)
+  keyed_write = lambda treatment, *rest: write(key(treatment), *rest)
   todo = [t for t, _ in settings.treatments if key(t) not in done and (settings.gan_workdir or "gan" not in t)]
   if not todo:
     return
   start = time.perf_counter()
   if "real" in todo:
     accuracy = train_cell(settings, few.labelled_images, few.labelled_labels, few.label_seed, None, test_set)
-    write(key("real"), accuracy, time.perf_counter() - start, {})
+    keyed_write("real", accuracy, time.perf_counter() - start, {})
   namer = ensure_namer(settings, few, test_set)
   per_round = namer.wall_s / (settings.rounds + 1)
   kept = {"pseudo_labelled": int(namer.result.kept_per_round[-1]), "round_accuracies": namer.round_accuracies}
   for treatment, accuracy in (("classic", namer.round_accuracies[0]), ("pseudo", namer.round_accuracies[-1])):
     if treatment in todo:
-      write(key(treatment), accuracy, per_round * (1 if treatment == "classic" else settings.rounds + 1), kept)
+      keyed_write(treatment, accuracy, per_round * (1 if treatment == "classic" else settings.rounds + 1), kept)
   labelled_set = (few.labelled_images, few.labelled_labels)
   pseudo_set = (few.unlabelled_images, namer.result.pseudo_labels)
   if "pseudo:strong" in todo:
-    keyed_write = lambda treatment, *rest: write(key(treatment), *rest)
     _train_and_write(settings, few.label_seed, test_set, keyed_write, "pseudo:strong", [labelled_set, pseudo_set], {})
-  if settings.gan_workdir and any("gan" in t for t in todo):
-    _gan_cells(settings, few, namer, [t for t in todo if "gan" in t], labelled_set, pseudo_set, test_set, write, key)
+  gan_todo = [t for t in todo if "gan" in t]
+  if settings.gan_workdir and gan_todo:
+    _gan_cells(settings, few, namer, gan_todo, (labelled_set, pseudo_set), test_set, keyed_write)
 
 
 def _train_and_write(settings: Settings, label_seed: int, test_set, write, treatment: str, parts, extra: dict):
@@ -226,25 +227,26 @@ def _train_and_write(settings: Settings, label_seed: int, test_set, write, treat
   write(treatment, accuracy, time.perf_counter() - start, extra)
 
 
-def _gan_cells(settings: Settings, few, namer: Namer, todo: list, labelled_set, pseudo_set, test_set, write, key):
-  """The treatments with the subset's synthetic set (recorded as failed when it cannot be drawn)."""
+def _gan_cells(settings: Settings, few, namer: Namer, todo: list, real_sets: tuple, test_set, write):
+  """The treatments with the subset's synthetic set (recorded as failed when it cannot be drawn);
+  real_sets: (the labelled images, the pseudo-labelled ones)."""
   start = time.perf_counter()
   try:
     synthetic = synthetic_set(settings, few, namer)
   except GenerationError as e:  # e.g. a namer from 1 label per digit that is never sure of some digit
     for treatment in todo:
-      write(key(treatment), None, time.perf_counter() - start, {"failed": str(e)})
+      write(treatment, None, time.perf_counter() - start, {"failed": str(e)})
     return
   measures = gan_measures(settings, synthetic, test_set, few.label_seed) | {"synthetic_s": time.perf_counter() - start}
   measures["num_synthetic"] = len(synthetic[1])
+  labelled_set, pseudo_set = real_sets
   parts = {
     "classic+gan": [labelled_set, synthetic],
     "pseudo+gan": [labelled_set, pseudo_set, synthetic],
     "pseudo+gan:strong": [labelled_set, pseudo_set, synthetic],
   }
-  keyed_write = lambda treatment, *rest: write(key(treatment), *rest)
   for treatment in todo:
-    _train_and_write(settings, few.label_seed, test_set, keyed_write, treatment, parts[treatment], measures)
+    _train_and_write(settings, few.label_seed, test_set, write, treatment, parts[treatment], measures)
 
 
 def run_all(settings: Settings, data_config, jsonl: str) -> None:
