@@ -326,8 +326,10 @@ _ADDED_FIELDS = dict(
   twin_loss_cap=0.0,
   learning_rate_decay="none",
   learning_rate_decay_start=0.0,
-  self_training_labeller="classifier",
 )
+# Added fields that only a conditioning few_labels run reads: its saved config lacking one takes the value that
+# reproduces it; any other run takes today's default (the field plays no part in it, so it resumes unchanged).
+_ADDED_FEW_LABELS_FIELDS = dict(self_training_labeller="classifier")
 
 
 def upgrade(saved: dict) -> ml_collections.ConfigDict:
@@ -341,6 +343,8 @@ def upgrade(saved: dict) -> ml_collections.ConfigDict:
   saved = {**_ADDED_FIELDS, **saved}
   if any(field in saved for field in _OLD_CONDITIONING_FIELDS):
     saved = _upgrade_conditioning(saved)
+  if saved.get("conditioning") == "few_labels":
+    saved = {**_ADDED_FEW_LABELS_FIELDS, **saved}
   config = default.get_config()
   unknown = sorted(set(saved) - set(config))
   if unknown:

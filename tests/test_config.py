@@ -222,6 +222,14 @@ def test_upgrade_maps_an_old_saved_config_onto_the_schema_as_the_same_run(old, n
   assert not {"num_classes", "clusters_per_class", "auxiliary_classifier_weight"} & set(config)
 
 
+def test_a_field_only_few_labels_reads_upgrades_to_the_old_value_there_and_to_today_s_elsewhere():
+  saved = default.get_config().to_dict()
+  del saved["self_training_labeller"]
+  assert config_lib.upgrade(saved).self_training_labeller == default.get_config().self_training_labeller
+  few = {**saved, "conditioning": "few_labels", "num_clusters": 100, "labels_per_class": 10}
+  assert config_lib.upgrade(few).self_training_labeller == "classifier"  # the namer it was trained with
+
+
 def test_upgrade_keeps_a_current_config_and_refuses_unknown_fields():
   current = default.get_config()
   current.conditioning, current.num_clusters = "clusters", 7
