@@ -35,10 +35,10 @@ ganjax/diff_augment.py), without regime (b); its cGANs are named a_N{N}_s{seed}_
 
 --few_labels: the few-labels benchmark instead (ganjax.studies.few_labels, docs/few_labels.md): N labelled
 images per class drawn at random with label seeds 0.. (--subsets N:count,...), the other training images
-unlabelled; treatments real, real + classic, pseudo-labels + classic (self-training, --rounds, --labeller), and both with
-labelled synthetic digits from one label-free GAN (--gan_workdir: a conditioning clusters or few_labels run)
-named by each subset's self-trained classifier. Writes few_labels.{md,jsonl,png} to --out_dir
-(default experiments/results/few_labels).
+unlabelled; treatments real, real + classic, pseudo-labels + classic (self-training, --rounds, --labeller),
+and both with labelled synthetic digits from one label-free GAN (--gan_workdir: a conditioning clusters or
+few_labels run) named by each subset's self-trained classifier; --strong_steps=3750 adds the pseudo-labelled
+sets with a strong CNN. Writes few_labels.{md,jsonl,png} to --out_dir (default experiments/results/few_labels).
   python experiments/augment.py --few_labels --gan_workdir=runs/few_labels   # ~2.5 h on 2 CPU cores
   python experiments/augment.py --few_labels --quick_test --out_dir=/tmp/few  # ~2 min
 """
