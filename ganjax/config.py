@@ -220,10 +220,10 @@ def _validate_few_labels(config: ml_collections.ConfigDict) -> None:
   rounds, steps_ = config.self_training_rounds, config.self_training_steps
   _require(_is_int(rounds) and rounds >= 0, "self_training_rounds", rounds, "it must be an integer >= 0")
   _require(_is_int(steps_) and steps_ >= 1, "self_training_steps", steps_, "it must be an integer >= 1")
+  from ganjax.few_labels.self_training import LABELLERS  # noqa: PLC0415  (it imports this module)
+
   labeller = config.self_training_labeller
-  _require(
-    labeller in ("spreading", "classifier"), "self_training_labeller", labeller, "allowed: spreading, classifier"
-  )
+  _require(labeller in LABELLERS, "self_training_labeller", labeller, f"allowed: {', '.join(LABELLERS)}")
   confidence = config.few_labels_min_confidence
   _require(
     _is_number(confidence) and 0 <= confidence < 1, "few_labels_min_confidence", confidence, "it must be in [0, 1)"
