@@ -100,6 +100,12 @@ class WorkdirLock:
 # Optimiser fields a resumed run may change (a warm restart at another rate); the optimiser state still fits.
 RESUMABLE_OPTIMIZER_FIELDS = frozenset({"learning_rate"})
 
+# The namer's fields: only a conditioning few_labels run reads them, so any other run resumes whatever they say
+# (e.g. after their default changed).
+NAMER_FIELDS = frozenset(
+  {"self_training_rounds", "self_training_steps", "self_training_labeller", "few_labels_min_confidence"}
+)
+
 
 def _plain(value):
   if isinstance(value, ml_collections.ConfigDict):  # an optimiser: compared without its resumable fields
@@ -111,6 +117,8 @@ def check_resume(saved: ml_collections.ConfigDict, config: ml_collections.Config
   """Raise ConfigError naming the first field that defines the run and differs from the saved run's."""
   for field in sorted(config.keys()):
     if field in RESUMABLE_FIELDS or field not in saved:
+      continue
+    if field in NAMER_FIELDS and saved.get("conditioning") != "few_labels":
       continue
     old, new = _plain(saved[field]), _plain(config[field])
     if old != new:

@@ -51,3 +51,15 @@ def test_resume_refuses_a_field_that_defines_the_run_and_allows_length_and_outpu
   changed.critic_optimizer.b1 = 0.0  # another optimiser is not
   with pytest.raises(ConfigError, match="^config.critic_optimizer="):
     workdir_lib.check_resume(saved, changed, str(tmp_path))
+
+
+def test_the_namer_s_fields_define_only_a_few_labels_run():
+  """A run that has no namer resumes whatever its namer fields say (their default may change); a few_labels run
+  whose namer would change is refused."""
+  saved, config = default.get_config(), default.get_config()
+  saved.self_training_labeller, saved.self_training_rounds = "classifier", 3
+  workdir_lib.check_resume(saved, config, "/a/run")
+  for run in (saved, config):
+    run.conditioning, run.num_clusters, run.labels_per_class = "few_labels", 100, 10
+  with pytest.raises(ConfigError, match="^config.self_training_labeller='spreading' but .* 'classifier'"):
+    workdir_lib.check_resume(saved, config, "/a/run")
