@@ -1,0 +1,28 @@
+"""Labels from two graphs: the deskewed pixels' and the namer's final CNN features'; alone and combined."""
+import json, sys
+import numpy as np
+from configs import default
+from ganjax import images as images_lib
+from ganjax.data import mnist
+from ganjax.eval import classifiers
+from ganjax.few_labels import labelled, label_spreading, self_training
+
+path, n, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+images, labels = mnist.load_split(default.get_config(), "train")
+few = labelled.split(images, labels, n, s)
+truth = labels[np.setdiff1d(np.arange(len(labels)), few.labelled_indices)]
+recipe = classifiers.small_cnn_recipe(2000)
+with np.load(path) as f:
+  params = self_training.params_from_bytes(recipe, f["params"])
+every = np.concatenate([few.labelled_images, few.unlabelled_images])
+seeds, sp = np.arange(len(few.labelled_labels)), label_spreading.Spreading()
+L = len(seeds)
+p_pix = label_spreading.label_probabilities(images_lib.deskewed(every), seeds, few.labelled_labels, 10, sp.pixel_dims, sp)[L:]
+feats = classifiers.features(recipe.model, params, every)
+p_cnn = label_spreading.label_probabilities(feats, seeds, few.labelled_labels, 10, sp.feature_dims, sp)[L:]
+p_clf = self_training.probabilities(recipe, params, few.unlabelled_images)
+acc = lambda p: round(float(np.mean(p.argmax(1) == truth)), 4)
+out = dict(pix=acc(p_pix), cnn=acc(p_cnn), clf=acc(p_clf), pix_plus_cnn=acc(p_pix + p_cnn), all3=acc(p_pix + p_cnn + p_clf),
+           pix_times_cnn=acc(np.log(p_pix + 1e-6) + np.log(p_cnn + 1e-6)))
+print(json.dumps(out), flush=True)
+np.savez("/work/runs/view_probs_%d_%d.npz" % (n, s), p_pix=p_pix, p_cnn=p_cnn, p_clf=p_clf, truth=truth)
