@@ -311,3 +311,17 @@ def test_naming_refuses_clusters_of_another_training_split():
     naming.name(np.zeros(12, np.int32), 10, few, result, 0.9, {})
   table = naming.name(np.arange(20) % 10, 10, few, result, 0.9, {}).cluster_given_digit
   assert table.shape == (10, 10)
+
+
+def test_the_report_says_when_a_treatment_has_fewer_subsets_than_its_row():
+  """A GAN cell that ran on 1 of 3 subsets must not read as a 3-subset mean with no spread."""
+  from ganjax.studies import few_labels
+
+  rows = [{"treatment": "pseudo", "n_per_class": 1, "accuracy": a, "wall_s": 1.0} for a in (0.7, 0.9, 0.8)]
+  rows.append({"treatment": "classic+gan", "n_per_class": 1, "accuracy": 0.96, "wall_s": 1.0, "label_agreement": 0.98})
+  summary = few_labels.report.summarize(rows, few_labels.TREATMENTS)
+  line = few_labels.report.table(summary, few_labels.TREATMENTS, [1], errors=False)[-1]
+  assert line == "| 1 | – | – | 80.00 ± 10.00 | 96.00 (1 of 3) | – | 3 |"
+  errors_line = few_labels.report.table(summary, few_labels.TREATMENTS, [1], errors=True)[-1]
+  assert "| 400 (1 of 3) |" in errors_line
+  assert few_labels.report.gan_table(summary, [1])[-1] == "| 1 | 98.00 | – | 1 |"

@@ -37,12 +37,14 @@ def summarize(rows: list[dict], treatments: tuple) -> dict:
   return summary
 
 
-def _cell(entry: dict | None, errors: bool) -> str:
+def _cell(entry: dict | None, errors: bool, row_subsets: int) -> str:
+  """mean ± std; a single subset without ±, and '(k of S)' where fewer subsets than the row's gave a value."""
   if entry is None:
     return "–"
-  if errors:
-    return f"{1e4 * (1 - entry['mean']):.0f} ± {1e4 * entry['std']:.0f}"
-  return f"{100 * entry['mean']:.2f} ± {100 * entry['std']:.2f}"
+  mean, std = (1e4 * (1 - entry["mean"]), 1e4 * entry["std"]) if errors else (100 * entry["mean"], 100 * entry["std"])
+  digits = 0 if errors else 2
+  shown = f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if entry["subsets"] > 1 else "")
+  return shown + (f" ({entry['subsets']} of {row_subsets})" if entry["subsets"] < row_subsets else "")
 
 
 def table(summary: dict, treatments: tuple, per_class: list[int], errors: bool) -> list[str]:
@@ -54,7 +56,7 @@ def table(summary: dict, treatments: tuple, per_class: list[int], errors: bool) 
   for n in per_class:
     entries = [summary.get((t, n)) for t, _ in treatments]
     subsets = max((e["subsets"] for e in entries if e), default=0)
-    lines.append(f"| {n} | " + " | ".join(_cell(e, errors) for e in entries) + f" | {subsets} |")
+    lines.append(f"| {n} | " + " | ".join(_cell(e, errors, subsets) for e in entries) + f" | {subsets} |")
   return lines
 
 
@@ -66,7 +68,10 @@ def gan_table(summary: dict, per_class: list[int]) -> list[str]:
     if entry is None or "label_agreement" not in entry:
       continue
     shown = [
-      f"{100 * entry[m][0]:.2f} ± {100 * entry[m][1]:.2f}" if m in entry else "–" for m in ("label_agreement", "cas")
+      (f"{100 * entry[m][0]:.2f}" + (f" ± {100 * entry[m][1]:.2f}" if entry["subsets"] > 1 else ""))
+      if m in entry
+      else "–"
+      for m in ("label_agreement", "cas")
     ]
     lines.append(f"| {n} | {shown[0]} | {shown[1]} | {entry['subsets']} |")
   return lines
