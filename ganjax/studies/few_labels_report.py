@@ -37,13 +37,19 @@ def summarize(rows: list[dict], treatments: tuple) -> dict:
   return summary
 
 
+def _mean_std(mean: float, std: float, subsets: int, digits: int) -> str:
+  """'mean ± std', or the bare value of a single subset (whose std says nothing)."""
+  return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if subsets > 1 else "")
+
+
 def _cell(entry: dict | None, errors: bool, row_subsets: int) -> str:
-  """mean ± std; a single subset without ±, and '(k of S)' where fewer subsets than the row's gave a value."""
+  """An accuracy (%) or errors-per-10k cell, '(k of S)' where fewer subsets than the row's gave a value."""
   if entry is None:
     return "–"
-  mean, std = (1e4 * (1 - entry["mean"]), 1e4 * entry["std"]) if errors else (100 * entry["mean"], 100 * entry["std"])
-  digits = 0 if errors else 2
-  shown = f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if entry["subsets"] > 1 else "")
+  if errors:
+    shown = _mean_std(1e4 * (1 - entry["mean"]), 1e4 * entry["std"], entry["subsets"], 0)
+  else:
+    shown = _mean_std(100 * entry["mean"], 100 * entry["std"], entry["subsets"], 2)
   return shown + (f" ({entry['subsets']} of {row_subsets})" if entry["subsets"] < row_subsets else "")
 
 
@@ -68,9 +74,7 @@ def gan_table(summary: dict, per_class: list[int]) -> list[str]:
     if entry is None or "label_agreement" not in entry:
       continue
     shown = [
-      (f"{100 * entry[m][0]:.2f}" + (f" ± {100 * entry[m][1]:.2f}" if entry["subsets"] > 1 else ""))
-      if m in entry
-      else "–"
+      _mean_std(100 * entry[m][0], 100 * entry[m][1], entry["subsets"], 2) if m in entry else "–"
       for m in ("label_agreement", "cas")
     ]
     lines.append(f"| {n} | {shown[0]} | {shown[1]} | {entry['subsets']} |")

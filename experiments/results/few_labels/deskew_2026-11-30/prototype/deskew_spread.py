@@ -38,4 +38,5 @@ def main():
       acc = float(np.mean(probs[len(few_idx):].argmax(1) == labels[rest]))
       print(json.dumps(dict(n=n, seed=s, features=name, accuracy=round(acc, 4), s=round(time.time() - t, 1))), flush=True)
 
-main()
+if __name__ == "__main__":
+  main()
