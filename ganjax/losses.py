@@ -1,5 +1,5 @@
-"""GAN and WGAN objectives as pure functions of critic logits, the WGAN-GP gradient penalty, and the class-head
-terms of AC-GAN and TAC-GAN.
+"""GAN and WGAN objectives as pure functions of critic logits, the WGAN-GP gradient penalty, the class-head
+terms of AC-GAN and TAC-GAN, and the semi-supervised critic's terms with feature matching (Improved GAN).
 
 Every loss is written as a quantity to *minimise*. Logit-space formulas (softplus) keep the GAN losses
 finite where a sigmoid would round D(x) to exactly 0 or 1.
@@ -146,3 +146,24 @@ def generator_class_head_terms(
     metrics["generator_twin_loss"] = jnp.mean(twin)
     loss = loss - (jnp.mean(jnp.minimum(twin, twin_loss_cap)) if twin_loss_cap > 0 else metrics["generator_twin_loss"])
   return loss, metrics
+
+
+# The semi-supervised critic (Improved GAN, Salimans et al. 2016): a K-class classifier whose "fake" class is an
+# implicit (K+1)-th logit fixed at 0. With Z(x) = sum_k exp(l_k(x)), the critic's D(x) = Z / (Z + 1), so
+# log D = lse - softplus(lse) and log(1 - D) = -softplus(lse), lse = logsumexp of the K logits.
+# The labelled term is `class_loss`: the (K+1)-class cross-entropy given the image is real is the K-class one.
+
+
+def unlabelled_loss(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
+  """-1/2 E log D(x) - 1/2 E log(1 - D(G(z))) with D = Z / (Z + 1): the real-vs-fake term on [B, K] logits.
+
+  = -1/2 mean(lse(real)) + 1/2 mean(softplus(lse(real))) + 1/2 mean(softplus(lse(fake))).
+  """
+  real_lse = jax.nn.logsumexp(real_logits, axis=-1)
+  fake_lse = jax.nn.logsumexp(fake_logits, axis=-1)
+  return 0.5 * (-jnp.mean(real_lse) + jnp.mean(jax.nn.softplus(real_lse)) + jnp.mean(jax.nn.softplus(fake_lse)))
+
+
+def feature_matching_loss(real_features: jax.Array, fake_features: jax.Array) -> jax.Array:
+  """mean_j (E f_j(x) - E f_j(G(z)))^2: G matches the batch means of a critic feature layer ([B, F] each)."""
+  return jnp.mean(jnp.square(jnp.mean(real_features, axis=0) - jnp.mean(fake_features, axis=0)))

@@ -1,0 +1,72 @@
+"""The semi-supervised critic's losses against hand computations with an explicit 11th logit at 0."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganjax import losses
+
+
+def _eleven_class_probabilities(logits: np.ndarray) -> np.ndarray:
+  """Softmax over the 10 logits and an explicit 11th ("fake") logit fixed at 0, in float64."""
+  with_fake = np.concatenate([logits, np.zeros((len(logits), 1))], axis=1).astype(np.float64)
+  e = np.exp(with_fake - with_fake.max(axis=1, keepdims=True))
+  return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture
+def logits():
+  real_key, fake_key = jax.random.split(jax.random.key(0))
+  return (
+    np.asarray(3.0 * jax.random.normal(real_key, (7, 10)), np.float64),
+    np.asarray(3.0 * jax.random.normal(fake_key, (5, 10)) - 2.0, np.float64),
+  )
+
+
+def test_unlabelled_loss_is_half_real_and_half_fake_log_likelihood_of_the_eleven_class_softmax(logits):
+  real, fake = logits
+  d_real = 1.0 - _eleven_class_probabilities(real)[:, 10]  # D(x) = P(not the fake class)
+  d_fake = 1.0 - _eleven_class_probabilities(fake)[:, 10]
+  expected = -0.5 * np.mean(np.log(d_real)) - 0.5 * np.mean(np.log(1.0 - d_fake))
+  np.testing.assert_allclose(losses.unlabelled_loss(jnp.asarray(real), jnp.asarray(fake)), expected, rtol=1e-5)
+
+
+def test_unlabelled_loss_matches_the_reference_formula_with_lse(logits):
+  real, fake = logits
+  lse_real = np.log(np.sum(np.exp(real), axis=1))
+  lse_fake = np.log(np.sum(np.exp(fake), axis=1))
+  softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
+  expected = -0.5 * lse_real.mean() + 0.5 * softplus(lse_real).mean() + 0.5 * softplus(lse_fake).mean()
+  np.testing.assert_allclose(losses.unlabelled_loss(jnp.asarray(real), jnp.asarray(fake)), expected, rtol=1e-5)
+
+
+def test_unlabelled_loss_is_finite_for_huge_logits():
+  real = jnp.full((2, 10), 200.0)  # Z = 10 e^200 overflows float32; lse and softplus do not
+  fake = jnp.full((2, 10), -200.0)
+  loss = losses.unlabelled_loss(real, fake)
+  assert np.isfinite(loss) and loss >= 0.0 and loss < 1e-6
+
+
+def test_labelled_loss_is_the_eleven_class_cross_entropy_given_real(logits):
+  real, _ = logits
+  labels = np.array([0, 3, 9, 1, 1, 5, 7])
+  p = _eleven_class_probabilities(real)
+  p_given_real = p[:, :10] / p[:, :10].sum(axis=1, keepdims=True)
+  expected = -np.mean(np.log(p_given_real[np.arange(7), labels]))
+  np.testing.assert_allclose(losses.class_loss(jnp.asarray(real), jnp.asarray(labels)), expected, rtol=1e-5)
+
+
+def test_feature_matching_loss_is_the_mean_squared_difference_of_batch_means():
+  real = np.array([[1.0, 2.0, 0.0], [3.0, 4.0, 0.0]])  # means 2, 3, 0
+  fake = np.array([[0.0, 3.0, 1.0], [0.0, 3.0, 3.0], [0.0, 3.0, 2.0]])  # means 0, 3, 2
+  expected = (4.0 + 0.0 + 4.0) / 3
+  np.testing.assert_allclose(losses.feature_matching_loss(jnp.asarray(real), jnp.asarray(fake)), expected, rtol=1e-6)
+
+
+def test_feature_matching_loss_is_zero_for_equal_means_and_differentiable_in_the_fakes():
+  real = jnp.array([[1.0, -1.0], [3.0, 1.0]])
+  fake = jnp.array([[2.0, 0.0]])
+  assert losses.feature_matching_loss(real, fake) == 0.0
+  grad = jax.grad(lambda f: losses.feature_matching_loss(real, f))(fake + 1.0)
+  np.testing.assert_allclose(grad, [[1.0, 1.0]])  # d/df mean_j (f_j - m_j)^2 = 2 (f_j - m_j) / 2
