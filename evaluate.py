@@ -16,6 +16,7 @@ from absl import app, flags
 
 from ganjax import cli
 from ganjax import config as config_lib
+from ganjax import config_defaults
 from ganjax.errors import ConfigError
 from ganjax.eval import sample_quality
 from ganjax.synth import export, generation
@@ -40,15 +41,9 @@ _OUT = flags.DEFINE_string("out", None, "JSON file to write (missing directories
 def evaluate_npz(path: str) -> list[dict]:
   images, labels, provenance = export.load_dataset(path)
   config = config_lib.load(provenance["workdir"]) if os.path.exists(provenance["workdir"]) else None
-  evaluator_run = sample_quality.Evaluation.create(config or _default_config())
+  evaluator_run = sample_quality.Evaluation.create(config or config_defaults.get_config())
   result = evaluator_run.evaluate_images(images, labels, jax.random.key(_SEED.value) if _CAS.value else None)
   return [{"npz": os.path.abspath(path), "checkpoint_step": provenance["checkpoint_step"], **result}]
-
-
-def _default_config():
-  from configs import default
-
-  return default.get_config()
 
 
 def evaluate_run(workdir: str) -> list[dict]:

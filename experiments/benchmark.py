@@ -119,14 +119,15 @@ def run_worker(loss: str) -> None:
 
   from ganjax import config as config_lib
   from ganjax import train
+  from ganjax.data import mnist
 
   config = paper_config(loss, _BATCH.value)
   config.conv_impl = _CONV_IMPL.value
   num_steps, warmup = default_steps(loss)
   # Synthetic uint8 digits: throughput does not depend on pixel values, and the benchmark needs no data dir.
   rng = np.random.default_rng(0)
-  images = rng.integers(0, 256, (config_lib.MNIST_TRAIN_SIZE, 28, 28, 1), dtype=np.uint8)
-  labels = rng.integers(0, 10, config_lib.MNIST_TRAIN_SIZE).astype(np.int32)
+  images = rng.integers(0, 256, (mnist.TRAIN_SIZE, 28, 28, 1), dtype=np.uint8)
+  labels = rng.integers(0, 10, mnist.TRAIN_SIZE).astype(np.int32)
   with tempfile.TemporaryDirectory() as workdir:
     experiment = train.build(config, workdir, dataset=(images, labels))
     experiment.checkpoints.close()  # nothing is saved

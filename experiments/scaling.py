@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import benchmark  # its flags (--losses, --steps, --warmup, --batch, --conv_impls) apply here too
 
 from ganjax import config as config_lib
+from ganjax.data import mnist
 
 _BATCHES = flags.DEFINE_list("batches", ["64", "128", "256", "512", "1024", "2048"], "Batch sizes (on 1 device).")
 _CPU_DEVICES = flags.DEFINE_list("cpu_devices", ["1", "2", "4", "8"], "Device counts (at --batch).")
@@ -30,7 +31,7 @@ _OUT = flags.DEFINE_string("out", "runs/scaling", "Output directory.")
 
 def seconds_per_epoch(loss: str, batch: int, gen_steps_per_s: float) -> float:
   config = benchmark.paper_config(loss, batch)
-  real_batches = config_lib.batches_per_epoch(config, config_lib.MNIST_TRAIN_SIZE)
+  real_batches = config_lib.batches_per_epoch(config, mnist.TRAIN_SIZE)
   return real_batches / config.num_critic_steps / gen_steps_per_s
 
 

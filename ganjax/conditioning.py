@@ -20,9 +20,9 @@ import numpy as np
 from absl import logging
 
 from ganjax.data import clusters
+from ganjax.data.mnist import NUM_DIGITS
 
 KINDS = ("none", "digit", "clusters", "digit_clusters", "few_labels")
-NUM_DIGITS = 10
 CLUSTER_KEY = 2**32 - 1  # folded into a sampling key for the cluster draws (the noise uses 0, 1, ...)
 
 

@@ -9,15 +9,16 @@ import jax
 import ml_collections
 import optax
 
-from ganjax import conditioning, diff_augment, losses, models
+from ganjax import conditioning, config_defaults, diff_augment, losses, models
+from ganjax.data import mnist
 from ganjax.errors import ConfigError, WorkdirError
 
 OPTIMIZERS = {"adam": optax.adam, "adamw": optax.adamw, "rmsprop": optax.rmsprop, "sgd": optax.sgd}
-MNIST_TRAIN_SIZE = 60_000
-MNIST_NUM_CLASSES = 10
 PARALLEL_MODES = ("jit", "pmap")  # ganjax.parallel: jit over a device mesh, or pmap
 CONV_IMPL_CHOICES = ("auto", *models.CONV_IMPLS)
 SAMPLING_BATCH_NORM_MODES = ("moving", "batch")  # steps.sample: BatchNorm statistics of G when sampling
+# Who labels the unlabelled images after each round of the few-labels namer (ganjax/few_labels/self_training.py).
+SELF_TRAINING_LABELLERS = ("spreading", "classifier")
 
 
 def resolve_conv_impl(conv_impl: str, backend: str | None = None) -> str:
@@ -95,10 +96,10 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
   """Which images a run trains on, in batches of what size."""
   _positive_ints(config, "batch_size")
   _require(
-    _is_int(config.train_subset) and 0 <= config.train_subset <= MNIST_TRAIN_SIZE,
+    _is_int(config.train_subset) and 0 <= config.train_subset <= mnist.TRAIN_SIZE,
     "train_subset",
     config.train_subset,
-    f"it must be 0 (all) or a number of images up to {MNIST_TRAIN_SIZE}",
+    f"it must be 0 (all) or a number of images up to {mnist.TRAIN_SIZE}",
   )
   _require(
     _is_int(config.examples_per_class) and config.examples_per_class >= 0,
@@ -106,9 +107,9 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
     config.examples_per_class,
     "it must be 0 (all) or a number of images per class",
   )
-  num_images = config.train_subset or MNIST_TRAIN_SIZE
+  num_images = config.train_subset or mnist.TRAIN_SIZE
   if config.examples_per_class:
-    num_images = min(num_images, MNIST_NUM_CLASSES * config.examples_per_class)
+    num_images = min(num_images, mnist.NUM_DIGITS * config.examples_per_class)
   _require(
     config.batch_size <= num_images,
     "batch_size",
@@ -220,10 +221,9 @@ def _validate_few_labels(config: ml_collections.ConfigDict) -> None:
   rounds, steps_ = config.self_training_rounds, config.self_training_steps
   _require(_is_int(rounds) and rounds >= 0, "self_training_rounds", rounds, "it must be an integer >= 0")
   _require(_is_int(steps_) and steps_ >= 1, "self_training_steps", steps_, "it must be an integer >= 1")
-  from ganjax.few_labels.self_training import LABELLERS  # noqa: PLC0415  (it imports this module)
-
   labeller = config.self_training_labeller
-  _require(labeller in LABELLERS, "self_training_labeller", labeller, f"allowed: {', '.join(LABELLERS)}")
+  allowed = ", ".join(SELF_TRAINING_LABELLERS)
+  _require(labeller in SELF_TRAINING_LABELLERS, "self_training_labeller", labeller, f"allowed: {allowed}")
   confidence = config.few_labels_min_confidence
   _require(
     _is_number(confidence) and 0 <= confidence < 1, "few_labels_min_confidence", confidence, "it must be in [0, 1)"
@@ -338,14 +338,12 @@ def upgrade(saved: dict) -> ml_collections.ConfigDict:
   Fields a saved config lacks take the value that reproduces it (added fields) or today's default (output
   fields such as progress_every_seconds); the old conditioning knobs become conditioning / class_head.
   """
-  from configs import default  # noqa: PLC0415  (configs/ is importable wherever ganjax runs from the repo)
-
   saved = {**_ADDED_FIELDS, **saved}
   if any(field in saved for field in _OLD_CONDITIONING_FIELDS):
     saved = _upgrade_conditioning(saved)
   if saved.get("conditioning") == "few_labels":
     saved = {**_ADDED_FEW_LABELS_FIELDS, **saved}
-  config = default.get_config()
+  config = config_defaults.get_config()
   unknown = sorted(set(saved) - set(config))
   if unknown:
     raise ConfigError(f"saved config has unknown field {unknown[0]!r}; was it written by a newer ganjax?")

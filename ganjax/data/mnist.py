@@ -16,6 +16,10 @@ import numpy as np
 from ganjax.errors import DataError
 
 DATASET_VERSION = "3.0.1"
+# MNIST's facts, named once.
+NUM_DIGITS = 10
+TRAIN_SIZE = 60_000  # images in the training split
+IMAGE_SHAPE = (28, 28, 1)
 
 
 def resolve_data_dir(config: ml_collections.ConfigDict) -> str:

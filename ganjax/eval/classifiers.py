@@ -17,12 +17,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ganjax.config import MNIST_NUM_CLASSES as NUM_CLASSES
+from ganjax.data import mnist
+from ganjax.data.mnist import NUM_DIGITS
 from ganjax.images import to_float_images
 
 PyTree = Any
 Augment = Callable[[jax.Array, jax.Array], jax.Array]  # (key, float images [B, 28, 28, 1]) -> same shape
-IMAGE_SHAPE = (28, 28, 1)
+IMAGE_SHAPE = mnist.IMAGE_SHAPE
 
 
 class EvaluatorCNN(nn.Module):
@@ -75,7 +76,7 @@ def _dense_head(x: jax.Array, dropout_rate: float, train: bool, dropout_key: jax
   x = x.reshape(x.shape[0], -1)
   features = nn.relu(nn.Dense(128)(x))
   x = nn.Dropout(dropout_rate, deterministic=not train)(features, rng=dropout_key)
-  logits = nn.Dense(NUM_CLASSES)(x)
+  logits = nn.Dense(NUM_DIGITS)(x)
   return (logits, features) if return_features else logits
 
 

@@ -9,7 +9,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from ganjax.conditioning import NUM_DIGITS
+from ganjax.data.mnist import NUM_DIGITS
 from ganjax.errors import DataError
 
 LABEL_KEY = 0x1ABE1  # folded into jax.random.key(label_seed): label draws never share a stream with training

@@ -24,7 +24,7 @@ import numpy as np
 from absl import logging
 
 from ganjax import files
-from ganjax.conditioning import NUM_DIGITS
+from ganjax.data.mnist import NUM_DIGITS
 from ganjax.errors import WorkdirError
 from ganjax.eval import classifiers
 from ganjax.few_labels import labelled, self_training

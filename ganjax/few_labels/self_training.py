@@ -21,12 +21,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
+from ganjax.config import SELF_TRAINING_LABELLERS as LABELLERS
+from ganjax.data import mnist
 from ganjax.eval import classifiers
 from ganjax.few_labels import label_spreading
 from ganjax.few_labels.labelled import FewLabels
 
 PyTree = Any
-LABELLERS = ("spreading", "classifier")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +98,7 @@ def label_unlabelled(few: FewLabels, settings: SelfTraining, params: PyTree, rou
     features, dims = classifiers.features(settings.recipe.model, params, every), settings.spreading.feature_dims
   seeds = np.arange(len(few.labelled_labels))
   probs = label_spreading.label_probabilities(
-    features, seeds, few.labelled_labels, classifiers.NUM_CLASSES, dims, settings.spreading
+    features, seeds, few.labelled_labels, mnist.NUM_DIGITS, dims, settings.spreading
   )
   return probs[len(seeds) :]
 

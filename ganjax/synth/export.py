@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganjax import conditioning, files, images
-from ganjax.config import MNIST_NUM_CLASSES as NUM_CLASSES
 from ganjax.config import is_valid_latent_scale
+from ganjax.data import mnist
 from ganjax.errors import ConfigError
 from ganjax.synth import generation
 
@@ -64,7 +64,7 @@ def _candidates(run: generation.TrainedRun, options: ExportOptions, evaluator) -
   per_class = math.ceil(options.num_per_class / (options.keep_fraction if options.filter != "none" else 1.0))
   key = jax.random.key(options.seed)
   if run.setup.conditioning.num_digits:
-    labels = conditioning.balanced_labels(per_class * NUM_CLASSES, NUM_CLASSES)
+    labels = conditioning.balanced_labels(per_class * mnist.NUM_DIGITS, mnist.NUM_DIGITS)
     candidates = generation.generate(run.setup, run.state, key, len(labels), labels, options.use_ema, naming=run.naming)
     return candidates, labels, "conditioning"
   # Unconditional: label by the evaluator, drawing more until every class has enough (bounded: mode collapse).
@@ -74,7 +74,7 @@ def _candidates(run: generation.TrainedRun, options: ExportOptions, evaluator) -
     batch = generation.generate(run.setup, run.state, round_key, per_class * 12, use_ema=options.use_ema)
     pool_images.append(batch)
     pool_labels.append(np.argmax(evaluator.probabilities(batch), axis=-1).astype(np.int32))
-    counts = np.bincount(np.concatenate(pool_labels), minlength=NUM_CLASSES)
+    counts = np.bincount(np.concatenate(pool_labels), minlength=mnist.NUM_DIGITS)
     if counts.min() >= per_class:
       return np.concatenate(pool_images), np.concatenate(pool_labels), "evaluator"
   raise ConfigError(
@@ -86,7 +86,7 @@ def _candidates(run: generation.TrainedRun, options: ExportOptions, evaluator) -
 def select(scores: np.ndarray, labels: np.ndarray, num_per_class: int) -> np.ndarray:
   """Indices of the num_per_class highest-scoring candidates of each class, classes in order."""
   chosen = []
-  for c in range(NUM_CLASSES):
+  for c in range(mnist.NUM_DIGITS):
     members = np.flatnonzero(labels == c)
     chosen.append(members[np.argsort(-scores[members], kind="stable")[:num_per_class]])
   return np.concatenate(chosen)
@@ -144,7 +144,7 @@ def export_dataset(workdir: str, out_path: str, options: ExportOptions, step: in
   with files.atomic_path(out_path) as tmp, open(tmp, "wb") as f:  # never a truncated dataset
     np.savez_compressed(f, images=images_[..., 0], labels=labels, provenance=np.array(json.dumps(provenance)))
   stem = os.path.splitext(out_path)[0]
-  for c in range(NUM_CLASSES):
+  for c in range(mnist.NUM_DIGITS):
     members = images_[labels == c][:100]
     side = math.isqrt(len(members))
     images.save_grid(f"{stem}_digit{c}.png", members[: side * side])

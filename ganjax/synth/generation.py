@@ -18,6 +18,7 @@ from ganjax import checkpoints as checkpoints_lib
 from ganjax import conditioning, steps
 from ganjax import config as config_lib
 from ganjax import images as images_lib
+from ganjax.data import mnist
 from ganjax.errors import GenerationError, WorkdirError
 from ganjax.few_labels import naming as few_labels_naming
 
@@ -111,7 +112,7 @@ def generate(
     if naming is None:
       raise ValueError("a few_labels run samples digits through its naming (few_labels.npz); pass naming=")
     if labels is None:
-      labels = conditioning.balanced_labels(num_images, conditioning.NUM_DIGITS)
+      labels = conditioning.balanced_labels(num_images, mnist.NUM_DIGITS)
     return generate_named(setup, state, key, np.asarray(labels, np.int32), naming, use_ema, batch_size)
   labels = conditioning.sample_labels(setup.conditioning, state.cluster_shares, key, num_images, labels)
   return _generate_for(setup, state, key, labels, use_ema, batch_size)
@@ -134,7 +135,7 @@ MAX_NAMED_ROUNDS = 50
 def generate_named(setup, state, key: jax.Array, digits: np.ndarray, naming, use_ema: bool, batch_size: int):
   """uint8 images of `digits` from a label-free GAN: each slot draws a cluster from P(cluster | digit) and a
   sample, and is redrawn (next round's key) until the naming's classifier reads the sample as its digit."""
-  out = np.zeros((len(digits), 28, 28, 1), np.uint8)
+  out = np.zeros((len(digits), *mnist.IMAGE_SHAPE), np.uint8)
   pending = np.arange(len(digits))
   for round_index in range(MAX_NAMED_ROUNDS):
     round_key = jax.random.fold_in(key, round_index)
@@ -146,7 +147,7 @@ def generate_named(setup, state, key: jax.Array, digits: np.ndarray, naming, use
     pending = pending[~accepted]
     if not len(pending):
       return out
-  worst = np.bincount(digits[pending], minlength=conditioning.NUM_DIGITS).argmax()
+  worst = np.bincount(digits[pending], minlength=mnist.NUM_DIGITS).argmax()
   raise GenerationError(
     f"after {MAX_NAMED_ROUNDS} rounds the naming's classifier still rejects {len(pending)} samples (most of digit "
     f"{worst}): the generator rarely draws that digit; train it longer or lower few_labels_min_confidence"
