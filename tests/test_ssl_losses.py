@@ -36,7 +36,7 @@ def test_unlabelled_loss_matches_the_reference_formula_with_lse(logits):
   real, fake = logits
   lse_real = np.log(np.sum(np.exp(real), axis=1))
   lse_fake = np.log(np.sum(np.exp(fake), axis=1))
-  softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
+  softplus = lambda x: np.log1p(np.exp(x))
   expected = -0.5 * lse_real.mean() + 0.5 * softplus(lse_real).mean() + 0.5 * softplus(lse_fake).mean()
   np.testing.assert_allclose(losses.unlabelled_loss(jnp.asarray(real), jnp.asarray(fake)), expected, rtol=1e-5)
 
