@@ -1,13 +1,16 @@
 """Orbax checkpoints of the whole training state, with auto-resume that survives a corrupt latest save.
 
 A checkpoint holds the TrainState pytree and a JSON record of what lies outside it: the root RNG key,
-the data position (real batches consumed), the epoch and a sha256 of the saved arrays. Orbax writes each step
-to a temporary directory and renames it when complete; a restore checks the arrays against the sha256 and for
-finiteness, and a checkpoint that fails (or was left half-deleted by a kill during rotation) is skipped.
+the data position (real batches consumed), the epoch and a sha256 of the saved arrays and of the record's other
+fields, so every value a restore returns is checked. Orbax writes each step to a temporary directory and renames
+it when complete; a restore checks the checksum and finiteness, and a checkpoint that fails (or was left
+half-deleted by a kill during rotation) is skipped. One saved before the checksum covered it is restored as
+unverified, with a warning, and `describe` never calls it good.
 """
 
 import dataclasses
 import hashlib
+import json
 import os
 import shutil
 
@@ -27,6 +30,7 @@ class Checkpoints:
     self.directory = os.path.abspath(directory)
     self.every_steps = every_steps
     self.writer = writer
+    self.unverified: set[int] = set()  # steps restored without a checksum over all they hold
     self.manager = ocp.CheckpointManager(
       self.directory,
       options=ocp.CheckpointManagerOptions(
@@ -39,7 +43,7 @@ class Checkpoints:
 
   def save(self, step: int, state, record: dict) -> None:
     """Asynchronous: returns once the arrays are copied off the device; wait() before exiting."""
-    record = {**record, STATE_SHA256: state_sha256(state)}
+    record = {**record, CHECKSUM: checksum(state, record)}
     args = ocp.args.Composite(state=ocp.args.StandardSave(state), record=ocp.args.JsonSave(record))
     self.manager.save(step, args=args, force=True)
 
@@ -48,7 +52,7 @@ class Checkpoints:
 
     A newest checkpoint that fails to restore (truncated, corrupt) is reported and moved aside to
     `<directory>-unreadable/` (kept, never deleted) once an older one restores. If none restores, nothing
-    is moved and WorkdirError says so: most likely the config no longer matches the saved run.
+    is moved and WorkdirError names each one's reason.
     """
     steps = sorted(self.steps(), reverse=True)
     failures = []
@@ -56,21 +60,25 @@ class Checkpoints:
       try:
         restored = self._restore(step, abstract_state)
       except Exception as e:  # orbax raises many types for unreadable files
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]  # not TensorStore's whole dump
-        logging.warning("checkpoint at step %d in %s cannot be restored: %s", step, self.directory, reason)
+        logging.warning("checkpoint at step %d in %s cannot be restored: %s", step, self.directory, _reason(e))
         failures.append((step, e))
         continue
       for failed_step, _ in failures if self.writer else ():
         self._move_aside(failed_step)
       return restored
     if failures:
-      step, error = failures[0]
+      reasons = "; ".join(f"step {step}: {_reason(error, 150)}" for step, error in failures)
+      corrupt = all(isinstance(error, CorruptCheckpoint) for _, error in failures)
+      what = "is corrupt" if corrupt else "can be read (damaged files, or saved by another model)"
       raise WorkdirError(
-        f"no checkpoint in {self.directory} can be restored with this config (step {step}: "
-        f"{str(error).splitlines()[0][:300]}); resume with the config the run was started with, or use a new "
-        "--workdir"
+        f"no checkpoint in {self.directory} {what}: {reasons}. Nothing was moved; restore the checkpoints from a "
+        f"copy, move {self.directory} aside to start this run afresh, or use a new --workdir"
       )
     return None
+
+  def describe(self, step: int) -> str:
+    """'step N', with 'unverified' when that checkpoint was restored without a checksum over all it holds."""
+    return f"step {step}, unverified: saved before checksums" if step in self.unverified else f"step {step}"
 
   def steps(self) -> list[int]:
     """The steps of the complete checkpoints, oldest first (a kill during rotation can leave a partial one)."""
@@ -88,9 +96,15 @@ class Checkpoints:
     return self._restore(step, abstract_state)
 
   def _restore(self, step: int, abstract_state):
-    """(state, record), verified (see verify)."""
+    """(state, record), verified (see verify); one saved before its checksum is reported as unverified."""
     state, record = self._restore_unverified(step, abstract_state)
-    verify(state, record)
+    if not verify(state, record):
+      self.unverified.add(step)
+      unchecked = "its record (RNG key, data position) is" if STATE_SHA256 in record else "its arrays and record are"
+      logging.warning(
+        "checkpoint at step %d in %s is unverified: saved before checkpoints carried a checksum over all they "
+        "hold, %s not checked (only that the arrays are finite)", step, self.directory, unchecked
+      )
     return state, record
 
   def _restore_unverified(self, step: int, abstract_state):
@@ -124,7 +138,8 @@ class Checkpoints:
     self.manager.close()
 
 
-STATE_SHA256 = "state_sha256"
+CHECKSUM = "sha256"  # of the arrays and the record's other fields: every value a restore returns
+STATE_SHA256 = "state_sha256"  # of the arrays alone: what checkpoints carried before the record was covered
 # What a complete checkpoint directory holds (orbax writes them last); rotation deletes them with the rest.
 COMPLETE_MARKERS = ("_CHECKPOINT_METADATA", os.path.join("record", "metadata"), os.path.join("state", "_METADATA"))
 
@@ -153,23 +168,46 @@ def _host_leaves(state) -> list[tuple[str, np.ndarray]]:
   return sorted(("/".join(_key_name(k) for k in path), host(leaf)) for path, leaf in leaves)
 
 
-def state_sha256(state) -> str:
-  """sha256 over every array's path, dtype, shape and bytes."""
+def _arrays_digest(state):
+  """sha256 (open) over every array's path, dtype, shape and bytes."""
   digest = hashlib.sha256()
   for path, value in _host_leaves(state):
     digest.update(f"{path}:{value.dtype}:{value.shape};".encode())
     digest.update(np.ascontiguousarray(value).tobytes())
+  return digest
+
+
+def state_sha256(state) -> str:
+  """sha256 over every array's path, dtype, shape and bytes (the older checksum, arrays only)."""
+  return _arrays_digest(state).hexdigest()
+
+
+def checksum(state, record: dict) -> str:
+  """sha256 over the arrays (as state_sha256) and the record's other fields as canonical JSON."""
+  digest = _arrays_digest(state)
+  fields = {k: v for k, v in record.items() if k not in (CHECKSUM, STATE_SHA256)}
+  digest.update(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode())
   return digest.hexdigest()
 
 
-def verify(state, record: dict) -> None:
-  """Raise CorruptCheckpoint unless every array is finite and, when the record has one, matches its sha256."""
+def verify(state, record: dict) -> bool:
+  """Raise CorruptCheckpoint unless every array is finite and the checksum saved with them matches. True if
+  the checksum covered everything; False for a checkpoint saved before it did (unverified, or arrays only)."""
   for path, value in _host_leaves(state):
     if np.issubdtype(value.dtype, np.inexact) and not np.all(np.isfinite(value)):
       raise CorruptCheckpoint(f"non-finite values in {path}")
-  expected = record.get(STATE_SHA256)  # checkpoints written before the checksum have none
-  if expected is not None and state_sha256(state) != expected:
+  if CHECKSUM in record:
+    if checksum(state, record) != record[CHECKSUM]:
+      raise CorruptCheckpoint("the arrays or the record do not match the checksum saved with them")
+    return True
+  if STATE_SHA256 in record and state_sha256(state) != record[STATE_SHA256]:
     raise CorruptCheckpoint("the arrays do not match the checksum saved with them")
+  return False
+
+
+def _reason(error: Exception, length: int = 300) -> str:
+  """The first line of an error, shortened (not TensorStore's whole dump)."""
+  return (str(error).strip().splitlines() or [type(error).__name__])[0][:length]
 
 
 def _restore_args(abstract_state) -> ocp.args.Composite:

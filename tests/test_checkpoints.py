@@ -1,6 +1,8 @@
 """Checkpoints: older ones still restore; corrupt or partial ones are skipped for the previous good one."""
 
 import dataclasses
+import json
+import logging
 import os
 import shutil
 
@@ -10,6 +12,7 @@ import pytest
 
 from configs import tiny
 from ganjax import checkpoints, steps
+from ganjax.errors import WorkdirError
 
 
 def test_a_checkpoint_written_before_the_ema_field_existed_restores_with_the_ema_off(tmp_path):
@@ -89,3 +92,48 @@ def test_a_checkpoint_left_half_deleted_is_not_listed_and_is_moved_aside_by_the_
   manager.close()
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["4"]
   assert os.path.isdir(str(tmp_path / "checkpoints-unreadable" / "8"))
+
+
+def edit_record(directory: str, step: int, **changes) -> None:
+  """Change fields of a saved record in place (it stays valid JSON), or drop those given as None."""
+  path = os.path.join(directory, str(step), "record", "metadata")
+  with open(path) as f:
+    record = json.load(f)
+  record.update(changes)
+  with open(path, "w") as f:
+    json.dump({k: v for k, v in record.items() if v is not None}, f)
+
+
+def test_a_record_edited_after_saving_fails_the_checksum_and_the_previous_checkpoint_is_restored(tmp_path):
+  manager, states, abstract = saved_steps(tmp_path)
+  edit_record(str(tmp_path / "checkpoints"), 8, rng_key=[0, 1])
+  restored, record = manager.restore_latest(abstract)
+  manager.close()
+  assert record["step"] == 4
+  assert os.path.isdir(str(tmp_path / "checkpoints-unreadable" / "8"))
+
+
+def test_a_checkpoint_saved_before_the_checksum_restores_as_unverified_and_is_never_called_verified(tmp_path, caplog):
+  manager, states, abstract = saved_steps(tmp_path)
+  edit_record(str(tmp_path / "checkpoints"), 8, **{checkpoints.CHECKSUM: None})
+  with caplog.at_level(logging.WARNING):
+    restored, record = manager.restore_latest(abstract)
+  manager.close()
+  assert record["step"] == 8
+  jax.tree.map(np.testing.assert_array_equal, restored.generator_params, states[8].generator_params)
+  warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+  assert len(warnings) == 1 and "checkpoint at step 8 in" in warnings[0] and "is unverified" in warnings[0]
+  assert manager.describe(8) == "step 8, unverified: saved before checksums" and manager.describe(4) == "step 4"
+
+
+def test_when_every_checkpoint_is_corrupt_the_error_says_so_and_does_not_blame_the_config(tmp_path):
+  manager, _, abstract = saved_steps(tmp_path)
+  for step in (4, 8):
+    edit_record(str(tmp_path / "checkpoints"), step, epoch=99.0)
+  with pytest.raises(WorkdirError) as error:
+    manager.restore_latest(abstract)
+  manager.close()
+  message = str(error.value)
+  assert "is corrupt: step 8: the arrays or the record do not match the checksum" in message, message
+  assert "step 4: " in message and "config" not in message and "\n" not in message
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["4", "8"]  # nothing moved
