@@ -1,0 +1,131 @@
+"""The semi-supervised GAN's update steps and batches: what each step changes, where labelled batches come from."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganjax.ssl import data, models, steps
+
+BATCH = 20
+
+
+def _tiny_setup() -> steps.SslSetup:
+  critic = models.SslCritic(hidden_features=(32, 16))
+  return steps.SslSetup(critic=critic, generator=models.SslGenerator(hidden_features=(32,)), latent_dim=8)
+
+
+def _images(count: int) -> np.ndarray:
+  """uint8 images whose first two pixels spell their index (base 256), the rest random."""
+  images = np.random.default_rng(0).integers(0, 256, (count, 28, 28, 1), dtype=np.uint8)
+  images[:, 0, 0, 0], images[:, 0, 1, 0] = np.arange(count) // 256, np.arange(count) % 256
+  return images
+
+
+def _index_of(images: np.ndarray) -> np.ndarray:
+  return images[:, 0, 0, 0].astype(int) * 256 + images[:, 0, 1, 0]
+
+
+def _equal(a, b) -> bool:
+  return all(jax.tree.leaves(jax.tree.map(lambda x, y: bool(jnp.array_equal(x, y)), a, b)))
+
+
+@pytest.fixture(scope="module")
+def batches():
+  images = _images(300)
+  labels = np.arange(300) % 10
+  return data.few_labels_batches(
+    images, labels, labels_per_class=2, label_seed=0, key=jax.random.key(1), batch_size=BATCH
+  )
+
+
+@pytest.fixture(scope="module")
+def state(batches):
+  return steps.create_state(_tiny_setup(), jax.random.key(0), batches.init_images(100))
+
+
+def test_feature_matching_step_updates_only_the_generator(state, batches):
+  setup = _tiny_setup()
+  after, metrics = jax.jit(functools.partial(steps.generator_step, setup))(
+    state, batches.batch(0)["matching_image"], jax.random.key(2)
+  )
+  assert not _equal(after.generator_params, state.generator_params)
+  assert not _equal(after.generator_opt_state, state.generator_opt_state)
+  for field in ("critic_params", "critic_frozen", "critic_opt_state", "critic_ema_params", "step"):
+    assert _equal(getattr(after, field), getattr(state, field)), field
+  assert np.isfinite(metrics["generator_loss"])
+
+
+def test_critic_step_updates_only_the_critic_and_its_average_of_the_previous_weights(state, batches):
+  setup = _tiny_setup()
+  after, metrics = jax.jit(functools.partial(steps.critic_step, setup))(state, batches.batch(0), jax.random.key(3))
+  assert not _equal(after.critic_params, state.critic_params)
+  for field in ("generator_params", "generator_opt_state", "critic_frozen"):
+    assert _equal(getattr(after, field), getattr(state, field)), field
+  # a = 0 + (1 - 0.9999) (p_before - 0): the zero-started average of the weights *before* the update
+  expected = jax.tree.map(lambda p: (1.0 - setup.ema_decay) * p, state.critic_params)
+  jax.tree.map(lambda a, e: np.testing.assert_allclose(a, e, rtol=1e-6), after.critic_ema_params, expected)
+  debiased = steps.averaged_critic_params(setup, after.replace(step=jnp.ones((), jnp.int32)), debias=True)
+  jax.tree.map(lambda a, p: np.testing.assert_allclose(a, p, rtol=1e-3), debiased, state.critic_params)
+  assert set(metrics) == {"critic_loss", "labelled_loss", "unlabelled_loss", "labelled_error"}
+
+
+def test_train_step_is_deterministic_and_counts_iterations(state, batches):
+  setup = _tiny_setup()
+  train_step = jax.jit(lambda s, b, k: steps.train_step(setup, s, b, k))
+  first, metrics = train_step(state, batches.batch(0), jax.random.key(4))
+  again, _ = train_step(state, batches.batch(0), jax.random.key(4))
+  assert _equal(first, again) and int(first.step) == 1
+  second, _ = train_step(first, batches.batch(1), jax.random.key(4))  # the step number changes the draws
+  assert int(second.step) == 2 and all(np.isfinite(v) for v in jax.device_get(metrics).values())
+
+
+def test_labelled_batches_come_only_from_the_labelled_indices_and_their_labels(batches):
+  labelled = set(batches.labelled_indices.tolist())
+  for iteration in range(12):
+    batch = batches.batch(iteration)
+    chosen = _index_of(batch["labelled_image"])
+    assert set(chosen.tolist()) <= labelled
+    np.testing.assert_array_equal(batch["label"], chosen % 10)
+
+
+def test_hiding_every_other_label_changes_no_batch(batches):
+  labels = np.arange(300) % 10
+  hidden = np.full(300, -1)
+  hidden[batches.labelled_indices] = labels[batches.labelled_indices]
+  blind = data.few_labels_batches(batches.images, hidden, 2, 0, jax.random.key(1), batch_size=BATCH)
+  for iteration in range(5):
+    jax.tree.map(np.testing.assert_array_equal, blind.batch(iteration), batches.batch(iteration))
+
+
+def test_a_labelled_batch_tiles_fresh_permutations_of_the_labelled_few(batches):
+  # 20 labelled images, batches of 20: every batch holds each exactly once, in a new order.
+  orders = [_index_of(batches.batch(i)["labelled_image"]) for i in range(3)]
+  for order in orders:
+    assert sorted(order.tolist()) == sorted(batches.labelled_indices.tolist())
+  assert not np.array_equal(orders[0], orders[1])
+  # 7 examples, batches of 20: every 7 positions are a permutation, across batch boundaries too.
+  stream = data.TiledShuffler(jax.random.key(5), 7, 20)
+  positions = np.concatenate([stream.indices(b) for b in range(7)])
+  for tile in positions.reshape(-1, 7):
+    assert sorted(tile.tolist()) == list(range(7))
+
+
+def test_unlabelled_and_matching_streams_are_different_epochs_of_all_images(batches):
+  per_epoch = 300 // BATCH
+  unlabelled = np.concatenate([_index_of(batches.batch(i)["unlabelled_image"]) for i in range(per_epoch)])
+  matching = np.concatenate([_index_of(batches.batch(i)["matching_image"]) for i in range(per_epoch)])
+  assert sorted(unlabelled.tolist()) == sorted(matching.tolist()) == list(range(300))
+  assert not np.array_equal(unlabelled, matching)
+
+
+def test_critic_accuracy_is_the_fraction_of_argmax_hits_with_the_noise_off(state):
+  setup = _tiny_setup()
+  images = _images(50)
+  logits = steps.apply_critic(setup, state.critic_params, state.critic_frozen, steps.to_unit_images(images), None)
+  labels = np.array(jnp.argmax(logits.logits, axis=-1))
+  labels[:10] = (labels[:10] + 1) % 10
+  accuracy = steps.critic_accuracy(setup, state.critic_params, state.critic_frozen, images, labels, batch_size=16)
+  assert accuracy == pytest.approx(0.8)
