@@ -15,10 +15,10 @@ import jax
 from absl import app, flags
 
 from ganjax import cli
-from ganjax import config as config_lib
-from ganjax import config_defaults
+from ganjax import config_defaults, saved_run
 from ganjax.errors import ConfigError
 from ganjax.eval import sample_quality
+from ganjax.few_labels import naming
 from ganjax.synth import export, generation
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's --workdir.")
@@ -40,14 +40,14 @@ _OUT = flags.DEFINE_string("out", None, "JSON file to write (missing directories
 
 def evaluate_npz(path: str) -> list[dict]:
   images, labels, provenance = export.load_dataset(path)
-  config = config_lib.load(provenance["workdir"]) if os.path.exists(provenance["workdir"]) else None
+  config = saved_run.load(provenance["workdir"]) if os.path.exists(provenance["workdir"]) else None
   evaluator_run = sample_quality.Evaluation.create(config or config_defaults.get_config())
   result = evaluator_run.evaluate_images(images, labels, jax.random.key(_SEED.value) if _CAS.value else None)
   return [{"npz": os.path.abspath(path), "checkpoint_step": provenance["checkpoint_step"], **result}]
 
 
 def evaluate_run(workdir: str) -> list[dict]:
-  run = generation.load_run(workdir, _STEP.value)
+  run = generation.load_run(workdir, _STEP.value, load_naming=naming.load)
   run = run.with_sampling(batch_norm=_BATCH_NORM.value, latent_scale=_LATENT_SCALE.value)
   steps = generation.checkpoint_steps(workdir) if _ALL_STEPS.value else [run.step]
   config = run.config

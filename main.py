@@ -12,6 +12,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from ganjax import cli, train
+from ganjax.few_labels import naming
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file (configs/*.py).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
@@ -37,7 +38,8 @@ def parse_flags(argv: list[str]) -> list[str]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  cli.run(train.train_and_evaluate, _CONFIG.value, _WORKDIR.value)
+  # a run that samples digits through a naming (conditioning few_labels) self-trains its namer when it first does
+  cli.run(train.train_and_evaluate, _CONFIG.value, _WORKDIR.value, prepare_naming=naming.load_or_build)
 
 
 if __name__ == "__main__":

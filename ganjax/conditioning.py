@@ -7,12 +7,16 @@ config.conditioning names the kind; the models see an integer label in [0, num_l
   digit_clusters  the (digit, k-means cluster within that digit) pair, label = digit * num_clusters + cluster;
                   a user still asks for a digit, and its cluster is drawn by the cluster's share of that digit
   few_labels      trained exactly as clusters (no label reaches G or the critic); a user asks for a digit, which
-                  the run's naming (ganjax/few_labels/naming.py, from a few labelled images) turns into clusters
+                  the run's naming (a `Naming`, e.g. ganjax/few_labels/naming.py's) turns into clusters
+
+Code outside this module asks a Conditioning what it does (uses_clusters, needs_naming, ...), never its kind.
 """
 
 import dataclasses
 import math
 import os
+from collections.abc import Callable
+from typing import Protocol
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +27,9 @@ from ganjax.data import clusters
 from ganjax.data.mnist import NUM_DIGITS
 
 KINDS = ("none", "digit", "clusters", "digit_clusters", "few_labels")
+_TRAINS_ON_DIGITS = frozenset({"digit", "digit_clusters"})  # the training images' digit labels reach the models
+_CLUSTERED = frozenset({"clusters", "digit_clusters", "few_labels"})  # the model labels are k-means clusters
+_NAMED = frozenset({"few_labels"})  # trains without digit labels; a user's digit becomes a label through a Naming
 CLUSTER_KEY = 2**32 - 1  # folded into a sampling key for the cluster draws (the noise uses 0, 1, ...)
 
 
@@ -36,28 +43,58 @@ class Conditioning:
   @property
   def num_labels(self) -> int:
     """The size of the models' label set (0: unconditional)."""
-    return {"none": 0, "digit": NUM_DIGITS, "clusters": self.num_clusters, "few_labels": self.num_clusters}.get(
-      self.kind, NUM_DIGITS * self.num_clusters
-    )
+    if not self.uses_clusters:
+      return NUM_DIGITS if self.trains_on_digits else 0
+    return NUM_DIGITS * self.num_clusters if self.trains_on_digits else self.num_clusters
 
   @property
   def num_digits(self) -> int:
     """The digits a user asks for: 10 when the run knows digits (a class head needs digit or digit_clusters)."""
-    return NUM_DIGITS if self.kind in ("digit", "digit_clusters", "few_labels") else 0
+    return NUM_DIGITS if self.trains_on_digits or self.needs_naming else 0
+
+  @property
+  def trains_on_digits(self) -> bool:
+    """The training images' digit labels reach the models (digit, digit_clusters): a class head can use them."""
+    return self.kind in _TRAINS_ON_DIGITS
+
+  @property
+  def needs_naming(self) -> bool:
+    """A user's digit reaches G only through a `Naming` of the run (few_labels): sampling digits needs one."""
+    return self.kind in _NAMED
 
   @property
   def uses_clusters(self) -> bool:
     """The labels are k-means clusters, drawn in training and sampling by their shares of the data."""
-    return self.kind in ("clusters", "digit_clusters", "few_labels")
+    return self.kind in _CLUSTERED
 
   @property
   def self_conditioned(self) -> bool:
     """G and the critic see k-means clusters of all images and never a digit (clusters, few_labels)."""
-    return self.kind in ("clusters", "few_labels")
+    return self.uses_clusters and not self.trains_on_digits
 
   def digits_of(self, labels: jax.Array) -> jax.Array:
     """The digit of each model label (a class head's target)."""
-    return labels // self.num_clusters if self.kind == "digit_clusters" else labels
+    return labels // self.num_clusters if self.uses_clusters and self.trains_on_digits else labels
+
+
+class Naming(Protocol):
+  """How a run that trains without digit labels samples a digit: a model label drawn for the digit, and a check
+  that a sample shows it (redrawn otherwise). ganjax/few_labels/naming.py's Naming is one."""
+
+  provenance: dict  # where the naming came from (recorded with evaluations and exports)
+
+  def draw_clusters(self, key: jax.Array, digits: np.ndarray) -> np.ndarray:
+    """int32 [N]: a model label for each digit."""
+    ...
+
+  def accepts(self, images_uint8: np.ndarray, digits: np.ndarray) -> np.ndarray:
+    """bool [N]: sample i shows digit i."""
+    ...
+
+
+# Prepares a run's naming: (workdir, config, training images, their digits (-1: unknown), their model labels,
+# write) -> Naming; called when the run first samples digits. ganjax/few_labels/naming.py's load_or_build is one.
+PrepareNaming = Callable[..., Naming]
 
 
 def training_labels(
@@ -69,10 +106,10 @@ def training_labels(
   """
   if not conditioning.uses_clusters:
     return digits, None
-  within = digits if conditioning.kind == "digit_clusters" else None
+  within = digits if conditioning.trains_on_digits else None
   labels = clusters.load_or_compute(workdir, images, conditioning.num_clusters, key, write=write, labels=within)
   path = os.path.join(workdir, clusters.CLUSTERS_FILE)
-  if conditioning.kind == "few_labels":  # no diagnostic that reads the unlabelled images' labels
+  if conditioning.needs_naming:  # no diagnostic that reads the unlabelled images' labels
     logging.info("self-conditioned on %d k-means clusters (%s)", conditioning.num_clusters, path)
   elif within is None:
     purity = clusters.purity(labels, digits)
@@ -109,11 +146,22 @@ def digit_cluster_labels(conditioning: Conditioning, cluster_shares, digits: np.
 
 
 def sample_labels(
-  conditioning: Conditioning, cluster_shares, key: jax.Array, num_images: int, digits: np.ndarray | None = None
+  conditioning: Conditioning,
+  cluster_shares,
+  key: jax.Array,
+  num_images: int,
+  digits: np.ndarray | None = None,
+  naming: Naming | None = None,
 ) -> np.ndarray:
   """int32 [num_images] model labels to sample with: for `digits` (default: balanced over the digits), or
-  clusters drawn by their shares for a self-conditioned run; zeros for an unconditional one (ignored)."""
+  clusters drawn by their shares for a self-conditioned run; zeros for an unconditional one (ignored). With a
+  `naming` (required when the run needs one), the digits' labels are its draws."""
   cluster_key = jax.random.fold_in(key, CLUSTER_KEY)
+  if naming is not None or conditioning.needs_naming:
+    if naming is None:
+      raise ValueError(f"conditioning {conditioning.kind!r} samples digits through the run's naming; pass naming=")
+    digits = balanced_labels(num_images, NUM_DIGITS) if digits is None else np.asarray(digits, np.int32)
+    return naming.draw_clusters(cluster_key, digits)
   if digits is None and conditioning.self_conditioned:
     return cluster_labels(cluster_shares, cluster_key, num_images)
   if digits is None:
@@ -121,7 +169,7 @@ def sample_labels(
   digits = np.asarray(digits, np.int32)
   if digits.shape != (num_images,):
     raise ValueError(f"labels must have shape ({num_images},), got {digits.shape}")
-  if conditioning.kind == "digit_clusters":
+  if conditioning.uses_clusters and conditioning.trains_on_digits:  # digit_clusters
     return digit_cluster_labels(conditioning, cluster_shares, digits, cluster_key)
   return digits
 
@@ -134,6 +182,6 @@ def grid_labels(conditioning: Conditioning, cluster_shares, num_images: int, key
   if conditioning.self_conditioned:
     return jnp.asarray(np.sort(cluster_labels(cluster_shares, key, num_images)))
   rows = (np.arange(num_images) // math.isqrt(num_images)) % NUM_DIGITS
-  if conditioning.kind == "digit_clusters":  # row r still shows digit r, each in a style drawn by its share
+  if conditioning.uses_clusters:  # digit_clusters: row r still shows digit r, each in a style drawn by its share
     return jnp.asarray(digit_cluster_labels(conditioning, cluster_shares, rows, key))
   return jnp.asarray(rows.astype(np.int32))

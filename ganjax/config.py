@@ -1,17 +1,15 @@
 """Config validation and the few quantities derived from a config, checked once at start-up."""
 
 import inspect
-import json
 import math
-import os
 
 import jax
 import ml_collections
 import optax
 
-from ganjax import conditioning, config_defaults, diff_augment, losses, models
+from ganjax import conditioning, diff_augment, losses, models
 from ganjax.data import mnist
-from ganjax.errors import ConfigError, WorkdirError
+from ganjax.errors import ConfigError
 
 OPTIMIZERS = {"adam": optax.adam, "adamw": optax.adamw, "rmsprop": optax.rmsprop, "sgd": optax.sgd}
 PARALLEL_MODES = ("jit", "pmap")  # ganjax.parallel: jit over a device mesh, or pmap
@@ -166,14 +164,15 @@ def validate_conditioning(config: ml_collections.ConfigDict) -> None:
   """What the models are told (ganjax/conditioning.py) and the critic's class heads, which need the digit."""
   kind = config.conditioning
   _require(kind in conditioning.KINDS, "conditioning", kind, f"allowed: {', '.join(conditioning.KINDS)}")
-  clustered = kind in ("clusters", "digit_clusters", "few_labels")
+  described = conditioning.Conditioning(kind, config.num_clusters)
+  clustered = described.uses_clusters
   _require(
     _is_int(config.num_clusters) and (config.num_clusters >= 2 if clustered else config.num_clusters == 0),
     "num_clusters",
     config.num_clusters,
     "it must be an integer >= 2 with conditioning clusters, digit_clusters or few_labels, else 0",
   )
-  _validate_few_labels(config)
+  _validate_few_labels(config, described.needs_naming)
   _require(
     config.critic_label_input in models.CRITIC_LABEL_INPUTS,
     "critic_label_input",
@@ -183,7 +182,7 @@ def validate_conditioning(config: ml_collections.ConfigDict) -> None:
   heads = ", ".join(losses.CLASS_HEADS)
   _require(config.class_head in losses.CLASS_HEADS, "class_head", config.class_head, f"allowed: {heads}")
   _require(
-    config.class_head == "none" or kind in ("digit", "digit_clusters"),
+    config.class_head == "none" or described.trains_on_digits,
     "class_head",
     config.class_head,
     "it must be none unless conditioning is digit or digit_clusters (the heads classify digits)",
@@ -199,9 +198,8 @@ def validate_conditioning(config: ml_collections.ConfigDict) -> None:
   )
 
 
-def _validate_few_labels(config: ml_collections.ConfigDict) -> None:
-  """The labelled few and the namer of conditioning few_labels (ganjax/few_labels/)."""
-  few = config.conditioning == "few_labels"
+def _validate_few_labels(config: ml_collections.ConfigDict, few: bool) -> None:
+  """The labelled few and the namer of a run named by a few labels (conditioning few_labels, ganjax/few_labels/)."""
   _require(
     _is_int(config.labels_per_class) and (config.labels_per_class >= 1 if few else config.labels_per_class == 0),
     "labels_per_class",
@@ -302,85 +300,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     validate_output,
   ):
     section(config)
-
-
-# Fields renamed or replaced by config.conditioning / config.class_head; configs saved before hold them.
-_OLD_CONDITIONING_FIELDS = (
-  "num_classes",
-  "clusters_per_class",
-  "auxiliary_classifier_weight",
-  "twin_auxiliary_classifier",
-  "critic_conditioning",
-)
-# Fields added after the first saved runs, with the value that reproduces those runs.
-_ADDED_FIELDS = dict(
-  conv_impl="auto",
-  num_clusters=0,
-  ema_decay=0.0,
-  sampling_batch_norm="moving",
-  sampling_latent_scale=1.0,
-  examples_per_class=0,
-  eval_cas=False,
-  labels_per_class=0,
-  critic_augment="",
-  twin_loss_cap=0.0,
-  learning_rate_decay="none",
-  learning_rate_decay_start=0.0,
-)
-# Added fields that only a conditioning few_labels run reads: its saved config lacking one takes the value that
-# reproduces it; any other run takes today's default (the field plays no part in it, so it resumes unchanged).
-_ADDED_FEW_LABELS_FIELDS = dict(self_training_labeller="classifier")
-
-
-def upgrade(saved: dict) -> ml_collections.ConfigDict:
-  """A config saved by any earlier ganjax (a workdir's config.json) in today's schema, the same run.
-
-  Fields a saved config lacks take the value that reproduces it (added fields) or today's default (output
-  fields such as progress_every_seconds); the old conditioning knobs become conditioning / class_head.
-  """
-  saved = {**_ADDED_FIELDS, **saved}
-  if any(field in saved for field in _OLD_CONDITIONING_FIELDS):
-    saved = _upgrade_conditioning(saved)
-  if saved.get("conditioning") == "few_labels":
-    saved = {**_ADDED_FEW_LABELS_FIELDS, **saved}
-  config = config_defaults.get_config()
-  unknown = sorted(set(saved) - set(config))
-  if unknown:
-    raise ConfigError(f"saved config has unknown field {unknown[0]!r}; was it written by a newer ganjax?")
-  for field, value in saved.items():  # a dict (an optimiser) replaces the default's whole, not merged into it
-    if isinstance(value, dict):
-      config[field] = ml_collections.ConfigDict(value)
-  config.update({field: value for field, value in saved.items() if not isinstance(value, dict)})
-  return config
-
-
-def _upgrade_conditioning(saved: dict) -> dict:
-  saved = dict(saved)
-  num_digits = saved.pop("num_classes", 0)
-  per_digit = saved.pop("clusters_per_class", 0)
-  weight = saved.pop("auxiliary_classifier_weight", 0.0)
-  twin = saved.pop("twin_auxiliary_classifier", False)
-  saved["critic_label_input"] = saved.pop("critic_conditioning", "projection")
-  if num_digits and per_digit:
-    saved.update(conditioning="digit_clusters", num_clusters=per_digit)
-  elif num_digits:
-    saved.update(conditioning="digit")
-  elif saved.get("num_clusters"):
-    saved.update(conditioning="clusters")
-  else:
-    saved.update(conditioning="none")
-  saved["class_head"] = ("tac" if twin else "ac") if weight > 0 else "none"
-  saved["class_head_weight"] = weight if weight > 0 else 1.0
-  return saved
-
-
-def load(workdir: str) -> ml_collections.ConfigDict:
-  """The config of the run in `workdir` (its config.json, upgraded to today's schema)."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise WorkdirError(f"{workdir!r} is not a ganjax run directory (no config.json); pass a training --workdir")
-  with open(path) as f:
-    return upgrade(json.load(f))
 
 
 def batches_per_epoch(config: ml_collections.ConfigDict, num_examples: int) -> int:

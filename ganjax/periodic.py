@@ -24,7 +24,6 @@ from ganjax import checkpoints as checkpoints_lib
 from ganjax import conditioning, images, metric_writers, plots, steps
 from ganjax.errors import TrainingDiverged
 from ganjax.eval import sample_quality
-from ganjax.few_labels import naming as few_labels_naming
 
 
 def crossed(before: int, after: int, every: int) -> range:
@@ -291,13 +290,15 @@ class Evaluate:
     workdir: str,
     report: ReportProgress,
     unreplicate: Callable,
+    prepare_naming: Callable[[], conditioning.Naming] | None = None,
   ):
     self.schedule, self.setup, self.config, self.workdir = schedule, setup, config, workdir
     self.report, self.unreplicate = report, unreplicate
     self.is_main = jax.process_index() == 0
     self.key = jax.random.fold_in(root_key, 4)
     self.evaluation: sample_quality.Evaluation | None = None  # built at the first evaluation
-    self.naming = None  # a few_labels run's naming (ganjax/few_labels/naming.py), read at the first evaluation
+    self.prepare_naming = prepare_naming  # a run that needs a naming to sample digits: prepared when first needed
+    self.naming: conditioning.Naming | None = None
 
   def __call__(self, before: Position, after: Position, state: steps.TrainState) -> None:
     if self.schedule.evaluate(before, after):
@@ -305,7 +306,9 @@ class Evaluate:
       self.report.write(after.step, {"epoch": result["epoch"], **sample_quality.scalars(result)})
 
   def final(self, position: Position, state: steps.TrainState, trained: bool) -> None:
-    """eval.json of the last step, unless this run trained nothing and it exists already."""
+    """eval.json of the last step, unless this run trained nothing and it exists already. A run that needs a
+    naming has it prepared (and kept in the workdir) by now, evaluated or not."""
+    self.prepared_naming()
     if not (self.schedule.eval_at_end and (trained or sample_quality.read_json(self.workdir) is None)):
       return
     result = self.evaluate(state, position, self.schedule.total_steps)
@@ -319,11 +322,16 @@ class Evaluate:
       start = time.perf_counter()
       if self.evaluation is None:
         self.evaluation = sample_quality.Evaluation.create(self.config)
-        if self.setup.conditioning.kind == "few_labels":  # few_labels.npz: written by build() before step 1
-          self.naming = few_labels_naming.load(self.workdir)
       state = self.unreplicate(state)
-      result = self.evaluation.evaluate_state(self.setup, state, self.config, self.key, naming=self.naming)
+      naming = self.prepared_naming()
+      result = self.evaluation.evaluate_state(self.setup, state, self.config, self.key, naming=naming)
       seconds = round(time.perf_counter() - start, 1)
       result.update(step=step, epoch=round(position.epoch, 4), eval_seconds=seconds)
       logging.info("eval at step %d (epoch %.2f): %s", step, position.epoch, sample_quality.summary_line(result))
     return result
+
+  def prepared_naming(self) -> conditioning.Naming | None:
+    """The run's naming, prepared at the first call (minutes: it may train a namer); None if it needs none."""
+    if self.naming is None and self.prepare_naming is not None:
+      self.naming = self.prepare_naming()
+    return self.naming

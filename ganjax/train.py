@@ -6,6 +6,7 @@ losses.png. Rerunning with the same workdir resumes from the newest checkpoint t
 """
 
 import dataclasses
+import functools
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -19,10 +20,10 @@ from absl import logging
 from ganjax import checkpoints as checkpoints_lib
 from ganjax import conditioning, metric_writers, parallel, periodic, steps, stopping
 from ganjax import config as config_lib
+from ganjax import saved_run
 from ganjax import workdir as workdir_lib
 from ganjax.data import mnist
 from ganjax.errors import WorkdirError
-from ganjax.few_labels import naming as few_labels_naming
 
 
 def open_workdir(workdir: str, is_main: bool) -> tuple[str, workdir_lib.WorkdirLock | None]:
@@ -58,6 +59,7 @@ class Experiment:
   shuffler: mnist.EpochShuffler
   dataset: tuple[jax.Array, jax.Array]  # every training image and label, on every device
   train_step: Callable  # (state, batch, step_key) -> (state, metrics), compiled for the devices
+  prepare_naming: Callable[[], conditioning.Naming] | None  # a run that needs a naming: prepares it (minutes)
 
   @property
   def is_main(self) -> bool:
@@ -74,12 +76,16 @@ class Experiment:
 
 
 def build(
-  config: ml_collections.ConfigDict, workdir: str, dataset: tuple[np.ndarray, np.ndarray] | None = None
+  config: ml_collections.ConfigDict,
+  workdir: str,
+  dataset: tuple[np.ndarray, np.ndarray] | None = None,
+  prepare_naming: conditioning.PrepareNaming | None = None,
 ) -> Experiment:
   """Validate `config` and set up its run in `workdir`, resumed from the newest checkpoint there if any.
 
   `dataset` (uint8 images [N, 28, 28, 1], int labels [N]) replaces MNIST's training split (the benchmark's
-  synthetic digits).
+  synthetic digits). A run whose conditioning needs a naming to sample digits gets it from `prepare_naming`
+  (e.g. ganjax.few_labels.naming.load_or_build) when it first samples digits; its training does not use it.
   """
   config_lib.validate(config)
   parallel.initialize_distributed(config)
@@ -95,7 +101,7 @@ def build(
   checkpoints = None
   try:
     checkpoints = checkpoints_lib.Checkpoints(
-      os.path.join(workdir, "checkpoints"), config.checkpoint_every_steps, config.keep_checkpoints
+      os.path.join(workdir, saved_run.CHECKPOINTS_DIR), config.checkpoint_every_steps, config.keep_checkpoints
     )
     state, root_key, batches_consumed = _restore_or_start(config, workdir, setup, devices, checkpoints, is_main)
     labels_key = jax.random.fold_in(jax.random.key(config.seed), 5)
@@ -103,12 +109,10 @@ def build(
     train_labels, shares = conditioning.training_labels(
       setup.conditioning, workdir, train_images, digits, labels_key, write=is_main
     )
-    if setup.conditioning.kind == "few_labels":  # the namer trains here, once: minutes on a CPU
-      few_labels_naming.load_or_build(workdir, config, train_images, digits, train_labels, write=is_main)
     if shares is not None and not int(state.step):  # a resumed run keeps the shares of its checkpoint
       state = state.replace(cluster_shares=jnp.asarray(shares))
     if is_main:  # recorded only once the run is known to start
-      workdir_lib.write_config(workdir, config)
+      saved_run.write_config(workdir, config)
   except BaseException:
     if checkpoints is not None:
       checkpoints.close()
@@ -132,6 +136,11 @@ def build(
     shuffler=mnist.EpochShuffler(jax.random.fold_in(root_key, 1), num_examples, config.batch_size),
     dataset=devices.put_dataset(train_images, train_labels),
     train_step=devices.compile_train_step(setup),
+    prepare_naming=(
+      functools.partial(prepare_naming, workdir, config, train_images, digits, train_labels, write=is_main)
+      if setup.conditioning.needs_naming and prepare_naming is not None
+      else None
+    ),
   )
   _log_start(experiment)
   return experiment
@@ -144,9 +153,9 @@ def _restore_or_start(config, workdir, setup, devices, checkpoints, is_main):
   state = steps.create_state(setup, jax.random.fold_in(root_key, 0))
   if not checkpoints.steps():
     return state, root_key, 0
-  saved = workdir_lib.read_saved_config(workdir)
+  saved = saved_run.read_saved_config(workdir)
   if saved is not None:
-    workdir_lib.check_resume(saved, config, workdir)
+    saved_run.check_resume(saved, config, workdir)
   if is_main:
     checkpoints.move_aside_incomplete()
   restored = checkpoints.restore_latest(devices.abstract_state(state))
@@ -188,14 +197,20 @@ def _stop_if_requested(stop, schedule, before, position, state, report, checkpoi
   )
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, dataset=None) -> steps.TrainState:
+def train_and_evaluate(
+  config: ml_collections.ConfigDict,
+  workdir: str,
+  dataset=None,
+  prepare_naming: conditioning.PrepareNaming | None = None,
+) -> steps.TrainState:
   """Train (or resume) the run `config` describes in `workdir`; returns the final training state.
 
   A SIGTERM or Ctrl-C from here on stops the run after the step it is in, with a checkpoint (RunStopped).
-  `dataset` (images, labels) replaces MNIST's training split, as in build().
+  `dataset` (images, labels) replaces MNIST's training split and `prepare_naming` prepares the naming of a run
+  that needs one, as in build(): at its first evaluation, else after its last step.
   """
   with stopping.StopRequests() as stop:
-    return _train(build(config, workdir, dataset), stop)
+    return _train(build(config, workdir, dataset, prepare_naming), stop)
 
 
 def periodic_actions(
@@ -249,7 +264,14 @@ def _train(experiment: Experiment, stop: stopping.StopRequests) -> steps.TrainSt
     schedule, experiment.setup, config, experiment.root_key, experiment.cluster_shares, experiment.workdir, unreplicate
   )
   evaluate = periodic.Evaluate(
-    schedule, experiment.setup, config, experiment.root_key, experiment.workdir, report, unreplicate
+    schedule,
+    experiment.setup,
+    config,
+    experiment.root_key,
+    experiment.workdir,
+    report,
+    unreplicate,
+    experiment.prepare_naming,
   )
   state, position = experiment.state, experiment.start
   try:

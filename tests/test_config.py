@@ -7,6 +7,7 @@ from conftest import REPO
 
 from configs import default
 from ganjax import config as config_lib
+from ganjax import saved_run
 from ganjax.errors import ConfigError
 
 
@@ -208,7 +209,7 @@ def old_saved_config(**fields) -> dict:
   ],
 )
 def test_upgrade_maps_an_old_saved_config_onto_the_schema_as_the_same_run(old, new):
-  config = config_lib.upgrade(old_saved_config(**old))
+  config = saved_run.upgrade(old_saved_config(**old))
   for field, value in new.items():
     assert config[field] == value, field
   # Fields added since take the values that reproduce old runs, whatever today's defaults are.
@@ -225,17 +226,17 @@ def test_upgrade_maps_an_old_saved_config_onto_the_schema_as_the_same_run(old, n
 def test_a_field_only_few_labels_reads_upgrades_to_the_old_value_there_and_to_today_s_elsewhere():
   saved = default.get_config().to_dict()
   del saved["self_training_labeller"]
-  assert config_lib.upgrade(saved).self_training_labeller == default.get_config().self_training_labeller
+  assert saved_run.upgrade(saved).self_training_labeller == default.get_config().self_training_labeller
   few = {**saved, "conditioning": "few_labels", "num_clusters": 100, "labels_per_class": 10}
-  assert config_lib.upgrade(few).self_training_labeller == "classifier"  # the namer it was trained with
+  assert saved_run.upgrade(few).self_training_labeller == "classifier"  # the namer it was trained with
 
 
 def test_upgrade_keeps_a_current_config_and_refuses_unknown_fields():
   current = default.get_config()
   current.conditioning, current.num_clusters = "clusters", 7
-  assert config_lib.upgrade(current.to_dict()).to_dict() == current.to_dict()
+  assert saved_run.upgrade(current.to_dict()).to_dict() == current.to_dict()
   with pytest.raises(ConfigError, match="unknown field 'wings'"):
-    config_lib.upgrade({**current.to_dict(), "wings": 2})
+    saved_run.upgrade({**current.to_dict(), "wings": 2})
 
 
 def test_upgrade_keeps_a_saved_optimiser_whole_and_a_shipped_config_resumes_its_own_saved_run():
@@ -245,6 +246,6 @@ def test_upgrade_keeps_a_saved_optimiser_whole_and_a_shipped_config_resumes_its_
   saved = json.loads(wgan.to_json())
   for field in ("progress_every_seconds", "divergence_bound", "conditioning", "class_head", "class_head_weight"):
     saved.pop(field)
-  upgraded = config_lib.upgrade(saved)
+  upgraded = saved_run.upgrade(saved)
   assert upgraded.critic_optimizer.to_dict() == wgan.critic_optimizer.to_dict()
-  workdir_lib.check_resume(upgraded, wgan, "/a/run")  # the same run: accepted
+  saved_run.check_resume(upgraded, wgan, "/a/run")  # the same run: accepted

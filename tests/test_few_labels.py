@@ -135,8 +135,8 @@ def test_no_unlabelled_image_s_label_reaches_a_few_labels_run(tiny_config, tmp_p
   hidden[drawn] = labels[drawn]
   runs = []
   for name, run_labels in (("all", labels), ("hidden", hidden)):
-    train.train_and_evaluate(config, str(tmp_path / name), dataset=(images, run_labels))
-    runs.append(generation.load_run(str(tmp_path / name)))
+    train.train_and_evaluate(config, str(tmp_path / name), (images, run_labels), prepare_naming=naming.load_or_build)
+    runs.append(generation.load_run(str(tmp_path / name), load_naming=naming.load))
   a, b = runs
   np.testing.assert_array_equal(a.naming.cluster_given_digit, b.naming.cluster_given_digit)
   assert a.naming.provenance == b.naming.provenance
@@ -153,7 +153,7 @@ def test_a_few_labels_run_records_its_labelled_images_in_eval_json_and_exports(t
   config = few_labels_config(tiny_config)
   config.eval_at_end = True
   workdir = str(tmp_path / "run")
-  train.train_and_evaluate(config, workdir)
+  train.train_and_evaluate(config, workdir, prepare_naming=naming.load_or_build)
   images, labels = mnist.load_split(config, "train")
   drawn = [int(i) for i in labelled.draw_labelled(labels, 3, 0)]
   with open(os.path.join(workdir, "eval.json")) as f:
@@ -205,6 +205,21 @@ def test_a_few_labels_run_trains_exactly_as_the_same_clusters_run(tiny_config, t
     results.append((records, generation.load_run(str(tmp_path / kind)).state.generator_params))
   assert results[0][0] == results[1][0]
   jax.tree.map(np.testing.assert_array_equal, results[0][1], results[1][1])
+
+
+def test_setting_up_a_few_labels_run_trains_no_namer_until_it_samples_digits(tiny_config, tmp_path, monkeypatch):
+  """build() binds the namer and leaves it untrained; the run prepares it after its last step (no evaluation)."""
+  config = few_labels_config(tiny_config)
+  calls = []
+  prepare = lambda *args, **kwargs: calls.append(args) or naming.load_or_build(*args, **kwargs)
+  experiment = train.build(config, str(tmp_path / "run"), prepare_naming=prepare)
+  train.release(experiment)
+  assert not calls and not os.path.exists(tmp_path / "run" / naming.NAMING_FILE)
+  train.train_and_evaluate(config, str(tmp_path / "run"), prepare_naming=prepare)
+  assert len(calls) == 1 and os.path.exists(tmp_path / "run" / naming.NAMING_FILE)
+  with pytest.raises(ValueError, match="naming"):  # digits of a run that needs a naming, without one
+    run = generation.load_run(str(tmp_path / "run"))
+    generation.generate(run.setup, run.state, jax.random.key(0), 10)
 
 
 def test_the_shipped_few_labels_config_is_wgan_gp_tuned_with_few_labels():

@@ -9,7 +9,7 @@ import pytest
 
 from configs import tiny
 from ganjax import conditioning, steps, train
-from ganjax import config as config_lib
+from ganjax import saved_run
 from ganjax import images as images_lib
 from ganjax.errors import ConfigError, WorkdirError
 from ganjax.synth import generation
@@ -138,6 +138,6 @@ def test_load_run_of_a_run_without_checkpoints_says_to_train_first(trained, tmp_
 
 
 def test_load_config_reads_the_config_the_run_recorded(trained):
-  config = config_lib.load(trained[0])
+  config = saved_run.load(trained[0])
   with open(f"{trained[0]}/config.json") as f:
     assert json.loads(config.to_json()) == json.load(f)

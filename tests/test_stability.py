@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from ganjax import workdir as workdir_lib
+from ganjax import saved_run
 from ganjax.studies import stability
 
 LOG_EVERY = 50
@@ -78,7 +78,7 @@ def test_markdown_lists_every_event_in_order():
 def test_run_summary_counts_and_lists_the_blow_ups_of_a_workdir(tiny_config, tmp_path):
   workdir = tmp_path / "run"
   os.makedirs(workdir)
-  workdir_lib.write_config(str(workdir), tiny_config)
+  saved_run.write_config(str(workdir), tiny_config)
   values = wandering(80)
   values[60] += 50.0
   lines = [r | {"generator_loss": 0.5, "images_per_sec": 100.0} for r in records(values)]

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from configs import default
+from ganjax import saved_run
 from ganjax import workdir as workdir_lib
 from ganjax.errors import ConfigError, WorkdirError
 
@@ -39,18 +40,18 @@ def test_resume_refuses_a_field_that_defines_the_run_and_allows_length_and_outpu
   saved = default.get_config()
   config = default.get_config()
   config.num_epochs, config.eval_every_epochs, config.log_every_steps = 3, 1, 7
-  workdir_lib.check_resume(saved, config, str(tmp_path))
+  saved_run.check_resume(saved, config, str(tmp_path))
   for field, value in (("seed", 5), ("loss", "wgan_gp"), ("conditioning", "digit"), ("batch_size", 64)):
     changed = default.get_config()
     changed[field] = value
     with pytest.raises(ConfigError, match=f"^config.{field}={value!r} but the run in .* was started with"):
-      workdir_lib.check_resume(saved, changed, str(tmp_path))
+      saved_run.check_resume(saved, changed, str(tmp_path))
   changed = default.get_config()
   changed.critic_optimizer.learning_rate = 2e-4  # a warm restart at another rate is the same run
-  workdir_lib.check_resume(saved, changed, str(tmp_path))
+  saved_run.check_resume(saved, changed, str(tmp_path))
   changed.critic_optimizer.b1 = 0.0  # another optimiser is not
   with pytest.raises(ConfigError, match="^config.critic_optimizer="):
-    workdir_lib.check_resume(saved, changed, str(tmp_path))
+    saved_run.check_resume(saved, changed, str(tmp_path))
 
 
 def test_the_namer_s_fields_define_only_a_few_labels_run():
@@ -58,8 +59,8 @@ def test_the_namer_s_fields_define_only_a_few_labels_run():
   whose namer would change is refused."""
   saved, config = default.get_config(), default.get_config()
   saved.self_training_labeller, saved.self_training_rounds = "classifier", 3
-  workdir_lib.check_resume(saved, config, "/a/run")
+  saved_run.check_resume(saved, config, "/a/run")
   for run in (saved, config):
     run.conditioning, run.num_clusters, run.labels_per_class = "few_labels", 100, 10
   with pytest.raises(ConfigError, match="^config.self_training_labeller='spreading' but .* 'classifier'"):
-    workdir_lib.check_resume(saved, config, "/a/run")
+    saved_run.check_resume(saved, config, "/a/run")

@@ -14,12 +14,12 @@ import jax
 import ml_collections
 import numpy as np
 
-from ganjax import conditioning, files, steps
+from ganjax import conditioning, files, saved_run, steps
 from ganjax.data import mnist
 from ganjax.eval import metrics
 from ganjax.synth import generation
 
-EVAL_FILE = "eval.json"
+EVAL_FILE = saved_run.EVAL_FILE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from ganjax import files
+from ganjax import files, saved_run
 from ganjax.data.mnist import NUM_DIGITS
 from ganjax.errors import WorkdirError
 from ganjax.eval import classifiers
@@ -31,7 +31,7 @@ from ganjax.few_labels import labelled, self_training
 from ganjax.synth import augmentations
 
 PyTree = Any
-NAMING_FILE = "few_labels.npz"
+NAMING_FILE = saved_run.NAMING_FILE
 NAMER_KEY = 0x4E414D45  # folded into jax.random.key(label_seed): the namer depends on the labelled subset alone
 CLASSIC = functools.partial(augmentations.classic, strength=1.0)  # one object, so every namer shares a compile
 
@@ -113,7 +113,7 @@ def load(workdir: str) -> Naming:
   """The naming a few_labels run made when it started."""
   path = os.path.join(workdir, NAMING_FILE)
   if not os.path.exists(path):
-    raise WorkdirError(f"{path} is missing: a few_labels run writes it when it starts; rerun its training command")
+    raise WorkdirError(f"{path} is missing: a few_labels run writes it at its first evaluation or after its last step; rerun its training command (python main.py)")
   with np.load(path) as f:
     steps = int(f["classifier_steps"])
     params = self_training.params_from_bytes(classifiers.small_cnn_recipe(steps), f["namer_params"])

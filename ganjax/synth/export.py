@@ -23,6 +23,7 @@ from ganjax import conditioning, files, images
 from ganjax.config import is_valid_latent_scale
 from ganjax.data import mnist
 from ganjax.errors import ConfigError
+from ganjax.few_labels import naming as few_labels_naming
 from ganjax.synth import generation
 
 FILTERS = ("none", "evaluator", "critic")
@@ -125,7 +126,8 @@ def sample_dataset(run: generation.TrainedRun, options: ExportOptions, evaluator
 def export_dataset(workdir: str, out_path: str, options: ExportOptions, step: int | None = None, evaluator=None):
   """Write the .npz (and per-class PNG grids) for run `workdir`; returns the provenance dict."""
   options.validate()  # before the (slow) restore
-  run = generation.load_run(workdir, step).with_sampling(latent_scale=options.latent_scale)
+  run = generation.load_run(workdir, step, load_naming=few_labels_naming.load)
+  run = run.with_sampling(latent_scale=options.latent_scale)
   images_, labels, label_source, evaluator_sha = sample_dataset(run, options, evaluator)
   provenance = {
     "workdir": run.workdir,

@@ -7,7 +7,7 @@ function of (state, key): the same checkpoint and seed give the same images.
 import dataclasses
 import functools
 import os
-from typing import Any
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -15,12 +15,11 @@ import ml_collections
 import numpy as np
 
 from ganjax import checkpoints as checkpoints_lib
-from ganjax import conditioning, steps
+from ganjax import conditioning, saved_run, steps
 from ganjax import config as config_lib
 from ganjax import images as images_lib
 from ganjax.data import mnist
 from ganjax.errors import GenerationError, WorkdirError
-from ganjax.few_labels import naming as few_labels_naming
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +32,7 @@ class TrainedRun:
   step: int
   epoch: float
   workdir: str
-  naming: Any = None  # conditioning few_labels: the run's naming (ganjax.few_labels.naming), else None
+  naming: conditioning.Naming | None = None  # how a run that needs one samples digits (load_run's load_naming)
 
   def at_step(self, step: int) -> "TrainedRun":
     """The same run restored at another checkpoint, with the same setup (jitted sampling is not recompiled)."""
@@ -51,13 +50,16 @@ class TrainedRun:
     return dataclasses.replace(self, config=config, setup=dataclasses.replace(self.setup, **overrides))
 
 
-def load_run(workdir: str, step: int | None = None) -> TrainedRun:
-  """The newest checkpoint of `workdir` (or that of `step`) on the default device."""
+def load_run(
+  workdir: str, step: int | None = None, load_naming: Callable[[str], conditioning.Naming] | None = None
+) -> TrainedRun:
+  """The newest checkpoint of `workdir` (or that of `step`) on the default device. A run whose conditioning
+  needs a naming to sample digits gets load_naming(workdir) (e.g. ganjax.few_labels.naming.load)."""
   workdir = os.path.abspath(workdir)
-  config = config_lib.load(workdir)
+  config = saved_run.load(workdir)
   setup = steps.make_setup(config)
   state, record = _restore(workdir, setup, step)
-  naming = few_labels_naming.load(workdir) if config.conditioning == "few_labels" else None
+  naming = load_naming(workdir) if setup.conditioning.needs_naming and load_naming is not None else None
   return TrainedRun(config, setup, state, int(record["step"]), record["epoch"], workdir, naming)
 
 
@@ -107,10 +109,10 @@ def generate(
   """uint8 [num_images, 28, 28, 1] from G in inference mode, for `labels` (conditional models: digits; default:
   balanced over the digits, or clusters drawn by their shares for a self-conditioned run), in fixed-size
   batches (one compilation; the last batch is padded). A digit_clusters run draws each digit's cluster here; a
-  few_labels run needs its `naming` (ganjax.few_labels.naming) to turn digits into clusters and check samples."""
-  if setup.conditioning.kind == "few_labels":
+  run whose conditioning needs a naming (few_labels) draws through its `naming` and redraws rejected samples."""
+  if setup.conditioning.needs_naming:
     if naming is None:
-      raise ValueError("a few_labels run samples digits through its naming (few_labels.npz); pass naming=")
+      raise ValueError(f"conditioning {setup.conditioning.kind!r} samples digits through the run's naming; pass naming=")
     if labels is None:
       labels = conditioning.balanced_labels(num_images, mnist.NUM_DIGITS)
     return generate_named(setup, state, key, np.asarray(labels, np.int32), naming, use_ema, batch_size)
@@ -140,7 +142,7 @@ def generate_named(setup, state, key: jax.Array, digits: np.ndarray, naming, use
   for round_index in range(MAX_NAMED_ROUNDS):
     round_key = jax.random.fold_in(key, round_index)
     wanted = digits[pending]
-    clusters = naming.draw_clusters(jax.random.fold_in(round_key, conditioning.CLUSTER_KEY), wanted)
+    clusters = conditioning.sample_labels(setup.conditioning, None, round_key, len(wanted), wanted, naming)
     candidates = _generate_for(setup, state, round_key, clusters, use_ema, batch_size)
     accepted = naming.accepts(candidates, wanted)
     out[pending[accepted]] = candidates[accepted]
