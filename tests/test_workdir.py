@@ -1,6 +1,9 @@
 """One writer per workdir; a resumed run may change only what does not define it."""
 
+import errno
+import fcntl
 import os
+import stat
 import subprocess
 import sys
 
@@ -12,21 +15,27 @@ from ganjax import workdir as workdir_lib
 from ganjax.errors import ConfigError, WorkdirError
 
 
-def test_a_second_writer_is_refused_with_the_holder_named_and_the_lock_dies_with_its_holder(tmp_path):
+def hold_lock(workdir) -> subprocess.Popen:
+  """Another process holding the workdir's lock (until killed)."""
   holder = subprocess.Popen(
     [
       sys.executable,
       "-c",
       "import sys, time; from ganjax import workdir; lock = workdir.WorkdirLock(sys.argv[1]).acquire(); "
       "print('locked', flush=True); time.sleep(60)",
-      str(tmp_path),
+      str(workdir),
     ],
     stdout=subprocess.PIPE,
     text=True,
     cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
   )
+  assert holder.stdout.readline().strip() == "locked"
+  return holder
+
+
+def test_a_second_writer_is_refused_with_the_holder_named_and_the_lock_dies_with_its_holder(tmp_path):
+  holder = hold_lock(tmp_path)
   try:
-    assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(WorkdirError, match=f"is in use by pid {holder.pid} on "):
       workdir_lib.WorkdirLock(str(tmp_path)).acquire()
   finally:
@@ -34,6 +43,43 @@ def test_a_second_writer_is_refused_with_the_holder_named_and_the_lock_dies_with
     holder.wait()
   with workdir_lib.WorkdirLock(str(tmp_path)):  # the kernel released the dead holder's lock
     pass
+
+
+def test_deleting_the_lock_file_does_not_let_a_second_writer_in(tmp_path):
+  holder = hold_lock(tmp_path)
+  try:
+    os.remove(tmp_path / workdir_lib.LOCK_FILE)
+    with pytest.raises(WorkdirError, match="is in use by another process"):
+      workdir_lib.WorkdirLock(str(tmp_path)).acquire()
+  finally:
+    holder.kill()
+    holder.wait()
+
+
+def test_taking_and_releasing_the_lock_leaves_the_lock_file_as_it_was(tmp_path):
+  lock_file = tmp_path / workdir_lib.LOCK_FILE
+  with workdir_lib.WorkdirLock(str(tmp_path)):
+    assert lock_file.read_text().startswith(f"pid {os.getpid()} on ")
+  assert not lock_file.exists()
+  lock_file.write_text("pid 1 on an earlier host (started 2026-01-01T00:00:00+00:00)\n")  # a run killed -9
+  with workdir_lib.WorkdirLock(str(tmp_path)):
+    assert lock_file.read_text().startswith(f"pid {os.getpid()} on ")
+  assert lock_file.read_text() == "pid 1 on an earlier host (started 2026-01-01T00:00:00+00:00)\n"
+
+
+def test_where_a_directory_cannot_be_locked_the_lock_file_is(tmp_path, monkeypatch):
+  flock = fcntl.flock
+
+  def no_directory_locks(fd, operation):  # as NFS: flock of a read-only descriptor fails
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+      raise OSError(errno.EBADF, "Bad file descriptor")
+    return flock(fd, operation)
+
+  monkeypatch.setattr(fcntl, "flock", no_directory_locks)
+  with workdir_lib.WorkdirLock(str(tmp_path)):
+    with pytest.raises(WorkdirError, match=f"is in use by pid {os.getpid()} on "):
+      workdir_lib.WorkdirLock(str(tmp_path)).acquire()
+  assert not (tmp_path / workdir_lib.LOCK_FILE).exists()
 
 
 def test_resume_refuses_a_field_that_defines_the_run_and_allows_length_and_outputs(tmp_path):
