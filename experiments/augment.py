@@ -33,17 +33,9 @@ ganjax/diff_augment.py), without regime (b); its cGANs are named a_N{N}_s{seed}_
   python experiments/augment.py --n_per_class=10 --seeds=5 --regimes=a --gan_config=cwgan_gp_tuned \
       --critic_augment=translation,cutout --out_dir=experiments/results/augment_diffaugment
 
---few_labels: the few-labels benchmark instead (ganjax.studies.few_labels, docs/few_labels.md): N labelled
-images per class drawn at random with label seeds 0.. (--subsets N:count,...), the other training images
-unlabelled; treatments real, real + classic, pseudo-labels + classic (self-training, --rounds, --labeller),
-and both with labelled synthetic digits from one label-free GAN (--gan_workdir: a conditioning clusters or
-few_labels run) named by each subset's self-trained classifier; --strong_steps=3750 adds the pseudo-labelled
-sets with a strong CNN. Writes few_labels.{md,jsonl,png} to --out_dir (default experiments/results/few_labels).
-  python experiments/augment.py --few_labels --gan_workdir=runs/few_labels   # ~2.5 h on 2 CPU cores
-  python experiments/augment.py --few_labels --quick_test --out_dir=/tmp/few  # ~2 min
+The few-labels benchmark has its own script: experiments/few_labels.py.
 """
 
-import dataclasses
 import importlib
 import os
 import sys
@@ -55,8 +47,7 @@ sys.path.insert(0, ROOT)
 
 from configs import default
 from ganjax import cli, diff_augment
-from ganjax.few_labels.self_training import LABELLERS
-from ganjax.studies import augmentation, few_labels
+from ganjax.studies import augmentation
 
 DEFAULTS = augmentation.Settings()
 CONDITIONAL_CONFIGS = ("cwgan_gp", "cwgan_gp_tuned", "cgan", "cgan_tuned")  # digit-conditioned: they draw labels
@@ -75,45 +66,15 @@ flags.DEFINE_string("critic_augment", DEFAULTS.critic_augment, "DiffAugment of t
 flags.DEFINE_list("regimes", list(DEFAULTS.regimes), "GAN regimes to run: a, b (the columns without a GAN always run).")
 _QUICK = flags.DEFINE_bool("quick", False, "Preset: ~15 min on 2 CPU cores (module docstring).")
 _QUICK_TEST = flags.DEFINE_bool("quick_test", False, "Preset: a < 1 min smoke run for tests.")
-_FEW_LABELS = flags.DEFINE_bool("few_labels", False, "The few-labels benchmark (module docstring).")
-FEW = few_labels.Settings()
-flags.DEFINE_list("subsets", [f"{n}:{k}" for n, k in FEW.subsets], "--few_labels: N:label subsets, ...")
-flags.DEFINE_integer("rounds", FEW.rounds, "--few_labels: self-training rounds after the labelled-only one.")
-flags.DEFINE_enum("labeller", FEW.labeller, LABELLERS, "--few_labels: who labels the unlabelled images each round.")
-flags.DEFINE_string("gan_workdir", FEW.gan_workdir, "--few_labels: a trained label-free GAN run ('' = no GAN cells).")
-flags.DEFINE_integer("synthetic_per_class", FEW.synthetic_per_class, "--few_labels: synthetic digits per class.")
-flags.DEFINE_float("min_confidence", FEW.min_confidence, "--few_labels: the namer's check of each sample.")
-flags.DEFINE_integer("strong_steps", FEW.strong_steps, "--few_labels: > 0 adds the strong-CNN treatments (3750: full).")
-flags.DEFINE_bool("cas", FEW.cas, "--few_labels: also the CAS of each subset's synthetic set.")
-flags.DEFINE_bool("report_only", FEW.report_only, "--few_labels: write the report of the cells done; run none.")
-FEW_FLAGS = ("rounds", "gan_workdir", "synthetic_per_class", "min_confidence", "cas", "report_only")
-FEW_FLAGS += ("classifier_steps", "out_dir", "labeller", "strong_steps")
 SETTINGS_FLAGS = ("n_per_class", "seeds", "synthetic_ratio", "classifier_steps", "classic_strength")
 SETTINGS_FLAGS += ("small_gan_steps", "gan_per_seed", "full_gan_workdir", "full_gan_steps", "out_dir")
 SETTINGS_FLAGS += ("gan_config", "critic_augment", "regimes")
-
-
-def few_labels_settings() -> few_labels.Settings:
-  """The --few_labels settings: the preset (--quick_test) under the flags given explicitly."""
-  explicit = {name: flags.FLAGS[name].value for name in FEW_FLAGS if flags.FLAGS[name].present}
-  if flags.FLAGS["subsets"].present:
-    try:
-      explicit["subsets"] = tuple(tuple(int(x) for x in item.split(":")) for item in flags.FLAGS.subsets)
-    except ValueError:
-      raise app.UsageError(f"--subsets={','.join(flags.FLAGS.subsets)}; expected N:count,... e.g. 10:5,100:3")
-  if any(len(item) != 2 or min(item) < 1 for item in explicit.get("subsets", ((1, 1),))):
-    raise app.UsageError(f"--subsets={','.join(flags.FLAGS.subsets)}; expected N:count with N, count >= 1")
-  base = few_labels.QUICK_TEST if _QUICK_TEST.value else FEW
-  return dataclasses.replace(base, **explicit)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   command = f"python experiments/augment.py {' '.join(sys.argv[1:])}"
-  if _FEW_LABELS.value:
-    cli.run(few_labels.run_benchmark, few_labels_settings(), default.get_config(), command)
-    return
   preset = "quick_test" if _QUICK_TEST.value else "quick" if _QUICK.value else ""
   explicit = {name: flags.FLAGS[name].value for name in SETTINGS_FLAGS if flags.FLAGS[name].present}
   settings = augmentation.preset_settings(preset, **explicit)
@@ -132,4 +93,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  if "--few_labels" in sys.argv:  # deprecated: the few-labels benchmark's flags moved with it
+    sys.exit("error: --few_labels moved: python experiments/few_labels.py takes the same flags without it")
   app.run(main)

@@ -89,6 +89,13 @@ def test_a_bad_gan_flag_is_named_before_any_cell_runs(tmp_path, flag, message):
   assert not os.listdir(tmp_path)
 
 
+def test_few_labels_is_no_longer_an_augment_flag_and_points_to_its_script(tmp_path):
+  command = [sys.executable, "experiments/augment.py", "--few_labels", "--quick_test", f"--out_dir={tmp_path}"]
+  output = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert output.returncode != 0 and "python experiments/few_labels.py" in output.stderr
+  assert not os.listdir(tmp_path)
+
+
 def test_a_cgan_batch_is_a_multiple_of_the_devices_and_at_most_its_images():
   config = gans.gan_config(tiny.get_config(), 5, 3, 1, {"batch_size": 256, "critic_features": (4, 8)})
   assert (config.examples_per_class, config.num_train_steps, config.seed) == (5, 3, 1)

@@ -243,7 +243,7 @@ def test_the_few_labels_benchmark_runs_end_to_end_and_resumes(tiny_config, tmp_p
   config.conditioning, config.num_clusters, config.train_subset, config.num_train_steps = "clusters", 10, 0, 2
   train.train_and_evaluate(config, str(tmp_path / "gan"))  # a label-free GAN on the whole training split
   out = tmp_path / "few"
-  command = [sys.executable, "experiments/augment.py", "--few_labels", "--quick_test", f"--out_dir={out}"]
+  command = [sys.executable, "experiments/few_labels.py", "--quick_test", f"--out_dir={out}"]
   command.append(f"--gan_workdir={tmp_path / 'gan'}")
   env = {**os.environ, "TFDS_DATA_DIR": config.data_dir}
   for attempt in range(2):
@@ -264,34 +264,47 @@ def test_the_few_labels_benchmark_runs_end_to_end_and_resumes(tiny_config, tmp_p
   )
 
 
-def few_labels_study():
-  from ganjax.studies import few_labels
+@pytest.mark.parametrize("subsets", ["10", "10:0", "ten:5"])
+def test_the_benchmark_script_names_a_bad_subsets_flag_before_any_cell_runs(tmp_path, subsets):
+  import subprocess
+  import sys
 
-  return few_labels
+  from conftest import REPO
+
+  command = [sys.executable, "experiments/few_labels.py", f"--subsets={subsets}", f"--out_dir={tmp_path}"]
+  output = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert output.returncode != 0 and f"--subsets={subsets}; expected N:count" in output.stderr
+  assert not os.listdir(tmp_path)
+
+
+def few_labels_study():
+  from ganjax.studies import few_labels_benchmark
+
+  return few_labels_benchmark
 
 
 def test_a_subset_whose_synthetic_set_cannot_be_drawn_is_recorded_as_failed(monkeypatch):
-  from ganjax.studies import few_labels
+  from ganjax.studies import few_labels_benchmark as benchmark
 
-  settings = few_labels.Settings(gan_workdir="some_gan", subsets=((1, 1),), cas=False)
-  monkeypatch.setattr(few_labels, "gan_id", lambda settings: "some_gan@1")
+  settings = benchmark.Settings(gan_workdir="some_gan", subsets=((1, 1),), cas=False)
+  monkeypatch.setattr(benchmark, "gan_id", lambda settings: "some_gan@1")
   result = self_training.Result(None, None, np.zeros(3, np.int32), np.ones(3), (0,))
-  monkeypatch.setattr(few_labels, "ensure_namer", lambda *args: few_labels.Namer(result, [0.5, 0.6], 1.0))
+  monkeypatch.setattr(benchmark, "ensure_namer", lambda *args: benchmark.Namer(result, [0.5, 0.6], 1.0))
 
   def no_digits(*args):
     raise GenerationError("the generator rarely draws digit 7")
 
-  monkeypatch.setattr(few_labels, "synthetic_set", no_digits)
-  monkeypatch.setattr(few_labels, "train_cell", lambda *args: 0.25)
+  monkeypatch.setattr(benchmark, "synthetic_set", no_digits)
+  monkeypatch.setattr(benchmark, "train_cell", lambda *args: 0.25)
   few = labelled.split(np.zeros((20, 28, 28, 1), np.uint8), np.arange(20) % 10, 1, 0)
   written = []
-  few_labels.subset_cells(settings, few, None, set(), lambda key, *rest: written.append((key, *rest)))
+  benchmark.subset_cells(settings, few, None, set(), lambda key, *rest: written.append((key, *rest)))
   by_treatment = {key[2]: (accuracy, extra) for key, accuracy, _, extra in written}
   assert by_treatment["real"][0] == 0.25 and by_treatment["pseudo"][0] == 0.6
   assert by_treatment["classic+gan"] == (None, {"failed": "the generator rarely draws digit 7"})
   assert by_treatment["pseudo+gan"][0] is None
   rows = [{"treatment": k, "n_per_class": 1, "accuracy": a, "wall_s": 1.0} for k, (a, _) in by_treatment.items()]
-  summary = few_labels.report.summarize(rows, few_labels.TREATMENTS)
+  summary = benchmark.report.summarize(rows, benchmark.TREATMENTS)
   assert ("classic+gan", 1) not in summary and summary["real", 1]["mean"] == 0.25
 
 
@@ -310,11 +323,11 @@ def test_spreading_labels_the_unlabelled_images_from_the_labelled_few_alone():
 
 
 def test_rows_written_before_the_labeller_existed_count_as_the_classifier_s():
-  from ganjax.studies import few_labels
+  from ganjax.studies import few_labels_benchmark as benchmark
 
   old = {"n_per_class": 10, "label_seed": 0, "treatment": "pseudo", "classifier_steps": 2000, "rounds": 2, "gan": ""}
-  assert few_labels.row_key(old) == few_labels.cell_key(few_labels.Settings(labeller="classifier"), 10, 0, "pseudo")
-  assert few_labels.row_key(old) != few_labels.cell_key(few_labels.Settings(), 10, 0, "pseudo")
+  assert benchmark.row_key(old) == benchmark.cell_key(benchmark.Settings(labeller="classifier"), 10, 0, "pseudo")
+  assert benchmark.row_key(old) != benchmark.cell_key(benchmark.Settings(), 10, 0, "pseudo")
   with pytest.raises(ValueError, match="labeller='knn'"):
     self_training.SelfTraining(labeller="knn")
 
@@ -330,13 +343,13 @@ def test_naming_refuses_clusters_of_another_training_split():
 
 def test_the_report_says_when_a_treatment_has_fewer_subsets_than_its_row():
   """A GAN cell that ran on 1 of 3 subsets must not read as a 3-subset mean with no spread."""
-  from ganjax.studies import few_labels
+  from ganjax.studies import few_labels_benchmark as benchmark
 
   rows = [{"treatment": "pseudo", "n_per_class": 1, "accuracy": a, "wall_s": 1.0} for a in (0.7, 0.9, 0.8)]
   rows.append({"treatment": "classic+gan", "n_per_class": 1, "accuracy": 0.96, "wall_s": 1.0, "label_agreement": 0.98})
-  summary = few_labels.report.summarize(rows, few_labels.TREATMENTS)
-  line = few_labels.report.table(summary, few_labels.TREATMENTS, [1], errors=False)[-1]
+  summary = benchmark.report.summarize(rows, benchmark.TREATMENTS)
+  line = benchmark.report.table(summary, benchmark.TREATMENTS, [1], errors=False)[-1]
   assert line == "| 1 | – | – | 80.00 ± 10.00 | 96.00 (1 of 3) | – | 3 |"
-  errors_line = few_labels.report.table(summary, few_labels.TREATMENTS, [1], errors=True)[-1]
+  errors_line = benchmark.report.table(summary, benchmark.TREATMENTS, [1], errors=True)[-1]
   assert "| 400 (1 of 3) |" in errors_line
-  assert few_labels.report.gan_table(summary, [1])[-1] == "| 1 | 98.00 | – | 1 |"
+  assert benchmark.report.gan_table(summary, [1])[-1] == "| 1 | 98.00 | – | 1 |"

@@ -12,7 +12,6 @@ experiments/augment.py is the command line; its docstring shows the flags and pr
 
 import dataclasses
 import functools
-import json
 import os
 import time
 
@@ -20,11 +19,11 @@ import jax
 import ml_collections
 import numpy as np
 
-from ganjax import files
 from ganjax.data import mnist
 from ganjax.eval import classifiers
 from ganjax.studies import augmentation_gans as gans
 from ganjax.studies import augmentation_report as report
+from ganjax.studies import cells
 from ganjax.synth import augmentations
 
 
@@ -152,73 +151,66 @@ def run_cell(train_set, test_set, synthetic, seed: int, augment, classifier_step
 
 def run_all(settings: Settings, gan_base, data_config, jsonl: str) -> None:
   """Every cell not yet in jsonl, appended to it as it finishes."""
-  done = {tuple(r[k] for k in KEY_FIELDS) for r in gans.read_json_lines(jsonl)}
+  runner = cells.CellRunner(jsonl, KEY_FIELDS)
   augment = functools.partial(augmentations.classic, strength=settings.classic_strength)  # one object: jit caches
   test_set = mnist.load_split(data_config, "test")
-  start = time.perf_counter()
   for per_class in settings.per_class_values:
     config = data_config.copy_and_resolve_references()
     config.examples_per_class = per_class
     train_set = mnist.load_split(config, "train")  # the very images the regime-(a) cGAN trains on
     for seed in range(settings.seeds):
+      columns = {  # at N = all, regime (a)'s GAN is regime (b)'s: those cells are (b)'s
+        cell_key(settings, regime, per_class, treatment, seed): (regime, treatment, title)
+        for regime, treatment, title in settings.columns
+        if regime != "a" or per_class
+      }
       synthetic = {}  # regime -> its samples, drawn once for both of its treatments
-      for regime, treatment, title in settings.columns:
-        key = cell_key(settings, regime, per_class, treatment, seed)
-        if (regime == "a" and not per_class) or key in done:
-          continue  # at N = all, regime (a)'s GAN is regime (b)'s
+      for key in runner.todo(columns):
+        regime, treatment, title = columns[key]
         if regime != "none" and regime not in synthetic:
           synthetic[regime] = sample_synthetic(settings, gan_base, regime, per_class, seed, len(train_set[1]))
         cell_start = time.perf_counter()
         augment_fn = augment if "classic" in treatment else None
         accuracy = run_cell(train_set, test_set, synthetic.get(regime), seed, augment_fn, settings.classifier_steps)
-        row = dict(zip(KEY_FIELDS, key, strict=True)) | {"accuracy": accuracy, "num_real": len(train_set[1])}
-        row["num_synthetic"] = len(synthetic[regime][1]) if regime in synthetic else 0
-        row |= {"wall_s": round(time.perf_counter() - cell_start, 1), "device": jax.devices()[0].device_kind}
-        with open(jsonl, "a") as f:
-          f.write(json.dumps(row) + "\n")
-        so_far = f"{row['wall_s']:.0f} s; {time.perf_counter() - start:.0f} s so far"
+        result = {"accuracy": accuracy, "num_real": len(train_set[1])}
+        result["num_synthetic"] = len(synthetic[regime][1]) if regime in synthetic else 0
+        row = runner.record(key, result, time.perf_counter() - cell_start)
+        so_far = f"{row['wall_s']:.0f} s; {runner.seconds():.0f} s so far"
         print(f"N={per_class or 'all'} seed {seed} {title}: accuracy {accuracy:.4f} ({so_far})", flush=True)
 
 
 def current_cells(settings: Settings, rows: list[dict]) -> dict:
   """{(column title, N): [rows]} of the cells these settings ask for (not other settings' leftovers)."""
-  by_key = {tuple(r[k] for k in KEY_FIELDS): r for r in rows}
-  cells = {}
+  by_key = {cells.row_key(r, KEY_FIELDS): r for r in rows}
+  current = {}
   for per_class in settings.per_class_values:
     for regime, treatment, title in settings.columns:
       source = "b" if regime == "a" and not per_class else regime
       found = [by_key.get(cell_key(settings, source, per_class, treatment, s)) for s in range(settings.seeds)]
-      cells[title, per_class] = [c for c in found if c is not None]
-  return cells
+      current[title, per_class] = [c for c in found if c is not None]
+  return current
 
 
 def write_markdown(settings: Settings, summary: dict, rows: list[dict], wall_s: float, command: str) -> str:
-  """<report_name>.md (the command, the settings, hardware and wall times, the table, the cGANs); returns the table."""
+  """<report_name>.md (the command, the settings, hardware and wall times, the table, the cGANs); returns the
+  table."""
   table = report.table_lines(summary, [title for _, _, title in settings.columns], settings.per_class_values)
-  text = [
-    "# Augmentation benchmark: MNIST test accuracy (%) of a small CNN, mean ± std over seeds",
-    "",
-    f"`{command}`",
-    "",
-    (
-      f"Classifier: SmallCNN, {settings.classifier_steps} steps x batch {classifiers.SMALL_CNN_RECIPE.batch_size} "
-      f"whatever the training set. Synthetic images: {settings.synthetic_ratio:g} x the real ones, class-balanced. "
-      f"Classic augmentation: affine + elastic at strength {settings.classic_strength:g}. (a): cGAN trained only "
-      "on the same N images per class (at N = all: regime (b)'s). (b): cGAN trained on all 60k training images. "
-      f"cGANs trained here: configs/{settings.gan_config}.py"
-      + (f" with DiffAugment ({settings.critic_augment})." if settings.critic_augment else ".")
-    ),
-    "",
-    (
-      f"Hardware: {report.hardware(rows)}. "
-      f"Classifier cells: {sum(r['wall_s'] for r in rows):.0f} s in all; this invocation: {wall_s:.0f} s."
-    ),
-    "",
-    *table,
-    "",
-    *gans.gan_lines(os.path.join(settings.out_dir, "gans"), settings.full_gan_workdir),
-  ]
-  files.atomic_write(os.path.join(settings.out_dir, f"{settings.report_name}.md"), "\n".join(text) + "\n")
+  about = (
+    f"Classifier: SmallCNN, {settings.classifier_steps} steps x batch {classifiers.SMALL_CNN_RECIPE.batch_size} "
+    f"whatever the training set. Synthetic images: {settings.synthetic_ratio:g} x the real ones, class-balanced. "
+    f"Classic augmentation: affine + elastic at strength {settings.classic_strength:g}. (a): cGAN trained only "
+    "on the same N images per class (at N = all: regime (b)'s). (b): cGAN trained on all 60k training images. "
+    f"cGANs trained here: configs/{settings.gan_config}.py"
+    + (f" with DiffAugment ({settings.critic_augment})." if settings.critic_augment else ".")
+  )
+  cells.write_page(
+    os.path.join(settings.out_dir, f"{settings.report_name}.md"),
+    "Augmentation benchmark: MNIST test accuracy (%) of a small CNN, mean ± std over seeds",
+    command,
+    about,
+    cells.cost_line(rows, wall_s, "Classifier cells"),
+    [*table, "", *gans.gan_lines(os.path.join(settings.out_dir, "gans"), settings.full_gan_workdir)],
+  )
   return "\n".join(table)
 
 
@@ -227,16 +219,16 @@ def run_benchmark(
 ) -> None:
   """Every cell not yet done, then augment.jsonl (all cells) and <report_name>.md and .png in settings.out_dir.
 
-  gan_base: the conditional GAN's config (configs/<settings.gan_config>.py); data_config: where MNIST is (configs/default.py).
-  command: the line augment.md quotes.
+  gan_base: the conditional GAN's config (configs/<settings.gan_config>.py); data_config: where MNIST is
+  (configs/default.py); command: the line augment.md quotes.
   """
   start = time.perf_counter()
   os.makedirs(settings.out_dir, exist_ok=True)
   jsonl = os.path.join(settings.out_dir, "augment.jsonl")
   run_all(settings, gan_base, data_config, jsonl)
-  cells = current_cells(settings, gans.read_json_lines(jsonl))
-  rows = list({id(r): r for rs in cells.values() for r in rs}.values())  # (a)'s N = all cells are (b)'s
-  summary = report.summarize(cells)
+  current = current_cells(settings, cells.read_json_lines(jsonl))
+  rows = list({id(r): r for rs in current.values() for r in rs}.values())  # (a)'s N = all cells are (b)'s
+  summary = report.summarize(current)
   table = write_markdown(settings, summary, rows, time.perf_counter() - start, command)
   report_path = os.path.join(settings.out_dir, settings.report_name)
   report.plot(summary, settings.columns, settings.per_class_values, f"{report_path}.png")

@@ -1,17 +1,15 @@
 """The augmentation benchmark's summaries: mean ± std per column and N, the markdown table and the plot."""
 
-import os
-
-import jax
 import numpy as np
 
-from ganjax import files, runtime
+from ganjax import files
+from ganjax.studies import cells
 
 
-def summarize(cells: dict) -> dict:
+def summarize(current: dict) -> dict:
   """{(column title, N): [rows]} -> {(column title, N): (mean, std (ddof 1), seeds, mean wall s)}."""
   summary = {}
-  for column, found in cells.items():
+  for column, found in current.items():
     if found:
       accuracies = [c["accuracy"] for c in found]
       std = float(np.std(accuracies, ddof=1)) if len(found) > 1 else 0.0
@@ -19,22 +17,16 @@ def summarize(cells: dict) -> dict:
   return summary
 
 
-def hardware(rows: list[dict]) -> str:
-  """The devices the rows ran on (else this process's) and the CPU, e.g. 'cpu (AMD ..., 2 CPUs)'."""
-  devices = sorted({r["device"] for r in rows}) or [jax.devices()[0].device_kind]
-  return f"{', '.join(devices)} ({runtime.cpu_model()}, {os.cpu_count()} CPUs)"
-
-
 def table_lines(summary: dict, titles: list[str], per_class: list[int]) -> list[str]:
   """The markdown table: a row per N (0: all), a column per treatment, then seeds and classifier s / cell."""
-  lines = ["| N / class | " + " | ".join(titles) + " | seeds | classifier s / cell |", "|---" * (len(titles) + 3) + "|"]
+  rows = []
   for n in per_class:
-    cells = [summary.get((t, n)) for t in titles]
-    shown = [f"{100 * c[0]:.2f} ± {100 * c[1]:.2f}" if c else "–" for c in cells]
-    seeds = max((c[2] for c in cells if c), default=0)
-    walls = [c[3] for c in cells if c]
-    lines.append(f"| {n or 'all'} | " + " | ".join(shown) + f" | {seeds} | {np.mean(walls) if walls else 0:.0f} |")
-  return lines
+    found = [summary.get((t, n)) for t in titles]
+    shown = [f"{100 * c[0]:.2f} ± {100 * c[1]:.2f}" if c else "–" for c in found]
+    seeds = max((c[2] for c in found if c), default=0)
+    walls = [c[3] for c in found if c]
+    rows.append([str(n or "all"), *shown, str(seeds), f"{np.mean(walls) if walls else 0:.0f}"])
+  return cells.markdown_table(["N / class", *titles, "seeds", "classifier s / cell"], rows)
 
 
 def plot(summary: dict, columns: tuple, per_class: list[int], path: str) -> None:

@@ -4,7 +4,7 @@ synthetic sets' label agreement and CAS, wall times, the markdown page and the p
 import numpy as np
 
 from ganjax import files
-from ganjax.studies import augmentation_report
+from ganjax.studies import cells
 
 # Published semi-supervised GANs at 100 labels (N = 10), test errors per 10k: mean (std) over label subsets.
 PUBLISHED_N10 = (
@@ -55,20 +55,17 @@ def _cell(entry: dict | None, errors: bool, row_subsets: int) -> str:
 
 def table(summary: dict, treatments: tuple, per_class: list[int], errors: bool) -> list[str]:
   """Rows N, columns treatments (then subsets): accuracy (%) or test errors per 10k, mean ± std."""
-  lines = [
-    "| N / class | " + " | ".join(t for _, t in treatments) + " | subsets |",
-    "|---" * (len(treatments) + 2) + "|",
-  ]
+  rows = []
   for n in per_class:
     entries = [summary.get((t, n)) for t, _ in treatments]
     subsets = max((e["subsets"] for e in entries if e), default=0)
-    lines.append(f"| {n} | " + " | ".join(_cell(e, errors, subsets) for e in entries) + f" | {subsets} |")
-  return lines
+    rows.append([str(n), *(_cell(e, errors, subsets) for e in entries), str(subsets)])
+  return cells.markdown_table(["N / class", *(t for _, t in treatments), "subsets"], rows)
 
 
 def gan_table(summary: dict, per_class: list[int]) -> list[str]:
   """The synthetic sets, per N: label agreement and CAS (%), mean ± std over subsets."""
-  lines = ["| N / class | label agreement | CAS | subsets |", "|---|---|---|---|"]
+  rows = []
   for n in per_class:
     entry = summary.get(("classic+gan", n))
     if entry is None or "label_agreement" not in entry:
@@ -77,16 +74,46 @@ def gan_table(summary: dict, per_class: list[int]) -> list[str]:
       _mean_std(100 * entry[m][0], 100 * entry[m][1], entry["subsets"], 2) if m in entry else "–"
       for m in ("label_agreement", "cas")
     ]
-    lines.append(f"| {n} | {shown[0]} | {shown[1]} | {entry['subsets']} |")
-  return lines
+    rows.append([str(n), *shown, str(entry["subsets"])])
+  return cells.markdown_table(["N / class", "label agreement", "CAS", "subsets"], rows)
 
 
 def wall_lines(summary: dict, treatments: tuple, per_class: list[int]) -> list[str]:
-  lines = ["| N / class | " + " | ".join(t for _, t in treatments) + " |", "|---" * (len(treatments) + 1) + "|"]
+  rows = []
   for n in per_class:
     walls = [summary.get((t, n), {}).get("wall_s") for t, _ in treatments]
-    lines.append(f"| {n} | " + " | ".join("–" if w is None else f"{w:.0f}" for w in walls) + " |")
-  return lines
+    rows.append([str(n), *("–" if w is None else f"{w:.0f}" for w in walls)])
+  return cells.markdown_table(["N / class", *(t for _, t in treatments)], rows)
+
+
+def tables(summary: dict, treatments: tuple, per_class: list[int], rows: list[dict]) -> list[str]:
+  """few_labels.md's sections: accuracy, errors per 10k with the published numbers, the synthetic sets (and
+  the subsets without one), the mean wall time per cell."""
+  return [
+    "## Test accuracy (%)",
+    "",
+    *table(summary, treatments, per_class, errors=False),
+    "",
+    "## Test errors per 10k (Salimans et al.'s Table 1 unit)",
+    "",
+    *table(summary, treatments, per_class, errors=True),
+    "",
+    "Published at N = 10 (100 labels): " + "; ".join(f"{name}: {value}" for name, value in PUBLISHED_N10) + ".",
+    "",
+    "## The synthetic sets (each subset's naming of the one GAN)",
+    "",
+    *gan_table(summary, per_class),
+    "",
+    *[
+      f"- N = {r['n_per_class']}, subset {r['label_seed']}: no synthetic set ({r['failed']})"
+      for r in rows
+      if r.get("failed") and r["treatment"] == "classic+gan"
+    ],
+    "",
+    "## Mean wall time per cell (s; pseudo-labels: all self-training rounds)",
+    "",
+    *wall_lines(summary, treatments, per_class),
+  ]
 
 
 def plot(summary: dict, treatments: tuple, per_class: list[int], path: str) -> None:
@@ -111,7 +138,3 @@ def plot(summary: dict, treatments: tuple, per_class: list[int], path: str) -> N
   with files.atomic_path(path) as tmp:
     figure.savefig(tmp, dpi=100)
   plt.close(figure)
-
-
-def hardware(rows: list[dict]) -> str:
-  return augmentation_report.hardware(rows)

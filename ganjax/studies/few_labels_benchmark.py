@@ -17,12 +17,12 @@ The GAN is one label-free run (conditioning clusters or few_labels: the same tra
 subset: each subset's self-trained classifier names its clusters and checks its samples (few_labels/naming).
 Each subset's synthetic set is also measured on its own: label agreement (the evaluator's reading) and CAS.
 Finished cells are lines of <out_dir>/few_labels.jsonl, skipped on rerun; each subset's namer is kept in
-<out_dir>/namers/. Without a GAN workdir only the cells without a GAN run.
+<out_dir>/namers/. Without a GAN workdir only the cells without a GAN run. experiments/few_labels.py is the
+command line.
 """
 
 import dataclasses
 import functools
-import json
 import os
 import time
 
@@ -36,6 +36,7 @@ from ganjax.errors import GenerationError
 from ganjax.eval import classifiers
 from ganjax.few_labels import labelled, naming, self_training
 from ganjax.studies import augmentation_gans as gans
+from ganjax.studies import cells
 from ganjax.studies import few_labels_report as report
 from ganjax.synth import generation
 
@@ -55,12 +56,12 @@ OLD_ROW_DEFAULTS = {"labeller": "classifier", "strong_steps": 0}  # rows written
 
 
 def row_key(row: dict) -> tuple:
-  return tuple(row.get(field, OLD_ROW_DEFAULTS.get(field)) for field in KEY_FIELDS)
+  return cells.row_key(row, KEY_FIELDS, OLD_ROW_DEFAULTS)
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-  """What the few-labels benchmark measures; experiments/augment.py's --few_labels flags of the same names."""
+  """What the few-labels benchmark measures; experiments/few_labels.py's flags of the same names."""
 
   subsets: tuple[tuple[int, int], ...] = ((1, 3), (10, 5), (100, 3))  # (labelled per class, label subsets)
   classifier_steps: int = classifiers.SMALL_CNN_RECIPE.num_steps
@@ -251,24 +252,21 @@ def _gan_cells(settings: Settings, few, namer: Namer, todo: list, real_sets: tup
 
 def run_all(settings: Settings, data_config, jsonl: str) -> None:
   """Every cell not yet in jsonl, subset by subset, appended as it finishes."""
-  done = {row_key(r) for r in gans.read_json_lines(jsonl)}
+  runner = cells.CellRunner(jsonl, KEY_FIELDS, OLD_ROW_DEFAULTS)
   images, labels = mnist.load_split(data_config, "train")
   test_set = mnist.load_split(data_config, "test")
-  start = time.perf_counter()
 
   def write(key, accuracy, wall_s, extra):
     errors = None if accuracy is None else round(1e4 * (1 - accuracy))
-    row = dict(zip(KEY_FIELDS, key, strict=True)) | {"accuracy": accuracy, "errors_per_10k": errors}
-    row |= extra | {"wall_s": round(wall_s, 1), "device": jax.devices()[0].device_kind}
-    with open(jsonl, "a") as f:
-      f.write(json.dumps(row) + "\n")
+    runner.record(key, {"accuracy": accuracy, "errors_per_10k": errors} | extra, wall_s)
     shown = f"accuracy {accuracy:.4f}" if accuracy is not None else f"failed: {extra['failed']}"
-    title = dict(TREATMENTS + STRONG_TREATMENTS)[row["treatment"]]
-    print(f"N={key[0]} subset {key[1]} {title}: {shown} ({time.perf_counter() - start:.0f} s so far)", flush=True)
+    title = dict(TREATMENTS + STRONG_TREATMENTS)[key[2]]
+    print(f"N={key[0]} subset {key[1]} {title}: {shown} ({runner.seconds():.0f} s so far)", flush=True)
 
   for per_class, num_subsets in settings.subsets:
     for label_seed in range(num_subsets):
-      subset_cells(settings, labelled.split(images, labels, per_class, label_seed), test_set, done, write)
+      few = labelled.split(images, labels, per_class, label_seed)
+      subset_cells(settings, few, test_set, runner.done, write)
 
 
 def current_rows(settings: Settings, rows: list[dict]) -> list[dict]:
@@ -285,56 +283,20 @@ def current_rows(settings: Settings, rows: list[dict]) -> list[dict]:
 def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command: str) -> None:
   """few_labels.md: the command, the settings, the tables (accuracy, errors per 10k, the GAN's sets, wall times)."""
   per_class = [n for n, _ in settings.subsets]
-  treatments = settings.treatments
-  summary = report.summarize(rows, treatments)
   strong = f"Strong CNN: EvaluatorCNN from scratch, {settings.strong_steps} steps x 128, +-2 px shifts. "
-  strong = strong if settings.strong_steps else ""
-  header = [
-    "# Few labels: MNIST test accuracy of a small CNN from N labelled images per class and the unlabelled rest",
-    "",
-    f"`{command}`",
-    "",
-    (
-      f"Classifier: SmallCNN, {settings.classifier_steps} steps x batch 64 whatever the training set. Self-training: "
-      f"{settings.rounds} pseudo-labelling rounds after the labelled-only one, labeller {settings.labeller}. {strong}"
-      f"GAN: {gan_id(settings) or 'none'}, "
-      f"{settings.synthetic_per_class} digits per class for each subset, checked by its namer (min confidence "
-      f"{settings.min_confidence:g}). Mean ± std (ddof 1) over label subsets (label seeds 0, 1, ...)."
-    ),
-    "",
-    (
-      f"Hardware: {report.hardware(rows)}. Cells: {sum(r['wall_s'] for r in rows):.0f} s in all; this invocation: "
-      f"{wall_s:.0f} s."
-    ),
-    "",
-  ]
-  tables = [
-    "## Test accuracy (%)",
-    "",
-    *report.table(summary, treatments, per_class, errors=False),
-    "",
-    "## Test errors per 10k (Salimans et al.'s Table 1 unit)",
-    "",
-    *report.table(summary, treatments, per_class, errors=True),
-    "",
-    "Published at N = 10 (100 labels): " + "; ".join(f"{name}: {value}" for name, value in report.PUBLISHED_N10) + ".",
-    "",
-    "## The synthetic sets (each subset's naming of the one GAN)",
-    "",
-    *report.gan_table(summary, per_class),
-    "",
-    *[
-      f"- N = {r['n_per_class']}, subset {r['label_seed']}: no synthetic set ({r['failed']})"
-      for r in rows
-      if r.get("failed") and r["treatment"] == "classic+gan"
-    ],
-    "",
-    "## Mean wall time per cell (s; pseudo-labels: all self-training rounds)",
-    "",
-    *report.wall_lines(summary, treatments, per_class),
-  ]
-  files.atomic_write(os.path.join(settings.out_dir, "few_labels.md"), "\n".join(header + tables) + "\n")
-  report.plot(summary, treatments, per_class, os.path.join(settings.out_dir, "few_labels.png"))
+  about = (
+    f"Classifier: SmallCNN, {settings.classifier_steps} steps x batch 64 whatever the training set. Self-training: "
+    f"{settings.rounds} pseudo-labelling rounds after the labelled-only one, labeller {settings.labeller}. "
+    f"{strong if settings.strong_steps else ''}GAN: {gan_id(settings) or 'none'}, "
+    f"{settings.synthetic_per_class} digits per class for each subset, checked by its namer (min confidence "
+    f"{settings.min_confidence:g}). Mean ± std (ddof 1) over label subsets (label seeds 0, 1, ...)."
+  )
+  summary = report.summarize(rows, settings.treatments)
+  tables = report.tables(summary, settings.treatments, per_class, rows)
+  title = "Few labels: MNIST test accuracy of a small CNN from N labelled images per class and the unlabelled rest"
+  path = os.path.join(settings.out_dir, "few_labels.md")
+  cells.write_page(path, title, command, about, cells.cost_line(rows, wall_s), tables)
+  report.plot(summary, settings.treatments, per_class, os.path.join(settings.out_dir, "few_labels.png"))
   print("\n".join(tables))  # the console gets the tables, not the settings
 
 
@@ -345,6 +307,6 @@ def run_benchmark(settings: Settings, data_config, command: str) -> None:
   jsonl = os.path.join(settings.out_dir, "few_labels.jsonl")
   if not settings.report_only:
     run_all(settings, data_config, jsonl)
-  rows = current_rows(settings, gans.read_json_lines(jsonl))
+  rows = current_rows(settings, cells.read_json_lines(jsonl))
   write_markdown(settings, rows, time.perf_counter() - start, command)
   print(f"wrote {settings.out_dir}/few_labels.{{md,jsonl,png}} in {time.perf_counter() - start:.0f} s")
