@@ -1,7 +1,10 @@
 """What every command-line entry point shares: quiet library logs, XLA flags, one-line errors."""
 
+import errno
 import logging as std_logging
 import os
+import re
+import shutil
 import sys
 from collections.abc import Callable
 
@@ -23,6 +26,8 @@ class _OnlyGanjaxInfo(std_logging.Filter):
   def filter(self, record):
     if "OpenCV is not installed" in record.getMessage():  # tfds's hint; Pillow decodes MNIST fine
       return False
+    if disk_full(record.exc_info[1] if record.exc_info else None) or _ENOSPC_TEXT in record.getMessage():
+      return False  # a background save's pages of traceback: the error reaches run() as one line
     pathname = os.path.abspath(record.pathname)
     return record.levelno >= std_logging.WARNING or pathname.startswith(PACKAGE_DIR) or pathname == self.script
 
@@ -61,6 +66,46 @@ def run(fn: Callable, *args, **kwargs):
     _exit(f"error: {e}", 1)
   except KeyboardInterrupt:
     _exit("interrupted (Ctrl-C); checkpoints already written are kept, rerun the same command to resume", 130)
+  except Exception as e:
+    full = disk_full(e)
+    if full is None:
+      raise
+    _exit(disk_full_line(full), 1)
+
+
+_ENOSPC_TEXT = os.strerror(errno.ENOSPC)  # "No space left on device", also in TensorStore's (orbax's) errors
+
+
+def disk_full(error: BaseException | None) -> BaseException | None:
+  """The error in `error`'s chain (causes and contexts) that says the disk is full, or None."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or _ENOSPC_TEXT in str(error):
+      return error
+    error = error.__cause__ or error.__context__
+  return None
+
+
+def disk_full_line(error: BaseException) -> str:
+  """'error: the disk is full: ...': the path that could not be written, the space free there and, when the
+  error says, the size of the write that failed."""
+  text = str(error)
+  path = error.filename if isinstance(error, OSError) and error.filename else None
+  found = re.search(r'Failed writing: "([^"]+)"', text) or re.search(r'file "([^"]+)"', text)
+  path = path or (found.group(1) if found else None)
+  size = re.search(r"Failed to write (\d+) bytes", text)
+  parts = [f"{int(size.group(1)):,} bytes could not be written"] if size else []
+  if path:
+    existing = os.path.abspath(path)
+    while not os.path.isdir(existing):
+      existing = os.path.dirname(existing)
+    parts.append(f"{shutil.disk_usage(existing).free:,} bytes free there")
+  where = f"writing {path} ({'; '.join(parts)})" if path else "writing the run's files"
+  return (
+    f"error: the disk is full {where}; free some space (or use a --workdir on a disk with room) and rerun the "
+    "same command: the checkpoints already written are kept"
+  )
 
 
 def _exit(line: str, status: int) -> None:

@@ -3,7 +3,9 @@ resumes that refuse a different run, verified checkpoints, divergence caught ear
 
 import hashlib
 import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,13 +23,12 @@ from ganjax.synth import generation
 
 
 def snapshot(directory) -> dict[str, str]:
-  """sha256 of every file under `directory` (the lock file aside: it names its last holder)."""
+  """sha256 of every file under `directory`, the lock file included."""
   digests = {}
   for root, _, names in os.walk(directory):
     for name in names:
       path = os.path.join(root, name)
-      if name != workdir_lib.LOCK_FILE:
-        digests[os.path.relpath(path, directory)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+      digests[os.path.relpath(path, directory)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
   return digests
 
 
@@ -63,6 +64,8 @@ def test_a_failed_start_leaves_the_workdir_byte_identical(tmp_path, tiny_config,
   workdir = str(tmp_path / "run")
   tiny_config.num_train_steps = 4
   train.train_and_evaluate(tiny_config, workdir)
+  with open(os.path.join(workdir, workdir_lib.LOCK_FILE), "w") as f:  # what a run killed -9 leaves
+    f.write("pid 1 on an earlier host (started 2026-01-01T00:00:00+00:00)\n")
   before = snapshot(workdir)
   tiny_config.num_train_steps, tiny_config.download = 8, False
   tiny_config[field] = value
@@ -100,6 +103,21 @@ def test_metric_records_after_a_resume_are_those_of_an_uninterrupted_run(tmp_pat
   straight, resumed = records(tmp_path / "straight"), records(tmp_path / "resumed")
   assert [r["step"] for r in straight] == [3, 6, 9, 12]
   assert resumed == straight
+
+
+def test_a_resume_drops_a_torn_last_metrics_record_with_one_warning(tmp_path, tiny_config, caplog):
+  workdir = tmp_path / "run"
+  tiny_config.num_train_steps = 8
+  train.train_and_evaluate(tiny_config, str(workdir))
+  path = workdir / "metrics.jsonl"
+  with open(path, "r+b") as f:  # what a power cut mid-append leaves: the last record cut short
+    f.truncate(os.path.getsize(path) - 60)
+  tiny_config.num_train_steps = 12
+  with caplog.at_level(logging.WARNING):
+    train.train_and_evaluate(tiny_config, str(workdir))
+  assert [r["step"] for r in records(workdir)] == [2, 4, 6, 10, 12]  # step 8's record is lost, the rest kept
+  dropped = [r.getMessage() for r in caplog.records if "metrics.jsonl" in r.getMessage()]
+  assert dropped == [f"dropped the last record of {path}: it was cut short (a write interrupted by a crash)"]
 
 
 def test_a_loss_beyond_the_divergence_bound_stops_the_run_before_a_checkpoint(tmp_path, tiny_config):
@@ -196,3 +214,50 @@ def test_a_record_and_a_checkpoint_at_the_first_step_are_written_without_a_rate(
     written = [json.loads(line) for line in f]
   assert [r["step"] for r in written] == [1, 2, 3]
   assert "images_per_sec" not in written[0] and written[1]["images_per_sec"] > 0  # step 1's time is compilation
+
+
+ORBAX_DISK_FULL = (
+  'RESOURCE_EXHAUSTED: Error writing "critic_params.Conv_0.kernel/0.0.0" in OCDBT database at local file "{d}/": '
+  'Failed writing: "{d}/d/267f0a5b": Failed to write 248014 bytes to file 19: No space left on device '
+  "[os_error_code='28']"
+)
+
+
+@pytest.mark.parametrize(
+  "raised, path, size",
+  [
+    ("OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), WORKDIR + '/metrics.jsonl')", "metrics.jsonl", ""),
+    ("ValueError(" + repr(ORBAX_DISK_FULL) + ".format(d=WORKDIR + '/checkpoints/8'))", "checkpoints/8/d/267f0a5b",
+     r"248,014 bytes could not be written; "),
+  ],
+)
+def test_a_full_disk_is_one_line_naming_the_path_without_a_traceback(tmp_path, raised, path, size):
+  """What a run on a full disk ends with: an orbax background save (or a metrics append) failing with ENOSPC;
+  the library's own error log of it and the exception it raises in the main thread become one line."""
+  script = f"""
+import errno, logging, os
+from absl import logging as absl_logging
+from ganjax import cli
+absl_logging.use_absl_handler()  # as app.run does in main.py
+WORKDIR = {str(tmp_path)!r}
+
+def fill_the_disk():
+  error = {raised}
+  logging.getLogger("orbax.checkpoint").error("save failed", exc_info=error)  # a background thread's report
+  try:
+    raise error
+  finally:
+    raise RuntimeError("the clean-up failed too")  # e.g. waiting for the failed save
+
+cli.run(fill_the_disk)
+"""
+  done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+  lines = done.stderr.strip().splitlines()
+  assert len(lines) == 1, done.stderr
+  assert re.fullmatch(
+    rf"error: the disk is full writing {re.escape(str(tmp_path / path))} \({size}[\d,]+ bytes free there\); free "
+    r"some space \(or use a --workdir on a disk with room\) and rerun the same command: the checkpoints already "
+    r"written are kept",
+    lines[0],
+  ), lines[0]
