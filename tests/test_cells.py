@@ -3,6 +3,8 @@ hardware line and the markdown page."""
 
 import json
 import logging
+import os
+import shutil
 
 import pytest
 
@@ -61,3 +63,30 @@ def test_the_page_names_the_devices_of_its_rows_and_their_cost(tmp_path):
   assert cells.markdown_table(["N", "real"], [["10", "0.5"]]) == ["| N | real |", "|---|---|", "| 10 | 0.5 |"]
   cells.write_page(str(tmp_path / "page.md"), "Title", "python x.py", "About.", cost, ["body"])
   assert (tmp_path / "page.md").read_text() == f"# Title\n\n`python x.py`\n\nAbout.\n\n{cost}\n\nbody\n"
+
+
+def test_the_shipped_results_are_done_cells_under_the_settings_that_wrote_them(tmp_path, monkeypatch):
+  """Results written before the shared runner existed resume: their keys are unchanged."""
+  from conftest import REPO
+
+  from ganjax.studies import augmentation, few_labels_benchmark
+
+  results = os.path.join(REPO, "experiments", "results")
+  settings = augmentation.preset_settings("quick", full_gan_workdir="/work/runs/cwgan_gp_projection")
+  keys = [
+    augmentation.cell_key(settings, regime, n, treatment, seed)
+    for n in settings.per_class_values
+    for seed in range(settings.seeds)
+    for regime, treatment, _ in settings.columns
+  ]
+  shutil.copy(os.path.join(results, "augment_quick", "augment.jsonl"), tmp_path / "augment.jsonl")
+  runner = cells.CellRunner(str(tmp_path / "augment.jsonl"), augmentation.KEY_FIELDS)
+  assert len(keys) == 36 and runner.todo(keys) == []
+
+  monkeypatch.setattr(few_labels_benchmark, "gan_id", lambda settings: "/work/runs/few_gan_s0@1204")
+  settings = few_labels_benchmark.Settings(subsets=((10, 1),), strong_steps=3750, gan_workdir="/work/runs/few_gan_s0")
+  keys = [few_labels_benchmark.cell_key(settings, 10, 0, treatment) for treatment, _ in settings.treatments]
+  shutil.copy(os.path.join(results, "few_labels", "strong_2026-11-30", "few_labels.jsonl"), tmp_path / "few.jsonl")
+  old_row_defaults = few_labels_benchmark.OLD_ROW_DEFAULTS  # its rows without a GAN predate strong_steps
+  runner = cells.CellRunner(str(tmp_path / "few.jsonl"), few_labels_benchmark.KEY_FIELDS, old_row_defaults)
+  assert len(keys) == 7 and runner.todo(keys) == []
