@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax.ssl import data, models, steps
+from ganjax.ssl import data, driver, models, steps
 
 BATCH = 20
 
@@ -129,3 +129,15 @@ def test_critic_accuracy_is_the_fraction_of_argmax_hits_with_the_noise_off(state
   labels[:10] = (labels[:10] + 1) % 10
   accuracy = steps.critic_accuracy(setup, state.critic_params, state.critic_frozen, images, labels, batch_size=16)
   assert accuracy == pytest.approx(0.8)
+
+
+@pytest.mark.slow
+def test_the_reference_driver_trains_and_reports_every_epoch(tiny_config):
+  tiny_config.train_subset = 0  # the labelled few need every digit: up to 1024 synthetic images, or real MNIST
+  records = driver.train_reference(
+    tiny_config, num_epochs=2, labels_per_class=1, iterations_per_epoch=2, setup=_tiny_setup(), log=lambda r: None
+  )
+  assert [r["epoch"] for r in records] == [1, 2] and records[-1]["iteration"] == 4
+  for name in ("test_accuracy", "test_accuracy_ema", "test_accuracy_ema_debiased"):
+    assert 0.0 <= records[-1][name] <= 1.0
+  assert all(np.isfinite(records[-1][name]) for name in ("critic_loss", "generator_loss", "unlabelled_loss"))
