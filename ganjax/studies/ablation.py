@@ -13,16 +13,16 @@ import json
 import os
 import time
 
-import jax
 import ml_collections
 
 from ganjax import config as config_lib
-from ganjax import files, runtime, train
-from ganjax import workdir as workdir_lib
+from ganjax import files, train
+from ganjax import saved_run
 from ganjax.data import mnist
 from ganjax.errors import ConfigError, TrainingDiverged, WorkdirError
 from ganjax.eval import sample_quality
 from ganjax.studies import ablation_report, sweeps
+from ganjax.studies import cells as cells_lib
 
 CELL_FILE = "ablate_cell.json"  # in each cell's workdir: wall time and hardware of the run that finished it
 # Fields a resumed workdir may differ in: where the data is, how long to train (the step check covers it), and
@@ -98,7 +98,7 @@ def check_workdir(cell: Cell) -> None:
   The saved config is read in today's schema (workdir.read_saved_config), so a workdir written before a field
   existed resumes when the sweep asks for the value that reproduces it.
   """
-  saved = workdir_lib.read_saved_config(cell.workdir)
+  saved = saved_run.read_saved_config(cell.workdir)
   if saved is None:
     return
   old = json.loads(saved.to_json_best_effort())
@@ -138,10 +138,11 @@ def run_cell(cell: Cell) -> None:
     train.train_and_evaluate(cell.config, cell.workdir)
   except TrainingDiverged as e:  # a result of the ablation (e.g. too high a learning rate), not the sweep's end
     record["diverged"] = str(e)
-  kind, count, cpus = jax.devices()[0].device_kind, cell.config.num_devices or jax.device_count(), os.cpu_count()
+  machine = cells_lib.hardware()
+  kind, count, cpus = machine["device_kind"], cell.config.num_devices or machine["device_count"], machine["cpu_count"]
   record |= {"wall_s": round(time.perf_counter() - start + earlier_wall_s, 1), "device_kind": kind}
   record |= {"device_count": count, "extended_from_step": record["resumed_from_step"] if earlier_wall_s else 0}
-  record |= {"cpu_count": cpus, "hardware": f"{count} x {kind}, {cpus} CPUs ({runtime.cpu_model()})"}
+  record |= {"cpu_count": cpus, "hardware": f"{count} x {kind}, {cpus} CPUs ({machine['cpu']})"}
   if not record["diverged"] and (sample_quality.read_json(cell.workdir) or {}).get("step") != record["total_steps"]:
     raise WorkdirError(f"cell {cell.id}: {cell.workdir}/eval.json is not at step {record['total_steps']}")
   os.makedirs(cell.workdir, exist_ok=True)

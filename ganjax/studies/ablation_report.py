@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from ganjax import files
+from ganjax.studies import cells as cells_lib
 
 METRICS = ("fid", "classifier_score", "precision", "recall", "min_class_share", "label_agreement", "cas")
 EXTRA_COLUMNS = ("wall_s", "hardware", "evaluator_sha256", "workdir", "resumed_from_step")
@@ -17,10 +18,6 @@ def show(value, spec: str = ".4g") -> str:
   if value is None:
     return "–"
   return format(value, spec) if isinstance(value, float) else str(value)
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-  return ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
 def summary_lines(rows: list[dict], fields: list[str], metrics: list[str]) -> list[str]:
@@ -37,7 +34,7 @@ def summary_lines(rows: list[dict], fields: list[str], metrics: list[str]) -> li
       cells.append(f"{np.mean(values):.4g} ± {std:.2g}" if values else "–")
     diverged = sum(r["status"] == "diverged" for r in group)
     lines.append([*key, f"{len(group) - diverged}" + (f" (+{diverged} diverged)" if diverged else ""), *cells])
-  return markdown_table(["config", *fields, "seeds", *metrics, "wall s"], lines)
+  return cells_lib.markdown_table(["config", *fields, "seeds", *metrics, "wall s"], lines)
 
 
 def write_results(out_dir: str, fields: list[str], num_cells: int, rows: list[dict], command: str) -> None:
@@ -66,6 +63,6 @@ def write_results(out_dir: str, fields: list[str], num_cells: int, rows: list[di
     "",
     "## Cells",
     "",
-    *markdown_table([*columns, *metrics, "wall s"], per_cell),
+    *cells_lib.markdown_table([*columns, *metrics, "wall s"], per_cell),
   ]
   files.atomic_write(os.path.join(out_dir, "results.md"), "\n".join(text) + "\n")
