@@ -1,17 +1,14 @@
 """Config validation and the few quantities derived from a config, checked once at start-up."""
 
-import inspect
 import math
 
 import jax
 import ml_collections
-import optax
 
-from ganjax import conditioning, diff_augment, losses, models
+from ganjax import conditioning, diff_augment, losses, models, optimizers
 from ganjax.data import mnist
 from ganjax.errors import ConfigError
 
-OPTIMIZERS = {"adam": optax.adam, "adamw": optax.adamw, "rmsprop": optax.rmsprop, "sgd": optax.sgd}
 PARALLEL_MODES = ("jit", "pmap")  # ganjax.parallel: jit over a device mesh, or pmap
 CONV_IMPL_CHOICES = ("auto", *models.CONV_IMPLS)
 SAMPLING_BATCH_NORM_MODES = ("moving", "batch")  # steps.sample: BatchNorm statistics of G when sampling
@@ -28,32 +25,6 @@ def resolve_conv_impl(conv_impl: str, backend: str | None = None) -> str:
 
 # How both optimisers' step sizes fall over a run (steps.learning_rate_scale).
 LEARNING_RATE_DECAYS = ("none", "linear", "cosine")
-
-# Fields the configs give one optimiser that another may not take (configs/default.py: adam's b1, b2, eps;
-# rmsprop's decay, eps, eps_in_sqrt): left over after --config.*_optimizer.name switches the optimiser.
-INHERITED_OPTIMIZER_FIELDS = ("b1", "b2", "eps", "decay", "eps_in_sqrt")
-
-
-def optimizer_arguments(optimizer_config: ml_collections.ConfigDict, field: str) -> tuple[str, dict]:
-  """(name, the arguments of its optax function): another optimiser's fields are dropped, any other is an error."""
-  kwargs = dict(optimizer_config)
-  name = kwargs.pop("name", None)
-  if name not in OPTIMIZERS:
-    raise ConfigError(f"{field}.name={name!r} is not an optimiser; allowed: {', '.join(OPTIMIZERS)}")
-  allowed = inspect.signature(OPTIMIZERS[name]).parameters
-  unknown = sorted(set(kwargs) - set(allowed) - set(INHERITED_OPTIMIZER_FIELDS))
-  if unknown:
-    raise ConfigError(f"{field}: optax.{name} takes no argument {unknown[0]!r}; allowed: {', '.join(allowed)}")
-  kwargs = {k: v for k, v in kwargs.items() if k in allowed}
-  if not kwargs.get("learning_rate", 0) > 0:
-    raise ConfigError(f"{field}.learning_rate={kwargs.get('learning_rate')!r}; it must be > 0")
-  return name, kwargs
-
-
-def make_optimizer(optimizer_config: ml_collections.ConfigDict, field: str) -> optax.GradientTransformation:
-  """The optax optimiser a config sub-dict names, e.g. {name: 'adam', learning_rate: 1e-4, b1: 0.5}."""
-  name, kwargs = optimizer_arguments(optimizer_config, field)
-  return OPTIMIZERS[name](**kwargs)
 
 
 def _require(ok: bool, field: str, value, allowed: str) -> None:
@@ -238,8 +209,8 @@ def validate_objective(config: ml_collections.ConfigDict) -> None:
   _require(0 <= config.ema_decay < 1, "ema_decay", config.ema_decay, "it must be in [0, 1) (0: no EMA)")
   bound = config.divergence_bound
   _require(_is_number(bound) and bound > 0, "divergence_bound", bound, "it must be a number > 0")
-  make_optimizer(config.generator_optimizer, "config.generator_optimizer")
-  make_optimizer(config.critic_optimizer, "config.critic_optimizer")
+  optimizers.make_optimizer(config.generator_optimizer, "config.generator_optimizer")
+  optimizers.make_optimizer(config.critic_optimizer, "config.critic_optimizer")
   decays = ", ".join(LEARNING_RATE_DECAYS)
   _require(
     config.learning_rate_decay in LEARNING_RATE_DECAYS,

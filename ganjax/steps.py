@@ -15,7 +15,7 @@ import ml_collections
 import optax
 
 from ganjax import config as config_lib
-from ganjax import diff_augment, losses
+from ganjax import diff_augment, losses, optimizers
 from ganjax import images as images_lib
 from ganjax.conditioning import Conditioning
 from ganjax.models import Critic, CriticOutput, Generator
@@ -101,8 +101,8 @@ def make_setup(
       class_head=config.class_head,
       class_head_classes=conditioning.num_digits,
     ),
-    generator_optimizer=config_lib.make_optimizer(config.generator_optimizer, "config.generator_optimizer"),
-    critic_optimizer=config_lib.make_optimizer(config.critic_optimizer, "config.critic_optimizer"),
+    generator_optimizer=optimizers.make_optimizer(config.generator_optimizer, "config.generator_optimizer"),
+    critic_optimizer=optimizers.make_optimizer(config.critic_optimizer, "config.critic_optimizer"),
     objective=losses.make_objective(config.loss, config.clip_value, config.gradient_penalty_weight),
     num_critic_steps=config.num_critic_steps,
     latent_dim=config.latent_dim,

@@ -1,13 +1,15 @@
 import glob
+import inspect
 import json
 import os
+import re
 
 import pytest
 from conftest import REPO
 
 from configs import default
 from ganjax import config as config_lib
-from ganjax import saved_run
+from ganjax import optimizers, saved_run
 from ganjax.errors import ConfigError
 
 
@@ -115,8 +117,74 @@ def test_switching_the_optimizer_by_name_drops_the_fields_of_the_one_it_replaces
   config = load(base)
   config.critic_optimizer.name = name  # as --config.critic_optimizer.name=... does
   config_lib.validate(config)
-  assert config_lib.optimizer_arguments(config.critic_optimizer, "config.critic_optimizer") == (name, expected)
-  config_lib.make_optimizer(config.critic_optimizer, "config.critic_optimizer")  # optax takes them
+  assert optimizers.optimizer_arguments(config.critic_optimizer, "config.critic_optimizer") == (name, expected)
+  optimizers.make_optimizer(config.critic_optimizer, "config.critic_optimizer")  # optax takes them
+
+
+@pytest.mark.parametrize(
+  "name, field, value, message",
+  [
+    ("adam", "b1", 2.0, "config.generator_optimizer.b1=2.0 is not allowed; it must be a number in [0, 1)"),
+    ("adam", "b1", 1.0, "config.generator_optimizer.b1=1.0 is not allowed; it must be a number in [0, 1)"),
+    ("adam", "b2", -0.1, "config.generator_optimizer.b2=-0.1 is not allowed; it must be a number in [0, 1)"),
+    ("adam", "eps", -1e-8, "config.generator_optimizer.eps=-1e-08 is not allowed; it must be a number >= 0"),
+    ("adam", "eps", float("nan"), "config.generator_optimizer.eps=nan is not allowed; it must be a number >= 0"),
+    ("adam", "eps_root", -1.0, "config.generator_optimizer.eps_root=-1.0 is not allowed; it must be a number >= 0"),
+    ("adam", "nesterov", 1, "config.generator_optimizer.nesterov=1 is not allowed; it must be True or False"),
+    ("adam", "mu_dtype", "float33", "config.generator_optimizer.mu_dtype='float33' is not allowed; it must be None"),
+    ("adam", "learning_rate", 0.0, "config.generator_optimizer.learning_rate=0.0 is not allowed; it must be a num"),
+    ("adam", "learning_rate", float("inf"), "config.generator_optimizer.learning_rate=inf is not allowed"),
+    ("adamw", "weight_decay", -0.1, "config.generator_optimizer.weight_decay=-0.1 is not allowed; it must be a nu"),
+    ("rmsprop", "decay", 1.5, "config.generator_optimizer.decay=1.5 is not allowed; it must be a number in [0, 1)"),
+    ("rmsprop", "momentum", 1.0, "config.generator_optimizer.momentum=1.0 is not allowed; it must be None (no mo"),
+    ("rmsprop", "initial_scale", -1.0, "config.generator_optimizer.initial_scale=-1.0 is not allowed; it must be"),
+    ("rmsprop", "centered", "yes", "config.generator_optimizer.centered='yes' is not allowed; it must be True or"),
+    ("sgd", "momentum", -0.5, "config.generator_optimizer.momentum=-0.5 is not allowed; it must be None (no mome"),
+    ("sgd", "accumulator_dtype", 3, "config.generator_optimizer.accumulator_dtype=3 is not allowed; it must be"),
+  ],
+)
+def test_every_optimizer_field_out_of_range_is_named_with_what_is_allowed(name, field, value, message):
+  config = default.get_config()
+  config.generator_optimizer.name = name
+  with config.unlocked():
+    config.generator_optimizer[field] = value
+  with pytest.raises(ConfigError, match="^" + re.escape(message)):
+    config_lib.validate(config)
+
+
+@pytest.mark.parametrize(
+  "name, fields",
+  [
+    ("adam", dict(b1=0.0, b2=0.0, eps=0.0, eps_root=1e-8, mu_dtype="bfloat16", nesterov=True)),
+    ("adamw", dict(weight_decay=0.0, mask=None)),
+    ("rmsprop", dict(decay=0.0, momentum=0.9, centered=True, initial_scale=1.0, bias_correction=True)),
+    ("sgd", dict(momentum=None, nesterov=False, accumulator_dtype="float32")),
+  ],
+)
+def test_optimizer_fields_at_the_edges_of_their_ranges_are_accepted(name, fields):
+  config = default.get_config()
+  config.generator_optimizer.name = name
+  with config.unlocked():
+    config.generator_optimizer.update(fields)
+  config_lib.validate(config)
+  assert optimizers.optimizer_arguments(config.generator_optimizer, "g")[1].items() >= fields.items()
+
+
+@pytest.mark.parametrize("name", sorted(optimizers.OPTIMIZERS))
+def test_every_argument_of_every_optimizer_has_a_range(name):
+  arguments = inspect.signature(optimizers.OPTIMIZERS[name]).parameters
+  assert set(arguments) <= set(optimizers.ARGUMENT_RANGES), "an optax upgrade added an argument: give it a range"
+
+
+def test_a_bad_optimizer_field_stops_a_run_before_it_loads_data_or_touches_its_workdir(tmp_path):
+  from ganjax import train
+
+  config = default.get_config()
+  config.generator_optimizer.b1 = 2.0  # issue 34 item 8: this trained and exited 0
+  config.data_dir, config.download = str(tmp_path / "no_data"), False
+  with pytest.raises(ConfigError, match=r"^config.generator_optimizer.b1=2.0 is not allowed"):
+    train.build(config, str(tmp_path / "run"))
+  assert os.listdir(tmp_path) == []
 
 
 def test_epoch_arithmetic_counts_real_batches():
