@@ -17,8 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ganjax import config as config_lib
-from ganjax import metric_writers
+from ganjax import metric_writers, saved_run
 from ganjax.data import mnist
 from ganjax.studies import stability
 
@@ -33,7 +32,7 @@ def train_records(workdir: str) -> list[dict]:
 
 def summarise(workdir: str, records: list[dict]) -> dict:
   """One table row: `workdir`'s config, speed, last losses and blow-up count, from its training `records`."""
-  config = config_lib.load(workdir)
+  config = saved_run.load(workdir)
   images_per_sec = statistics.median(r["images_per_sec"] for r in records if "images_per_sec" in r)
   num_images = config.train_subset or mnist.TRAIN_SIZE
   images_per_epoch = num_images // config.batch_size * config.batch_size

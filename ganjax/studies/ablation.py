@@ -95,7 +95,7 @@ def read_json(path: str) -> dict:
 def check_workdir(cell: Cell) -> None:
   """A workdir that trained under other settings must not be resumed or reported as this cell.
 
-  The saved config is read in today's schema (workdir.read_saved_config), so a workdir written before a field
+  The saved config is read in today's schema (saved_run.read_saved_config), so a workdir written before a field
   existed resumes when the sweep asks for the value that reproduces it.
   """
   saved = saved_run.read_saved_config(cell.workdir)
