@@ -14,16 +14,13 @@ Code outside this module asks a Conditioning what it does (uses_clusters, needs_
 
 import dataclasses
 import math
-import os
 from collections.abc import Callable
 from typing import Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
-from ganjax.data import clusters
 from ganjax.data.mnist import NUM_DIGITS
 
 KINDS = ("none", "digit", "clusters", "digit_clusters", "few_labels")
@@ -95,33 +92,6 @@ class Naming(Protocol):
 # Prepares a run's naming: (workdir, config, training images, their digits (-1: unknown), their model labels,
 # write) -> Naming; called when the run first samples digits. ganjax/few_labels/naming.py's load_or_build is one.
 PrepareNaming = Callable[..., Naming]
-
-
-def training_labels(
-  conditioning: Conditioning, workdir: str, images: np.ndarray, digits: np.ndarray, key: jax.Array, write: bool
-) -> tuple[np.ndarray, np.ndarray | None]:
-  """The label of every training image and, for clusters, each cluster's share of the images.
-
-  Clusters are computed once and kept in the workdir (clusters.npz), so a resumed run trains on the same ones.
-  """
-  if not conditioning.uses_clusters:
-    return digits, None
-  within = digits if conditioning.trains_on_digits else None
-  labels = clusters.load_or_compute(workdir, images, conditioning.num_clusters, key, write=write, labels=within)
-  path = os.path.join(workdir, clusters.CLUSTERS_FILE)
-  if conditioning.needs_naming:  # no diagnostic that reads the unlabelled images' labels
-    logging.info("self-conditioned on %d k-means clusters (%s)", conditioning.num_clusters, path)
-  elif within is None:
-    purity = clusters.purity(labels, digits)
-    logging.info(
-      "self-conditioned on %d k-means clusters (%s); their purity w.r.t. the digit labels, not used: %.3f",
-      conditioning.num_clusters,
-      path,
-      purity,
-    )
-  else:
-    logging.info("each digit split into %d k-means clusters (%s)", conditioning.num_clusters, path)
-  return labels, clusters.shares(labels, conditioning.num_labels)
 
 
 def balanced_labels(num_images: int, num_classes: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from ganjax import conditioning, metric_writers, parallel, periodic, steps, stop
 from ganjax import config as config_lib
 from ganjax import saved_run
 from ganjax import workdir as workdir_lib
-from ganjax.data import mnist
+from ganjax.data import clusters, mnist
 from ganjax.errors import WorkdirError
 
 
@@ -106,7 +106,7 @@ def build(
     state, root_key, batches_consumed = _restore_or_start(config, workdir, setup, devices, checkpoints, is_main)
     labels_key = jax.random.fold_in(jax.random.key(config.seed), 5)
     digits = train_labels  # few_labels reads only its labelled few's
-    train_labels, shares = conditioning.training_labels(
+    train_labels, shares = clusters.training_labels(
       setup.conditioning, workdir, train_images, digits, labels_key, write=is_main
     )
     if shares is not None and not int(state.step):  # a resumed run keeps the shares of its checkpoint

@@ -1,11 +1,16 @@
 """k-means pseudo-labels for self-conditioning: recovered clusters, determinism, shares, the workdir cache."""
 
 import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
 import pytest
+from conftest import REPO
 
+from ganjax import saved_run
+from ganjax.conditioning import Conditioning
 from ganjax.data import clusters
 
 
@@ -42,7 +47,7 @@ def test_kmeans_rejects_a_cluster_count_it_cannot_make():
 def test_load_or_compute_keeps_the_clusters_in_the_workdir_and_reuses_them(tmp_path):
   images, groups = blobs()
   first = clusters.load_or_compute(str(tmp_path), images, 3, jax.random.key(0))
-  path = tmp_path / clusters.CLUSTERS_FILE
+  path = tmp_path / saved_run.CLUSTERS_FILE
   assert path.exists() and not any(name.endswith(".tmp.npz") for name in os.listdir(tmp_path))
   kept = (first + 1) % 3  # a resumed run reads the file, whatever k-means would give now
   with np.load(path) as f:
@@ -79,3 +84,24 @@ def test_within_classes_clusters_each_label_apart_and_is_kept_apart_from_plain_c
   assert set(np.unique(plain)) == {0, 1, 2}
   again = clusters.load_or_compute(str(tmp_path), images, 3, jax.random.key(0), labels=labels)
   np.testing.assert_array_equal(again, assignments)
+
+
+def test_training_labels_are_the_digits_or_the_kept_clusters_with_their_shares(tmp_path):
+  images, groups = blobs()
+  digits, key = groups.astype(np.int32), jax.random.key(0)
+  labels, shares = clusters.training_labels(Conditioning("digit"), str(tmp_path), images, digits, key, True)
+  assert labels is digits and shares is None and not os.listdir(tmp_path)
+  labels, shares = clusters.training_labels(Conditioning("clusters", 3), str(tmp_path), images, digits, key, True)
+  assert os.listdir(tmp_path) == [saved_run.CLUSTERS_FILE]
+  np.testing.assert_allclose(shares, clusters.shares(labels, 3))
+  other = str(tmp_path / "w")
+  within, _ = clusters.training_labels(Conditioning("digit_clusters", 2), other, images, digits, key, False)
+  np.testing.assert_array_equal(within // 2, digits)  # digit * K + the cluster within the digit
+  assert not (tmp_path / "w").exists()  # write=False: another process's view, nothing written
+
+
+def test_conditioning_is_pure_and_the_workdir_files_are_named_by_saved_run_alone():
+  code = "import sys, ganjax.conditioning; print(sorted(m for m in sys.modules if m.startswith('ganjax')))"
+  loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+  assert "ganjax.data.clusters" not in loaded and "ganjax.saved_run" not in loaded
+  assert not hasattr(clusters, "CLUSTERS_FILE")

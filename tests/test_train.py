@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from ganjax import conditioning, metric_writers, train
+from ganjax import conditioning, metric_writers, saved_run, train
 from ganjax.errors import ConfigError, TrainingDiverged, WorkdirError
 
 
@@ -209,7 +209,7 @@ def test_a_self_conditioned_run_clusters_once_trains_on_the_clusters_and_is_eval
   tiny_config.eval_at_end, tiny_config.num_train_steps = True, 4
   workdir = str(tmp_path / "run")
   half = train.train_and_evaluate(tiny_config, workdir)
-  with np.load(os.path.join(workdir, clusters.CLUSTERS_FILE)) as f:
+  with np.load(os.path.join(workdir, saved_run.CLUSTERS_FILE)) as f:
     assignments = f["assignments"]
   assert assignments.shape == (tiny_config.train_subset,) and set(np.unique(assignments)) <= set(range(4))
   np.testing.assert_allclose(half.cluster_shares, clusters.shares(assignments, 4))
@@ -243,7 +243,7 @@ def test_clusters_within_digits_train_on_digit_cluster_pairs_and_sample_the_aske
   run = generation.load_run(workdir)
   assert run.setup.num_labels == 20 and run.setup.conditioning.num_digits == 10
   assert run.state.critic_params["auxiliary_classifier"]["kernel"].shape[-1] == 10  # the AC head reads digits
-  with np.load(os.path.join(workdir, clusters.CLUSTERS_FILE)) as f:
+  with np.load(os.path.join(workdir, saved_run.CLUSTERS_FILE)) as f:
     assignments = f["assignments"]
   np.testing.assert_allclose(state.cluster_shares, clusters.shares(assignments, 20))
   result = json.loads((tmp_path / "run" / "eval.json").read_text())

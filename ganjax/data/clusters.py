@@ -1,5 +1,6 @@
-"""k-means clusters of the training images: the pseudo-labels of a self-conditioned GAN (config.num_clusters),
-or the styles within each digit of a conditional one (config.clusters_per_class).
+"""k-means clusters of the training images: the pseudo-labels of a self-conditioned GAN (conditioning clusters
+or few_labels), or the styles within each digit of a conditional one (digit_clusters); `training_labels` gives a
+run the model label of every training image.
 
 An unconditional GAN must carve MNIST's ten separate digit manifolds out of one Gaussian latent; early in
 training many samples fall between two digits. Conditioning G and the critic on a k-means cluster of the
@@ -18,10 +19,10 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
-from ganjax import files
-
-CLUSTERS_FILE = "clusters.npz"
+from ganjax import files, saved_run
+from ganjax.conditioning import Conditioning
 
 
 def kmeans(images: np.ndarray, num_clusters: int, key: jax.Array, num_iterations: int = 30) -> np.ndarray:
@@ -96,7 +97,7 @@ def load_or_compute(
   clustering: a rerun in the same workdir with other settings clusters afresh.
   """
   within_labels = labels is not None
-  path = os.path.join(workdir, CLUSTERS_FILE)
+  path = os.path.join(workdir, saved_run.CLUSTERS_FILE)
   key_data = np.asarray(jax.random.key_data(key))
   if os.path.exists(path):
     with np.load(path) as f:
@@ -116,3 +117,30 @@ def load_or_compute(
     with files.atomic_path(path) as tmp, open(tmp, "wb") as f:  # a crash never leaves a half-written file
       np.savez(f, assignments=assignments, num_clusters=num_clusters, key_data=key_data, within_labels=within_labels)
   return assignments
+
+
+def training_labels(
+  conditioning: Conditioning, workdir: str, images: np.ndarray, digits: np.ndarray, key: jax.Array, write: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+  """The model label of every training image under `conditioning` and, for clusters, each cluster's share of
+  the images (the digits themselves, None when the labels are not clusters).
+
+  Clusters are computed once and kept in the workdir (clusters.npz), so a resumed run trains on the same ones.
+  """
+  if not conditioning.uses_clusters:
+    return digits, None
+  within = digits if conditioning.trains_on_digits else None
+  labels = load_or_compute(workdir, images, conditioning.num_clusters, key, write=write, labels=within)
+  path = os.path.join(workdir, saved_run.CLUSTERS_FILE)
+  if conditioning.needs_naming:  # no diagnostic that reads the unlabelled images' labels
+    logging.info("self-conditioned on %d k-means clusters (%s)", conditioning.num_clusters, path)
+  elif within is None:
+    logging.info(
+      "self-conditioned on %d k-means clusters (%s); their purity w.r.t. the digit labels, not used: %.3f",
+      conditioning.num_clusters,
+      path,
+      purity(labels, digits),
+    )
+  else:
+    logging.info("each digit split into %d k-means clusters (%s)", conditioning.num_clusters, path)
+  return labels, shares(labels, conditioning.num_labels)

@@ -29,9 +29,9 @@ import time
 import jax
 import numpy as np
 
-from ganjax import files
+from ganjax import files, saved_run
 from ganjax.conditioning import NUM_DIGITS
-from ganjax.data import clusters, mnist
+from ganjax.data import mnist
 from ganjax.errors import GenerationError
 from ganjax.eval import classifiers
 from ganjax.few_labels import labelled, naming, self_training
@@ -162,7 +162,7 @@ def synthetic_set(settings: Settings, few: labelled.FewLabels, namer: Namer) -> 
       f"{settings.gan_workdir} has conditioning {run.setup.conditioning.kind!r}; the few-labels benchmark needs a "
       "label-free run (conditioning clusters or few_labels)"
     )
-  with np.load(os.path.join(run.workdir, clusters.CLUSTERS_FILE)) as f:
+  with np.load(os.path.join(run.workdir, saved_run.CLUSTERS_FILE)) as f:
     assignments = f["assignments"]
   num_clusters = run.setup.conditioning.num_clusters
   subset_naming = naming.name(assignments, num_clusters, few, namer.result, settings.min_confidence, {})
