@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ganjax import config as config_lib
-from ganjax import train
+from ganjax import config_defaults, saved_run, train
 from ganjax.data import mnist
 from ganjax.errors import ConfigError, DataError, GenerationError
 from ganjax.few_labels import label_spreading, labelled, naming, self_training
@@ -214,9 +214,9 @@ def test_setting_up_a_few_labels_run_trains_no_namer_until_it_samples_digits(tin
   prepare = lambda *args, **kwargs: calls.append(args) or naming.load_or_build(*args, **kwargs)
   experiment = train.build(config, str(tmp_path / "run"), prepare_naming=prepare)
   train.release(experiment)
-  assert not calls and not os.path.exists(tmp_path / "run" / naming.NAMING_FILE)
+  assert not calls and not os.path.exists(tmp_path / "run" / saved_run.NAMING_FILE)
   train.train_and_evaluate(config, str(tmp_path / "run"), prepare_naming=prepare)
-  assert len(calls) == 1 and os.path.exists(tmp_path / "run" / naming.NAMING_FILE)
+  assert len(calls) == 1 and os.path.exists(tmp_path / "run" / saved_run.NAMING_FILE)
   with pytest.raises(ValueError, match="naming"):  # digits of a run that needs a naming, without one
     run = generation.load_run(str(tmp_path / "run"))
     generation.generate(run.setup, run.state, jax.random.key(0), 10)
@@ -339,6 +339,28 @@ def test_naming_refuses_clusters_of_another_training_split():
     naming.name(np.zeros(12, np.int32), 10, few, result, 0.9, {})
   table = naming.name(np.arange(20) % 10, 10, few, result, 0.9, {}).cluster_given_digit
   assert table.shape == (10, 10)
+
+
+def test_a_kept_naming_is_reused_only_for_the_namer_fields_and_clusters_it_was_made_for():
+  config = few_labels_config(config_defaults.get_config())
+  provenance = {field: config[field] for field in saved_run.NAMER_FIELDS if field != "few_labels_min_confidence"}
+  provenance["clusters_sha256"] = "a"
+  kept = naming.Naming(np.ones((10, 10)), 5, None, config.few_labels_min_confidence, provenance)
+  assert naming.made_for(kept, config, "a") and not naming.made_for(kept, config, "b")
+  for field in saved_run.NAMER_FIELDS:  # each namer field, and only those, decides
+    changed = config.copy_and_resolve_references()
+    changed[field] = {str: "classifier", float: 0.5}.get(type(config[field]), 7)
+    assert not naming.made_for(kept, changed, "a"), field
+  changed = config.copy_and_resolve_references()
+  changed.seed, changed.num_epochs = 9, 1
+  assert naming.made_for(kept, changed, "a")
+  # A naming made before self_training_labeller existed was made by the classifier labeller.
+  old = naming.Naming(kept.cluster_given_digit, 5, None, kept.min_confidence, kept.provenance.copy())
+  del old.provenance["self_training_labeller"]
+  assert config.self_training_labeller == "spreading" and not naming.made_for(old, config, "a")
+  changed = config.copy_and_resolve_references()
+  changed.self_training_labeller = "classifier"
+  assert naming.made_for(old, changed, "a")
 
 
 def test_the_report_says_when_a_treatment_has_fewer_subsets_than_its_row():

@@ -31,7 +31,6 @@ from ganjax.few_labels import labelled, self_training
 from ganjax.synth import augmentations
 
 PyTree = Any
-NAMING_FILE = saved_run.NAMING_FILE
 NAMER_KEY = 0x4E414D45  # folded into jax.random.key(label_seed): the namer depends on the labelled subset alone
 CLASSIC = functools.partial(augmentations.classic, strength=1.0)  # one object, so every namer shares a compile
 
@@ -97,7 +96,7 @@ def name(
 
 def save(workdir: str, naming: Naming) -> None:
   """<workdir>/few_labels.npz, written atomically."""
-  path = os.path.join(workdir, NAMING_FILE)
+  path = os.path.join(workdir, saved_run.NAMING_FILE)
   with files.atomic_path(path) as tmp, open(tmp, "wb") as f:
     np.savez(
       f,
@@ -111,9 +110,12 @@ def save(workdir: str, naming: Naming) -> None:
 
 def load(workdir: str) -> Naming:
   """The naming a few_labels run made when it started."""
-  path = os.path.join(workdir, NAMING_FILE)
+  path = os.path.join(workdir, saved_run.NAMING_FILE)
   if not os.path.exists(path):
-    raise WorkdirError(f"{path} is missing: a few_labels run writes it at its first evaluation or after its last step; rerun its training command (python main.py)")
+    raise WorkdirError(
+      f"{path} is missing: a few_labels run writes it at its first evaluation or after its last step; rerun its "
+      "training command (python main.py)"
+    )
   with np.load(path) as f:
     steps = int(f["classifier_steps"])
     params = self_training.params_from_bytes(classifiers.small_cnn_recipe(steps), f["namer_params"])
@@ -130,7 +132,7 @@ def train_namer(few: labelled.FewLabels, settings: self_training.SelfTraining, o
   return self_training.self_train(few, namer_key(few.label_seed), settings, CLASSIC, on_round)
 
 
-def build(
+def train_and_name(
   few: labelled.FewLabels,
   assignments: np.ndarray,
   num_clusters: int,
@@ -150,16 +152,16 @@ def build(
   return naming, result
 
 
-def _matches(naming: Naming, config, assignments_key: str) -> bool:
-  provenance = naming.provenance
-  return (
-    provenance.get("labels_per_class") == config.labels_per_class
-    and provenance.get("label_seed") == config.label_seed
-    and provenance.get("self_training_rounds") == config.self_training_rounds
-    and provenance.get("self_training_steps") == config.self_training_steps
-    and provenance.get("self_training_labeller", "classifier") == config.self_training_labeller
-    and provenance.get("clusters_sha256") == assignments_key
-    and naming.min_confidence == config.few_labels_min_confidence
+def made_for(naming: Naming, config, assignments_key: str) -> bool:
+  """Whether a kept naming was made from this config's namer fields (saved_run.NAMER_FIELDS; a field it predates
+  takes its saved_run.ADDED_NAMER_FIELDS value) and for the clusters whose sha256 is `assignments_key`."""
+  recorded = {
+    **saved_run.ADDED_NAMER_FIELDS,
+    **naming.provenance,
+    "few_labels_min_confidence": naming.min_confidence,
+  }
+  return recorded.get("clusters_sha256") == assignments_key and all(
+    recorded.get(field) == config[field] for field in saved_run.NAMER_FIELDS
   )
 
 
@@ -167,9 +169,9 @@ def load_or_build(workdir: str, config, images: np.ndarray, labels: np.ndarray, 
   """A few_labels run's naming: read from the workdir (a resumed run), else built (minutes: the namer's
   rounds) and kept. `labels` may be -1 for unknown images; only the drawn images' labels are read."""
   assignments_key = hashlib.sha256(np.ascontiguousarray(assignments, np.int32).tobytes()).hexdigest()
-  if os.path.exists(os.path.join(workdir, NAMING_FILE)):
+  if os.path.exists(os.path.join(workdir, saved_run.NAMING_FILE)):
     kept = load(workdir)
-    if _matches(kept, config, assignments_key):
+    if made_for(kept, config, assignments_key):
       return kept
   few = labelled.split(images, labels, config.labels_per_class, config.label_seed)
   settings = self_training.SelfTraining(
@@ -186,7 +188,8 @@ def load_or_build(workdir: str, config, images: np.ndarray, labels: np.ndarray, 
     settings.labeller,
   )
   on_round = lambda r, _: logging.info("few_labels: namer round %d of %d done", r, settings.rounds)
-  naming, _ = build(few, assignments, config.num_clusters, settings, config.few_labels_min_confidence, on_round)
+  min_confidence = config.few_labels_min_confidence
+  naming, _ = train_and_name(few, assignments, config.num_clusters, settings, min_confidence, on_round)
   naming = dataclasses.replace(naming, provenance=naming.provenance | {"clusters_sha256": assignments_key})
   if write:
     save(workdir, naming)
