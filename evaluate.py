@@ -46,10 +46,13 @@ def evaluate_npz(path: str) -> list[dict]:
   return [{"npz": os.path.abspath(path), "checkpoint_step": provenance["checkpoint_step"], **result}]
 
 
-def evaluate_run(workdir: str) -> list[dict]:
+def load_run(workdir: str) -> generation.TrainedRun:
   run = generation.load_run(workdir, _STEP.value, load_naming=naming.load)
-  run = run.with_sampling(batch_norm=_BATCH_NORM.value, latent_scale=_LATENT_SCALE.value)
-  steps = generation.checkpoint_steps(workdir) if _ALL_STEPS.value else [run.step]
+  return run.with_sampling(batch_norm=_BATCH_NORM.value, latent_scale=_LATENT_SCALE.value)
+
+
+def evaluate_run(run: generation.TrainedRun) -> list[dict]:
+  steps = generation.checkpoint_steps(run.workdir) if _ALL_STEPS.value else [run.step]
   config = run.config
   config.eval_num_samples, config.eval_cas = _NUM_SAMPLES.value, _CAS.value
   evaluator_run = sample_quality.Evaluation.create(config)
@@ -69,6 +72,14 @@ def evaluate_run(workdir: str) -> list[dict]:
   return results
 
 
+def default_out(step: int) -> str:
+  """Where a run's evaluation goes without --out: eval_step<N>[_live][_<bn>_bn][_z<s>].json in its workdir."""
+  suffix = "all" if _ALL_STEPS.value else f"step{step}"
+  mode = f"_{_BATCH_NORM.value}_bn" if _BATCH_NORM.value else ""
+  mode += f"_z{_LATENT_SCALE.value:g}" if _LATENT_SCALE.value is not None else ""
+  return os.path.join(_WORKDIR.value, f"eval_{suffix}{'' if _EMA.value else '_live'}{mode}.json")
+
+
 def run_evaluation() -> list[dict]:
   if bool(_WORKDIR.value) == bool(_NPZ.value):
     raise ConfigError("pass exactly one of --workdir (a training run) and --npz (an exported dataset)")
@@ -76,15 +87,12 @@ def run_evaluation() -> list[dict]:
     raise ConfigError(f"--num_samples={_NUM_SAMPLES.value}; it must be >= 10")
   if _OUT.value is not None:
     cli.check_output_path("--out", _OUT.value)  # before the minutes of evaluation
-  results = evaluate_npz(_NPZ.value) if _NPZ.value else evaluate_run(_WORKDIR.value)
+  run = load_run(_WORKDIR.value) if _WORKDIR.value else None  # seconds: which step names the default output
   out = _OUT.value
-  if out is None and _NPZ.value:
-    out = os.path.splitext(_NPZ.value)[0] + ".eval.json"
-  elif out is None:
-    suffix = "all" if _ALL_STEPS.value else f"step{results[-1]['step']}"
-    mode = f"_{_BATCH_NORM.value}_bn" if _BATCH_NORM.value else ""
-    mode += f"_z{_LATENT_SCALE.value:g}" if _LATENT_SCALE.value is not None else ""
-    out = os.path.join(_WORKDIR.value, f"eval_{suffix}{'' if _EMA.value else '_live'}{mode}.json")
+  if out is None:
+    out = default_out(run.step) if run else os.path.splitext(_NPZ.value)[0] + ".eval.json"
+    cli.check_output_path("the default --out", out)  # a read-only workdir fails here too, not after evaluating
+  results = evaluate_run(run) if run else evaluate_npz(_NPZ.value)
   sample_quality.write_json(out, results if len(results) > 1 else results[0])
   print(f"wrote {out}")
   return results

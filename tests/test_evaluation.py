@@ -189,6 +189,30 @@ def test_evaluate_cli_with_an_out_it_cannot_write_fails_in_one_line_before_evalu
   assert sorted(os.listdir(tmp_path)) == ["runs", "some_file.txt"] and not os.listdir(tmp_path / "runs")
 
 
+# Runs evaluate.py with os.access answering "not writable" for one directory: a read-only workdir as a user sees
+# it, also as root (who may write anywhere, so chmod cannot make one).
+_READ_ONLY_EVALUATE = """
+import os, runpy, sys
+access, read_only = os.access, os.path.abspath(sys.argv.pop(1))
+def user_access(path, mode, **kwargs):
+  return False if os.path.abspath(path) == read_only and mode & os.W_OK else access(path, mode, **kwargs)
+os.access, sys.argv[0] = user_access, "evaluate.py"
+runpy.run_path("evaluate.py", run_name="__main__")
+"""
+
+
+@pytest.mark.slow
+def test_evaluate_cli_without_out_on_a_read_only_workdir_fails_in_one_line_before_evaluating(evaluated_run):
+  before = sorted(os.listdir(evaluated_run))
+  command = [sys.executable, "-c", _READ_ONLY_EVALUATE, evaluated_run, f"--workdir={evaluated_run}"]
+  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+  out = os.path.join(evaluated_run, "eval_step16.json")
+  message = f"error: the default --out={out}: directory {evaluated_run} is not writable; give a file path"
+  assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr[-2000:]
+  assert not result.stdout.strip() and sorted(os.listdir(evaluated_run)) == before  # nothing evaluated or written
+
+
 @pytest.mark.slow
 def test_evaluate_cli_creates_the_missing_directories_of_its_out(evaluated_run, tmp_path):
   out = tmp_path / "new" / "dir" / "eval.json"

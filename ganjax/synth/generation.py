@@ -70,7 +70,8 @@ def _restore(workdir: str, setup: steps.GanSetup, step: int | None):
   template = steps.create_state(setup, jax.random.key(0))
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), template)
-  checkpoints = checkpoints_lib.Checkpoints(os.path.join(workdir, "checkpoints"), 1, 1_000_000, writer=False)
+  directory = os.path.join(workdir, saved_run.CHECKPOINTS_DIR)
+  checkpoints = checkpoints_lib.Checkpoints(directory, 1, 1_000_000, writer=False)
   try:
     return checkpoints.restore_latest(abstract) if step is None else checkpoints.restore_step(step, abstract)
   finally:
@@ -79,10 +80,10 @@ def _restore(workdir: str, setup: steps.GanSetup, step: int | None):
 
 def checkpoint_steps(workdir: str) -> list[int]:
   """The steps of the checkpoints kept in `workdir`, oldest first (none: [], and nothing is created)."""
-  if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+  if not os.path.isdir(os.path.join(workdir, saved_run.CHECKPOINTS_DIR)):
     return []
   checkpoints = checkpoints_lib.Checkpoints(
-    os.path.join(os.path.abspath(workdir), "checkpoints"), 1, 1_000_000, writer=False
+    os.path.join(os.path.abspath(workdir), saved_run.CHECKPOINTS_DIR), 1, 1_000_000, writer=False
   )
   try:
     return checkpoints.steps()
@@ -112,7 +113,8 @@ def generate(
   run whose conditioning needs a naming (few_labels) draws through its `naming` and redraws rejected samples."""
   if setup.conditioning.needs_naming:
     if naming is None:
-      raise ValueError(f"conditioning {setup.conditioning.kind!r} samples digits through the run's naming; pass naming=")
+      kind = setup.conditioning.kind
+      raise ValueError(f"conditioning {kind!r} samples digits through the run's naming; pass naming=")
     if labels is None:
       labels = conditioning.balanced_labels(num_images, mnist.NUM_DIGITS)
     return generate_named(setup, state, key, np.asarray(labels, np.int32), naming, use_ema, batch_size)
