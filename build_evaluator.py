@@ -34,7 +34,7 @@ def main(argv):
   config = default.get_config()
   config.data_dir = _DATA_DIR.value
   try:
-    info = evaluator.build(config, _OUT_DIR.value, seed=_SEED.value)
+    info = evaluator.train_and_save(config, _OUT_DIR.value, seed=_SEED.value)
   except GanjaxError as e:
     logging.flush()
     sys.exit(f"error: {e}")

@@ -193,7 +193,7 @@ def draw_labels(
   return jax.vmap(lambda k: jax.random.randint(k, (), 0, setup.num_labels))(keys)
 
 
-def generate(setup: GanSetup, params, batch_stats, z: jax.Array, labels=None) -> tuple[jax.Array, PyTree]:
+def apply_generator(setup: GanSetup, params, batch_stats, z: jax.Array, labels=None) -> tuple[jax.Array, PyTree]:
   """G(z) in training mode (batch statistics); returns the images and the updated moving statistics."""
   images, updates = setup.generator.apply(
     {"params": params, "batch_stats": batch_stats}, z, train=True, labels=labels, mutable=["batch_stats"]
@@ -214,7 +214,7 @@ def critic_step(
   labels = real_labels if setup.num_labels else None
   z = draw_noise(setup, z_key, batch_size)
   # G runs in training mode as in the reference trainers, so its moving statistics advance here too.
-  fake_images, batch_stats = generate(setup, state.generator_params, state.generator_batch_stats, z, labels)
+  fake_images, batch_stats = apply_generator(setup, state.generator_params, state.generator_batch_stats, z, labels)
   fake_images = jax.lax.stop_gradient(fake_images)
   objective = setup.objective
   augment_key = jax.random.fold_in(key, AUGMENT_STREAM)
@@ -263,7 +263,7 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
   labels = draw_labels(setup, label_key, batch_size, state.cluster_shares)
 
   def loss_fn(generator_params):
-    fake_images, batch_stats = generate(setup, generator_params, state.generator_batch_stats, z, labels)
+    fake_images, batch_stats = apply_generator(setup, generator_params, state.generator_batch_stats, z, labels)
     fake_images = augment_critic_input(setup, jax.random.fold_in(key, AUGMENT_STREAM), fake_images)
     keys = example_keys(setup, dropout_key, batch_size)
     fake = setup.critic.apply({"params": state.critic_params}, fake_images, keys, labels=labels)

@@ -73,9 +73,9 @@ def test_missing_asset_says_how_to_rebuild(asset_copy, missing):
     evaluator.load(str(asset_copy / evaluator.WEIGHTS_FILE))
 
 
-def test_build_writes_weights_that_load_back(tmp_path, tiny_config):
+def test_train_and_save_writes_weights_that_load_back(tmp_path, tiny_config):
   out_dir = tmp_path / "assets"
-  info = evaluator.build(tiny_config, str(out_dir), seed=3, recipe=TINY_RECIPE, min_accuracy=0.0)
+  info = evaluator.train_and_save(tiny_config, str(out_dir), seed=3, recipe=TINY_RECIPE, min_accuracy=0.0)
   assert sorted(os.listdir(out_dir)) == [evaluator.INFO_FILE, evaluator.WEIGHTS_FILE]  # no temp files left
   assert json.loads((out_dir / evaluator.INFO_FILE).read_text()) == info
   assert info["seed"] == 3 and info["recipe"]["num_steps"] == 3 and info["num_train_examples"] == 128
@@ -86,9 +86,9 @@ def test_build_writes_weights_that_load_back(tmp_path, tiny_config):
   assert classifiers.accuracy(loaded.model, expected, images, labels) == info["test_accuracy"]
 
 
-def test_build_below_the_accuracy_bar_writes_nothing(tmp_path, tiny_config):
+def test_train_and_save_below_the_accuracy_bar_writes_nothing(tmp_path, tiny_config):
   with pytest.raises(EvaluatorError, match="below the required"):
-    evaluator.build(tiny_config, str(tmp_path), recipe=TINY_RECIPE, min_accuracy=1.01)
+    evaluator.train_and_save(tiny_config, str(tmp_path), recipe=TINY_RECIPE, min_accuracy=1.01)
   assert os.listdir(tmp_path) == []
 
 

@@ -114,7 +114,7 @@ def _check_out_dir(out_dir: str) -> None:
     raise EvaluatorError(f"output directory {out_dir} is not writable")
 
 
-def build(
+def train_and_save(
   config: ml_collections.ConfigDict,
   out_dir: str,
   seed: int = 0,

@@ -17,8 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 
 
-class Evaluator(Protocol):
-  """What the metrics need of ganjax.eval.evaluator's classifier."""
+class FeatureClassifier(Protocol):
+  """A digit classifier that also gives its penultimate features: what the metrics need (ganjax.eval.evaluator's
+  Evaluator, the shipped network, is the one they are computed with)."""
 
   sha256: str
 
@@ -193,7 +194,7 @@ def _check_images(images: np.ndarray, name: str) -> np.ndarray:
   return images
 
 
-def real_reference(evaluator: Evaluator, real_images_uint8: np.ndarray, k: int = 3) -> RealReference:
+def real_reference(evaluator: FeatureClassifier, real_images_uint8: np.ndarray, k: int = 3) -> RealReference:
   """Evaluator features, their mean and covariance and their k-NN radii for a real image set."""
   images = _check_images(real_images_uint8, "real images")
   features = np.asarray(evaluator.features(images))
@@ -202,7 +203,7 @@ def real_reference(evaluator: Evaluator, real_images_uint8: np.ndarray, k: int =
 
 
 def evaluate_samples(
-  evaluator: Evaluator,
+  evaluator: FeatureClassifier,
   fake_images_uint8: np.ndarray,
   real_images_uint8: np.ndarray | RealReference,
   intended_labels: np.ndarray | None = None,

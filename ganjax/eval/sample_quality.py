@@ -26,7 +26,7 @@ EVAL_FILE = saved_run.EVAL_FILE
 class Evaluation:
   """The fixed things every evaluation compares against: the evaluator and the real test set."""
 
-  evaluator: object  # ganjax.eval.evaluator.Evaluator
+  evaluator: metrics.FeatureClassifier  # ganjax.eval.evaluator.Evaluator, the shipped network
   reference: metrics.RealReference
   test_labels: np.ndarray
 
