@@ -28,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # the config files import `configs.default`
 
 from ganjax import cli
+from ganjax.few_labels import naming
 from ganjax.studies import time_to_quality
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file (configs/*.py).", lock_config=True)
@@ -52,7 +53,9 @@ def main(argv):
   command = "python experiments/time_to_quality.py " + shlex.join(sys.argv[1:])
   cadence = time_to_quality.Cadence(_EVERY_SECONDS.value, _EVERY_STEPS.value, _MAX_SECONDS.value)
   args = (_CONFIG.value, _WORKDIR.value, out_dir, cadence, _NUM_SAMPLES.value)
-  cli.run(time_to_quality.time_to_quality, *args, name=name, command=command)
+  # a run that samples digits through a naming (conditioning few_labels) self-trains its namer when it first does
+  prepare = naming.load_or_build
+  cli.run(time_to_quality.time_to_quality, *args, name=name, command=command, prepare_naming=prepare)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import os
 import ml_collections
 
 from ganjax import conditioning, config_defaults, files
+from ganjax.checkpoints import is_complete
 from ganjax.errors import ConfigError, WorkdirError
 
 # The files of a workdir.
@@ -19,6 +20,7 @@ NAMING_FILE = "few_labels.npz"  # a run's naming (ganjax/few_labels/naming.py)
 SAMPLES_DIR = "samples"  # sample grids: epoch_NNN.png, final.png
 EVAL_FILE = "eval.json"  # the final evaluation
 LOCK_FILE = ".lock"  # held by the run writing the workdir (ganjax/workdir.py)
+RECORD_FILE = ("record", "metadata")  # in a checkpoint's directory: its JSON record
 
 # What a resumed run may change: its length, what it writes and how often, where data and devices come from,
 # and how G is sampled. Every other field defines the run (its maths, its data, its random numbers).
@@ -95,6 +97,53 @@ def check_resume(saved: ml_collections.ConfigDict, config: ml_collections.Config
         f"only its length, outputs, data location, devices, sampling and learning rates: resume with "
         f"{field}={old!r}, or use another --workdir"
       )
+
+
+def defining_fields(config: ml_collections.ConfigDict) -> dict:
+  """The fields that define the run (not resumable), as JSON values: what a checkpoint's record keeps, so that
+  a resume can be checked without config.json."""
+  fields = json.loads(config.to_json_best_effort())
+  for name, value in fields.items():
+    if isinstance(value, dict):  # an optimiser
+      fields[name] = {k: v for k, v in value.items() if k not in RESUMABLE_OPTIMIZER_FIELDS}
+  return {name: value for name, value in fields.items() if name not in RESUMABLE_FIELDS}
+
+
+def check_record(record: dict, config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Raise ConfigError naming the first field that defines the run and differs from what a checkpoint's
+  record knows of it: its defining fields (checkpoints saved since they carry them), else its seed."""
+  if "config" in record:
+    check_resume(upgrade(record["config"]), config, workdir)
+  elif "seed" in record and record["seed"] != config.seed:
+    check_resume(ml_collections.ConfigDict({"seed": record["seed"]}), config, workdir)
+
+
+def newest_checkpoint_record(workdir: str) -> dict | None:
+  """The record of the newest complete checkpoint in the workdir (unverified: read before any restore, to
+  refuse a run in seconds), or None if it has none or the record cannot be read."""
+  directory = os.path.join(workdir, CHECKPOINTS_DIR)
+  names = os.listdir(directory) if os.path.isdir(directory) else []
+  complete = [int(name) for name in names if name.isdigit() and is_complete(os.path.join(directory, name))]
+  if not complete:
+    return None
+  try:
+    with open(os.path.join(directory, str(max(complete)), *RECORD_FILE)) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None  # the restore reports it, and falls back to an older checkpoint
+
+
+def check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Refuse a run that may not resume the one in `workdir`, before any heavy work: compared with its config.json,
+  or without one, with what its newest checkpoint's record knows. A workdir without checkpoints starts afresh."""
+  record = newest_checkpoint_record(workdir)
+  if record is None:
+    return
+  saved = read_saved_config(workdir)
+  if saved is not None:
+    check_resume(saved, config, workdir)
+  else:
+    check_record(record, config, workdir)
 
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 import pytest
 
-from ganjax import metric_writers, periodic, train
+from ganjax import metric_writers, periodic, progress, train
 from ganjax.eval import sample_quality
 
 
@@ -121,8 +121,9 @@ def test_progress_lines_come_every_few_seconds_and_metric_records_only_at_log_st
   schedule = periodic.Schedule(12, 6, 100, (), 0, False)
   writer, clock = FakeWriter(), FakeClock()
   start = periodic.Position(0, 0, 4)
-  checkpoints = types.SimpleNamespace(last_saved=None)
-  report = periodic.ReportProgress(config, schedule, start, writer, checkpoints, "/nowhere", clock=clock)
+  saver = types.SimpleNamespace(last_saved=None)
+  training_clock = periodic.TrainingClock(clock)
+  report = progress.ReportProgress(config, schedule, start, writer, saver, "/nowhere", clock=training_clock)
   fetches = []
   device_get = jax.device_get
   monkeypatch.setattr(jax, "device_get", lambda tree: fetches.append(1) or device_get(tree))
@@ -131,9 +132,9 @@ def test_progress_lines_come_every_few_seconds_and_metric_records_only_at_log_st
     clock.now += 4.0  # each step takes 4 s
     before, position = position, position.advance(2)
     if step == 8:
-      with report.not_training():  # an evaluation: 100 s that are not training time
+      with training_clock.not_training():  # an evaluation: 100 s that are not training time
         clock.now += 100.0
-    report(before, position, {"critic_loss": jnp.float32(step), "generator_loss": jnp.float32(-step)})
+    report(before, position, None, {"critic_loss": jnp.float32(step), "generator_loss": jnp.float32(-step)})
   lines = progress_lines(caplog)
   # After step 1 (its time left out), at log steps 6 and 12, and 10 s after the last line (and after
   # the evaluation); the time-based lines show the latest step's losses.
@@ -157,13 +158,15 @@ def test_no_time_based_lines_when_progress_every_seconds_is_zero(caplog):
   schedule = periodic.Schedule(6, 3, 100, (), 0, False)
   clock = FakeClock()
   start = periodic.Position(0, 0, 4)
-  checkpoints = types.SimpleNamespace(last_saved=None)
-  report = periodic.ReportProgress(config, schedule, start, FakeWriter(), checkpoints, "/nowhere", clock=clock)
+  saver = types.SimpleNamespace(last_saved=None)
+  report = progress.ReportProgress(
+    config, schedule, start, FakeWriter(), saver, "/nowhere", clock=periodic.TrainingClock(clock)
+  )
   position = start
   for step in range(1, 7):
     clock.now += 60.0
     before, position = position, position.advance(1)
-    report(before, position, {"critic_loss": jnp.float32(step)})
+    report(before, position, None, {"critic_loss": jnp.float32(step)})
   assert [line.split()[1] for line in progress_lines(caplog)] == ["3/6", "6/6"]
 
 

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from ganjax import train
+from ganjax import saved_run, train
 from ganjax import workdir as workdir_lib
+from ganjax.data import mnist
 from ganjax.errors import ConfigError, DataError, TrainingDiverged, WorkdirError
 from ganjax.synth import generation
 
@@ -71,6 +72,65 @@ def test_a_failed_start_leaves_the_workdir_byte_identical(tmp_path, tiny_config,
   tiny_config[field] = value
   with pytest.raises(error, match=message):
     train.train_and_evaluate(tiny_config, workdir)
+  assert snapshot(workdir) == before
+
+
+@pytest.mark.parametrize(
+  "field, value, message",
+  [
+    ("seed", 5, "config.seed=5 but the run in .* was started with 0"),
+    ("loss", "wgan_gp", "config.loss='wgan_gp' but the run in .* was started with 'non_saturating'"),
+  ],
+)
+def test_without_config_json_a_resume_is_checked_against_the_checkpoints_record(
+  tmp_path, tiny_config, field, value, message
+):
+  workdir = str(tmp_path / "run")
+  tiny_config.num_train_steps = 4
+  train.train_and_evaluate(tiny_config, workdir)
+  os.remove(os.path.join(workdir, "config.json"))
+  before = snapshot(workdir)
+  tiny_config.num_train_steps = 8
+  tiny_config[field] = value
+  with pytest.raises(ConfigError, match=message):
+    train.train_and_evaluate(tiny_config, workdir)
+  assert snapshot(workdir) == before
+
+
+def test_a_record_from_before_checkpoints_held_the_config_is_checked_by_its_seed(tiny_config):
+  saved_run.check_record({"step": 4, "seed": 0}, tiny_config, "run")
+  tiny_config.seed = 5
+  with pytest.raises(ConfigError, match="config.seed=5 but the run in run was started with 0"):
+    saved_run.check_record({"step": 4, "seed": 0}, tiny_config, "run")
+
+
+def test_a_refused_resume_and_a_held_lock_are_reported_before_the_data_is_loaded(tmp_path, tiny_config, monkeypatch):
+  workdir = str(tmp_path / "run")
+  tiny_config.num_train_steps = 4
+  train.train_and_evaluate(tiny_config, workdir)
+
+  def load_split(*args):
+    raise AssertionError("MNIST was loaded before the workdir was checked")
+
+  monkeypatch.setattr(mnist, "load_split", load_split)
+  tiny_config.seed = 5
+  with pytest.raises(ConfigError, match="config.seed=5 but the run in"):
+    train.train_and_evaluate(tiny_config, workdir)
+  with workdir_lib.WorkdirLock(workdir), pytest.raises(WorkdirError, match="is in use by"):
+    train.train_and_evaluate(tiny_config, workdir)
+
+
+def test_a_damaged_metrics_record_refuses_the_resume_before_anything_is_rewritten(tmp_path, tiny_config):
+  workdir = tmp_path / "run"
+  tiny_config.num_train_steps = 4
+  train.train_and_evaluate(tiny_config, str(workdir))
+  path = workdir / "metrics.jsonl"
+  lines = path.read_bytes().split(b"\n")
+  path.write_bytes(b"\n".join([lines[0][:-5], *lines[1:]]))  # the first of two records cut short
+  before = snapshot(workdir)
+  tiny_config.num_train_steps = 8  # a resume that would rewrite config.json
+  with pytest.raises(WorkdirError, match="metrics.jsonl line 1 is not a JSON record"):
+    train.train_and_evaluate(tiny_config, str(workdir))
   assert snapshot(workdir) == before
 
 

@@ -4,16 +4,17 @@ evaluation out, the records, the stop where every target holds, and resuming."""
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
-import types
 
 import jax
-import numpy as np
+import ml_collections
 import pytest
 from conftest import REPO
 
+from ganjax import stopping
 from ganjax.errors import ConfigError, WorkdirError
 from ganjax.eval import sample_quality
 from ganjax.studies import time_to_quality as ttq
@@ -54,38 +55,32 @@ def test_cadence_is_due_by_steps_by_training_seconds_or_at_the_time_limit():
 
 
 class FakeEvaluation:
-  """evaluate_images returns the result the test sets; the real side is a placeholder."""
+  """evaluate_state returns the result the test sets (with CAS when the config asks for it) and records how it
+  was asked: (samples, CAS, naming)."""
 
   def __init__(self):
-    self.result, self.reference, self.test_labels = {}, types.SimpleNamespace(images="test images"), "test labels"
+    self.result, self.calls = {}, []
 
-  def evaluate_images(self, images, labels):
-    return dict(self.result)
+  def evaluate_state(self, setup, state, config, key, naming=None):
+    self.calls.append((config.eval_num_samples, config.eval_cas, naming))
+    return dict(self.result) | ({"cas": 0.5} if config.eval_cas else {})
 
 
-def test_cas_is_computed_only_when_every_other_target_holds(monkeypatch):
-  images = np.zeros((20, 28, 28, 1), np.uint8)
-  monkeypatch.setattr(generation, "generate", lambda setup, state, key, num, labels: images)
-  cas_calls = []
-
-  def fake_cas(train_images, train_labels, test_images, test_labels, key):
-    cas_calls.append((train_images, train_labels, test_images, test_labels))
-    return 0.5
-
-  monkeypatch.setattr(ttq.classifiers, "classification_accuracy_score", fake_cas)
+def test_quality_is_the_runs_own_evaluation_and_cas_only_when_every_other_target_holds():
   evaluation, key = FakeEvaluation(), jax.random.key(0)
-  digits = types.SimpleNamespace(conditioning=types.SimpleNamespace(num_digits=10))
-  quality = ttq.GeneratorQuality(evaluation, digits, TARGETS, 20, key)
+  config = ml_collections.ConfigDict(dict(eval_num_samples=7, eval_cas=True))
+  prepared = []
+  prepare = lambda: prepared.append(1) or "the naming"  # noqa: E731
+  quality = ttq.GeneratorQuality(evaluation, None, config, TARGETS, 20, key, prepare)
   evaluation.result = at_targets(TARGETS, conditional=True, recall=TARGETS.recall - 0.1)
-  assert "cas" not in quality(state=None) and not cas_calls
+  assert "cas" not in quality(state=None) and evaluation.calls == [(20, False, "the naming")]
   evaluation.result = at_targets(TARGETS, conditional=True)
-  assert quality(state=None)["cas"] == 0.5 and len(cas_calls) == 1
-  train_images, train_labels, test_images, test_labels = cas_calls[0]
-  assert train_images is images and np.bincount(train_labels, minlength=10).tolist() == [2] * 10  # balanced
-  assert (test_images, test_labels) == ("test images", "test labels")
-  no_digits = types.SimpleNamespace(conditioning=types.SimpleNamespace(num_digits=0))
-  evaluation.result = at_targets(TARGETS, conditional=False)
-  assert "cas" not in ttq.GeneratorQuality(evaluation, no_digits, TARGETS, 20, key)(state=None) and len(cas_calls) == 1
+  assert quality(state=None)["cas"] == 0.5  # the same samples evaluated again, with CAS
+  assert evaluation.calls[1:] == [(20, False, "the naming"), (20, True, "the naming")] and prepared == [1]
+  assert (config.eval_num_samples, config.eval_cas) == (7, True)  # the run's config is left as it was
+  evaluation.calls, evaluation.result = [], at_targets(TARGETS, conditional=False)
+  assert "cas" not in ttq.GeneratorQuality(evaluation, None, config, TARGETS, 20, key)(state=None)
+  assert evaluation.calls == [(20, False, None)]
 
 
 class FakeClock:
@@ -164,6 +159,34 @@ def test_an_interrupted_measurement_resumes_from_its_last_evaluation(tiny_config
       tiny_config, str(tmp_path / "other"), out_dir, cadence, 100, quality=fake_quality(FakeClock(), [])
     )
   assert not os.path.exists(tmp_path / "other")  # refused before the workdir is touched
+
+
+def test_the_measurement_is_the_runs_own_loop_with_grids_and_a_clean_stop_on_sigterm(tiny_config, tmp_path):
+  workdir, out_dir, cadence = str(tmp_path / "run"), str(tmp_path / "out"), ttq.Cadence(every_seconds=0, every_steps=4)
+  steps = []
+  quality = fake_quality(FakeClock(), steps)
+
+  def terminated_at_the_second(state):
+    if len(steps) == 1:
+      os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler's preemption would, during the second evaluation
+    return quality(state)
+
+  with pytest.raises(stopping.RunStopped, match="stopped at step 8 \\(SIGTERM\\)"):
+    ttq.time_to_quality(tiny_config, workdir, out_dir, cadence, 100, quality=terminated_at_the_second)
+  assert [r["step"] for r in read_records(out_dir)] == [4, 8] and generation.checkpoint_steps(workdir)[-1] == 8
+  assert os.listdir(os.path.join(workdir, "samples")) == ["epoch_001.png"]  # 1 epoch = 8 steps; no final yet
+  ttq.time_to_quality(tiny_config, workdir, out_dir, cadence, 100, quality=fake_quality(FakeClock(), steps))
+  assert steps == [4, 8, 12, 16] and [r["step"] for r in read_records(out_dir)] == [4, 8, 12, 16]
+  assert sorted(os.listdir(os.path.join(workdir, "samples"))) == ["epoch_001.png", "final.png"]
+
+
+def test_a_few_labels_run_is_measured_as_it_trains(tiny_config, tmp_path):
+  tiny_config.conditioning, tiny_config.num_clusters, tiny_config.labels_per_class = "few_labels", 10, 3
+  tiny_config.num_train_steps, cadence, steps = 4, ttq.Cadence(every_seconds=0, every_steps=4), []
+  out_dir = str(tmp_path / "out")
+  quality = fake_quality(FakeClock(), steps)
+  ttq.time_to_quality(tiny_config, str(tmp_path / "run"), out_dir, cadence, 100, quality=quality)
+  assert steps == [4] and [r["step"] for r in read_records(out_dir)] == [4]
 
 
 def test_real_evaluations_match_the_runs_own_and_report_how_far_from_the_targets(tiny_config, tmp_path):

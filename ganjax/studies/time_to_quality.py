@@ -1,12 +1,13 @@
 """Time to quality: how much training wall time a config needs before its generator meets the quality targets.
 
-`time_to_quality(config, workdir, out_dir)` trains the run `train.build` sets up, with its compiled train step,
-and evaluates the generator every `Cadence.every_seconds` of training (or every `every_steps` generator steps)
-on the same noise, until every target of `Targets` holds, `max_train_seconds` of training have passed or the
-config's length is trained. Training and evaluation are timed apart: the clock is read after blocking on the
-step's outputs, and the first step (compilation included) counts as training, also recorded on its own. One
-JSON line per evaluation goes to <out_dir>/time_to_quality.jsonl, a summary naming the hardware to
-<out_dir>/time_to_quality.md.
+`time_to_quality(config, workdir, out_dir)` trains the run in the run's own loop (train.run: progress records,
+sample grids, a clean stop on SIGTERM / Ctrl-C) and, as one more action of that loop, evaluates the generator
+every `Cadence.every_seconds` of training (or every `every_steps` generator steps) on the same noise, until
+every target of `Targets` holds, `max_train_seconds` of training have passed or the config's length is trained.
+Training and evaluation are timed apart: the clock is read after blocking on the step's outputs, and the first
+step (compilation included) counts as training, also recorded on its own. One JSON line per evaluation goes to
+<out_dir>/time_to_quality.jsonl, a summary naming the hardware to <out_dir>/time_to_quality.md
+(ganjax/studies/time_to_quality_records.py).
 
 Resumable: each evaluation writes its record, then a checkpoint. Rerunning with the same workdir and out_dir
 continues from the newest checkpoint; records past it are dropped and measured again. A resumed run compiles
@@ -15,7 +16,6 @@ again, which adds that time (seconds) to training. experiments/time_to_quality.p
 
 import dataclasses
 import datetime
-import json
 import math
 import os
 import time
@@ -24,10 +24,12 @@ from collections.abc import Callable
 import jax
 import ml_collections
 
-from ganjax import conditioning, files, runtime, steps, train
+from ganjax import conditioning, periodic, rng, steps, stopping, train
 from ganjax.data import mnist
-from ganjax.errors import ConfigError, WorkdirError
-from ganjax.eval import calibration, classifiers, sample_quality
+from ganjax.errors import ConfigError
+from ganjax.eval import calibration, sample_quality
+from ganjax.studies import cells
+from ganjax.studies import time_to_quality_records as records_lib
 from ganjax.synth import generation
 
 RECORDS_FILE, SUMMARY_FILE = "time_to_quality.jsonl", "time_to_quality.md"
@@ -101,176 +103,88 @@ def real_data_fid_floor(evaluation: sample_quality.Evaluation, config: ml_collec
 
 
 class GeneratorQuality:
-  """The project's metrics of the generator in a state: `num_samples` samples of the same noise (and balanced
-  digits) each time, sampled as the config says (EMA, BatchNorm, noise scale), so evaluations differ by G alone.
-  CAS only when every other target holds."""
+  """The project's metrics of the generator in a state, as the run's own evaluations compute them
+  (sample_quality.Evaluation.evaluate_state: the same noise and balanced digits each time, sampled as the config
+  says), of `num_samples` samples; CAS (a classifier trained on the samples: minutes) only once every other
+  target holds. A run that samples digits through a naming has it prepared at the first evaluation."""
 
-  def __init__(self, evaluation, setup: steps.GanSetup, targets: Targets, num_samples: int, key: jax.Array):
-    self.evaluation, self.setup, self.targets, self.key = evaluation, setup, targets, key
-    num_digits = setup.conditioning.num_digits
-    self.labels = conditioning.balanced_labels(num_samples, num_digits) if num_digits else None
-    self.num_samples = num_samples
+  def __init__(self, evaluation, setup: steps.GanSetup, config, targets: Targets, num_samples: int, key, naming=None):
+    self.evaluation, self.setup, self.targets, self.key, self.prepare_naming = evaluation, setup, targets, key, naming
+    self.config = config.copy_and_resolve_references()
+    self.config.eval_num_samples, self.config.eval_cas = num_samples, False
+    self.with_cas = self.config.copy_and_resolve_references()
+    self.with_cas.eval_cas = True
+    self.naming = None
 
   def __call__(self, state: steps.TrainState) -> dict:
-    images = generation.generate(self.setup, state, self.key, self.num_samples, self.labels)
-    result = self.evaluation.evaluate_images(images, self.labels)
-    if self.labels is not None and self.targets.others_hold(result):  # the key evaluate_state's CAS uses
-      reference, cas_key = self.evaluation.reference, jax.random.fold_in(self.key, 1)
-      args = (images, self.labels, reference.images, self.evaluation.test_labels, cas_key)
-      result["cas"] = float(classifiers.classification_accuracy_score(*args))
+    if self.naming is None and self.prepare_naming is not None:
+      self.naming = self.prepare_naming()
+    result = self.evaluation.evaluate_state(self.setup, state, self.config, self.key, naming=self.naming)
+    if "label_agreement" in result and self.targets.others_hold(result):  # the same samples again, with CAS
+      result = self.evaluation.evaluate_state(self.setup, state, self.with_cas, self.key, naming=self.naming)
     return result
 
 
-def read_records(path: str) -> list[dict]:
-  """The evaluations recorded so far (the file is rewritten whole at each, never left cut short)."""
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+class MeasureQuality(periodic.Action):
+  """An action of the training loop: evaluates the generator when `cadence` says (and at the config's last
+  step), off the training clock, until every target holds or max_train_seconds of training have passed (`done`).
+  Each evaluation appends its record to `records`, rewrites <out_dir>/time_to_quality.jsonl, then saves a
+  checkpoint (so every checkpoint of this study has its record). The training clock is read after blocking on
+  the step's outputs; the first step of each (re)start, compilation included, is also recorded on its own."""
 
+  def __init__(
+    self,
+    experiment: train.Experiment,
+    records: list[dict],
+    cadence: Cadence,
+    targets: Targets,
+    quality: Callable[[steps.TrainState], dict],
+    path: str,
+    saver: periodic.CheckpointSaver,
+    clock: periodic.TrainingClock,
+  ):
+    self.experiment, self.records, self.cadence, self.targets = experiment, records, cadence, targets
+    self.quality, self.path, self.saver, self.clock = quality, path, saver, clock
+    last = records[-1] if records else {"train_seconds": 0, "first_step_seconds": 0, "all_met": False}
+    self.train_seconds, self.first_steps = last["train_seconds"], last["first_step_seconds"]
+    self.done = last["all_met"] or self.train_seconds >= cadence.max_train_seconds
+    self.segment, self.since = clock.training(), (experiment.start.step, self.train_seconds)
 
-def write_records(path: str, records: list[dict]) -> None:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  files.atomic_write(path, "".join(json.dumps(r) + "\n" for r in records))
+  def __call__(self, before, after: periodic.Position, state: steps.TrainState, metrics: dict) -> None:
+    if after.step == self.experiment.start.step + 1:  # compilation: paid again by every (re)start
+      jax.block_until_ready(metrics)
+      self.first_steps += self.clock.training() - self.segment
+    now = self.train_seconds + self.clock.training() - self.segment  # before blocking: only whether one is due
+    due = self.cadence.due(after.step - self.since[0], now - self.since[1], now)
+    if not (due or after.step == self.experiment.total_steps):
+      return
+    jax.block_until_ready((state, metrics))  # the steps dispatched so far are done: now the clock is true
+    self.train_seconds += self.clock.training() - self.segment
+    with self.clock.not_training():
+      record = self._evaluate(state, after)
+      self.records.append(record)
+      if self.experiment.is_main:
+        records_lib.write_records(self.path, self.records)
+        print(records_lib.record_line(record), flush=True)
+      self.saver.save(after, state)  # after its record: every checkpoint of this study has one
+    self.done = record["all_met"] or self.train_seconds >= self.cadence.max_train_seconds
+    self.segment, self.since = self.clock.training(), (after.step, self.train_seconds)
 
+  def _evaluate(self, state: steps.TrainState, position: periodic.Position) -> dict:
+    """One evaluation's record: where, how long it took, the metrics and which targets hold."""
+    start, result = self.clock.now(), self.quality(self.experiment.devices.unreplicate(state))
+    seconds = round(self.clock.now() - start, 3)
+    record = {"step": position.step, "epoch": round(position.epoch, 4), "eval_seconds": seconds}
+    record |= sample_quality.scalars(result, prefix="")
+    record |= {"targets": self.targets.check(result), "all_met": self.targets.all_met(result)}
+    return record | {"train_seconds": round(self.train_seconds, 3), "first_step_seconds": round(self.first_steps, 3)}
 
-def resumed_records(path: str, step: int, num_samples: int) -> list[dict]:
-  """The records the checkpoint at `step` (0: none) continues; later ones are to be dropped (their training is
-  redone). Every checkpoint of this study follows its record, so a checkpoint without one is another's."""
-  records = read_records(path)
-  if step and not any(r["step"] == step for r in records):
-    raise WorkdirError(
-      f"the workdir's checkpoint at step {step} has no record in {path}: it was not written by this measurement; "
-      "give that measurement's --out_dir, or a fresh --workdir"
-    )
-  if not step and records:
-    raise WorkdirError(f"{path} holds a measurement whose workdir is not this one; use a fresh --out_dir")
-  if records and records[0].get("num_samples", num_samples) != num_samples:
-    raise ConfigError(f"--num_samples={num_samples}, but {path} was measured with {records[0]['num_samples']:g}")
-  return [r for r in records if r["step"] <= step]
-
-
-def hardware() -> dict:
-  device = jax.devices()[0]
-  kind, count, cpus = device.device_kind, jax.device_count(), os.cpu_count()
-  cpu = runtime.cpu_model()
-  line = f"{count} x {kind} ({device.platform}), {cpus} CPUs ({cpu}), jax {jax.__version__}"
-  return {
-    "device_kind": kind,
-    "platform": device.platform,
-    "device_count": count,
-    "cpu_count": cpus,
-    "cpu": cpu,
-    "line": line,
-  }
-
-
-def summarise(records: list[dict], targets: Targets, stopped: str) -> dict:
-  """The first evaluation where every target held (or the last one), and the best value of each metric seen
-  with how far it is from its target (short_by <= 0: met)."""
-  hit = next((r for r in records if r["all_met"]), None)
-  at = hit or (records[-1] if records else {"step": 0, "epoch": 0.0, "train_seconds": 0.0, "first_step_seconds": 0})
-  best = {}
-  for name in dict.fromkeys(n for r in records for n in r["targets"]):
-    seen = [(r[name], r["step"]) for r in records if isinstance(r.get(name), float) and math.isfinite(r[name])]
-    if seen:
-      value, step = min(seen, key=lambda pair: targets.short_by(name, pair[0]))  # the closest to its target
-      best[name] = {"value": value, "step": step, "target": getattr(targets, name)}
-      best[name]["short_by"] = targets.short_by(name, value)
-  summary = {"reached": hit is not None, "stopped": "every target met" if hit else stopped}
-  summary |= {k: at[k] for k in ("step", "epoch", "train_seconds", "first_step_seconds")}
-  return summary | {"evaluations": len(records), "eval_seconds": sum(r["eval_seconds"] for r in records), "best": best}
-
-
-def summary_line(name: str, summary: dict) -> str:
-  """'<name>: every target met after 812.3 s of training (step ..., epoch ...; 14 evaluations took 420 s more)',
-  or 'not reached ...; best <metric value (short by d)> ...' naming the targets never met."""
-  where = f"step {summary['step']}, epoch {summary['epoch']:.2f}, first step {summary['first_step_seconds']:.1f} s"
-  evals = f"{summary['evaluations']} evaluations took {summary['eval_seconds']:.0f} s more"
-  if summary["reached"]:
-    return f"{name}: every target met after {summary['train_seconds']:.1f} s of training ({where}; {evals})"
-  best = summary["best"].items()
-  missed = [f"{k} {b['value']:.4g} (short by {b['short_by']:.3g})" for k, b in best if b["short_by"] > 0]
-  head = f"{name}: not reached in {summary['train_seconds']:.1f} s of training"
-  return f"{head} ({where}; {summary['stopped']}; {evals}); best {', '.join(missed)}"
-
-
-METRICS = ("fid", "classifier_score", "recall", "min_class_share", "label_agreement", "cas")
-
-
-def write_markdown(path: str, name: str, summary: dict, records: list[dict], command: str) -> None:
-  """The summary, the best value of each metric against its target, and every evaluation."""
-  lines = [f"# Time to quality: {name}", "", f"{summary['date']}, {summary['hardware']['line']}.", ""]
-  lines += [f"`{command}`", ""] if command else []
-  lines += [f"**{summary_line(name, summary)}**", ""]
-  lines += ["| metric | target | best | at step | short by |", "|---" * 5 + "|"]
-  for key, b in summary["best"].items():
-    lines.append(f"| {key} | {b['target']:.4g} | {b['value']:.4g} | {b['step']} | {max(b['short_by'], 0):.3g} |")
-  lines += ["", f"| step | epoch | train s | eval s | {' | '.join(METRICS)} | met |", "|---" * (len(METRICS) + 5) + "|"]
-  for r in records:
-    cells = [str(r["step"]), f"{r['epoch']:.2f}", f"{r['train_seconds']:.1f}", f"{r['eval_seconds']:.1f}"]
-    cells += [f"{r[m]:.4g}" if m in r else "-" for m in METRICS]
-    cells.append(f"{sum(v is True for v in r['targets'].values())}/{len(r['targets'])}")
-    lines.append("| " + " | ".join(cells) + " |")
-  files.atomic_write(path, "\n".join(lines) + "\n")
-
-
-def record_line(record: dict) -> str:
-  """The console line of one evaluation: training time, evaluation time, metrics, targets met."""
-  checks = record["targets"]
-  missed = [n if m is False else f"{n} unchecked" for n, m in checks.items() if m is not True]
-  met = f"targets met {sum(m is True for m in checks.values())}/{len(checks)}"
-  return (
-    f"step {record['step']} epoch {record['epoch']:.2f}: {record['train_seconds']:.1f} s of training "
-    f"(+{record['eval_seconds']:.1f} s evaluating) | {sample_quality.summary_line(record)} | {met}"
-    + (f", not: {', '.join(missed)}" if missed else "")
-  )
-
-
-def _train(
-  experiment: train.Experiment, records: list[dict], cadence: Cadence, targets: Targets, quality, path, clock
-) -> str:
-  """Train from the restored state, evaluating when `cadence` says, until every target holds (records grows by
-  one per evaluation); returns why it stopped. Evaluations and checkpoints happen off the training clock."""
-  _, checkpoint, report = train.periodic_actions(experiment)
-  train_seconds, first_steps = (records[-1]["train_seconds"], records[-1]["first_step_seconds"]) if records else (0, 0)
-  done = bool(records) and (records[-1]["all_met"] or train_seconds >= cadence.max_train_seconds)
-  segment, since = clock(), (experiment.start.step, train_seconds)
-  try:
-    for before, position, state, metrics in [] if done else train.train_steps(experiment):
-      report(before, position, metrics)
-      if position.step == experiment.start.step + 1:  # compilation: paid again by every (re)start
-        jax.block_until_ready(metrics)
-        first_steps += clock() - segment
-      now = train_seconds + clock() - segment  # before blocking: only whether an evaluation is due
-      if not (cadence.due(position.step - since[0], now - since[1], now) or position.step == experiment.total_steps):
-        continue
-      jax.block_until_ready((state, metrics))  # the steps dispatched so far are done: now the clock is true
-      train_seconds += clock() - segment
-      with report.not_training():
-        record = _evaluate(experiment, state, position, quality, targets, clock) | {
-          "train_seconds": round(train_seconds, 3),
-          "first_step_seconds": round(first_steps, 3),
-        }
-        records.append(record)
-        if experiment.is_main:
-          write_records(path, records)
-          print(record_line(record), flush=True)
-        checkpoint.save(position, state)  # after its record: every checkpoint of this study has one
-      if record["all_met"] or train_seconds >= cadence.max_train_seconds:
-        break
-      segment, since = clock(), (position.step, train_seconds)
-  finally:
-    report.close(f"{experiment.config.loss} ({experiment.workdir})")
-  return "max_train_seconds reached" if train_seconds >= cadence.max_train_seconds else "end of the config's training"
-
-
-def _evaluate(experiment: train.Experiment, state, position, quality, targets: Targets, clock) -> dict:
-  """One evaluation's record: where, how long it took, the metrics and which targets hold."""
-  start, result = clock(), quality(experiment.devices.unreplicate(state))
-  record = {"step": position.step, "epoch": round(position.epoch, 4), "eval_seconds": round(clock() - start, 3)}
-  record |= sample_quality.scalars(result, prefix="")
-  return record | {"targets": targets.check(result), "all_met": targets.all_met(result)}
+  @property
+  def stopped(self) -> str:
+    """Why the measurement ended, if no evaluation met every target."""
+    if self.train_seconds >= self.cadence.max_train_seconds:
+      return "max_train_seconds reached"
+    return "end of the config's training"
 
 
 def time_to_quality(
@@ -285,37 +199,52 @@ def time_to_quality(
   evaluation: sample_quality.Evaluation | None = None,
   quality: Callable[[steps.TrainState], dict] | None = None,
   clock: Callable[[], float] = time.perf_counter,
+  prepare_naming: conditioning.PrepareNaming | None = None,
 ) -> dict:
   """Train `config` in `workdir` (resuming it) until its generator meets `targets` (default: docs/recipes.md's,
   the FID target 8x the real-data floor at `num_samples`); returns the summary (summarise) and writes
-  <out_dir>/time_to_quality.{jsonl,md}. `evaluation` (the test-set reference), `quality` (state -> metrics,
-  replacing GeneratorQuality) and `clock` are for reuse and tests."""
+  <out_dir>/time_to_quality.{jsonl,md}. The training loop is the run's own (train.run: progress records, sample
+  grids, a clean stop on SIGTERM / Ctrl-C) with the evaluations as one more action. `prepare_naming` prepares
+  the naming of a run that samples digits through one (as in train.build). `evaluation` (the test-set
+  reference), `quality` (state -> metrics, replacing GeneratorQuality) and `clock` are for reuse and tests."""
   if num_samples <= 0:
     raise ConfigError(f"--num_samples={num_samples}: evaluate at least one sample")
   if cadence.every_seconds <= 0 and cadence.every_steps <= 0:
     raise ConfigError("give --eval_every_seconds or --eval_every_steps (> 0): when to evaluate")
-  if config.conditioning == "few_labels":  # its GAN is the clusters run's: time that instead
-    raise ConfigError("conditioning=few_labels: time its GAN as conditioning=clusters (the same training)")
   path = os.path.join(out_dir, RECORDS_FILE)
-  resumed_records(path, max(generation.checkpoint_steps(workdir), default=0), num_samples)  # before build writes
-  experiment = train.build(config, workdir)
-  try:
-    records = resumed_records(path, experiment.start.step, num_samples)  # the checkpoint that restored
-    write_records(path, records)
-    if quality is None:
-      start = time.perf_counter()
-      evaluation = evaluation or sample_quality.Evaluation.create(experiment.config)
-      floor = real_data_fid_floor(evaluation, experiment.config, num_samples)
-      targets = targets or Targets(fid=FID_FLOOR_MULTIPLE * floor)
-      key = jax.random.fold_in(experiment.root_key, 4)  # the noise of periodic.Evaluate: comparable numbers
-      quality = GeneratorQuality(evaluation, experiment.setup, targets, num_samples, key)
-      print(f"evaluation set up in {time.perf_counter() - start:.1f} s, apart; FID floor {floor:.3g}", flush=True)
-    targets = targets or Targets()
-    stopped = _train(experiment, records, cadence, targets, quality, path, clock)
-  finally:
-    train.release(experiment)
-  summary = summarise(records, targets, stopped) | {"hardware": hardware(), "date": datetime.date.today().isoformat()}
+  newest = max(generation.checkpoint_steps(workdir), default=0)
+  records_lib.resumed_records(path, newest, num_samples)  # refused before build touches the workdir
+  with stopping.StopRequests() as stop:
+    experiment = train.build(config, workdir, prepare_naming=prepare_naming)
+    try:
+      records = records_lib.resumed_records(path, experiment.start.step, num_samples)  # the one that restored
+      records_lib.write_records(path, records)
+      if quality is None:
+        quality, targets = _generator_quality(experiment, evaluation, targets, num_samples)
+      targets = targets or Targets()
+    except BaseException:
+      train.release(experiment)
+      raise
+    training_clock, saver = periodic.TrainingClock(clock), train.checkpoint_saver(experiment)
+    measure = MeasureQuality(experiment, records, cadence, targets, quality, path, saver, training_clock)
+    actions = train.periodic_actions(experiment, training_clock, saver, scheduled=("report", "grids"))
+    train.run(experiment, [*actions, measure], stop, should_stop=lambda: measure.done)
+  summary = records_lib.summarise(records, targets, measure.stopped)
+  summary |= {"hardware": cells.hardware(), "date": datetime.date.today().isoformat()}
   if experiment.is_main:
-    write_markdown(os.path.join(out_dir, SUMMARY_FILE), name, summary, records, command)
-    print(f"{summary_line(name, summary)} on {summary['hardware']['line']}", flush=True)
+    records_lib.write_markdown(os.path.join(out_dir, SUMMARY_FILE), name, summary, records, command)
+    print(f"{records_lib.summary_line(name, summary)} on {summary['hardware']['line']}", flush=True)
   return summary
+
+
+def _generator_quality(experiment: train.Experiment, evaluation, targets: Targets | None, num_samples: int):
+  """(GeneratorQuality, targets): the run's own evaluation at `num_samples`, on the noise of its periodic
+  evaluations (comparable numbers), and the targets at the real-data floor of that sample size."""
+  start = time.perf_counter()
+  evaluation = evaluation or sample_quality.Evaluation.create(experiment.config)
+  floor = real_data_fid_floor(evaluation, experiment.config, num_samples)
+  targets = targets or Targets(fid=FID_FLOOR_MULTIPLE * floor)
+  key = rng.stream(experiment.root_key, rng.EVAL)
+  args = (evaluation, experiment.setup, experiment.config, targets, num_samples, key, experiment.prepare_naming)
+  print(f"evaluation set up in {time.perf_counter() - start:.1f} s, apart; FID floor {floor:.3g}", flush=True)
+  return GeneratorQuality(*args), targets
