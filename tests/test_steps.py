@@ -3,6 +3,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
@@ -342,7 +343,7 @@ def test_clusters_within_digits_condition_on_pairs_and_the_auxiliary_head_learns
 def test_learning_rate_decay_scales_every_update_by_the_schedule_at_that_step(decay):
   # SGD makes an update proportional to the learning rate: the decayed step's parameter change must be the
   # constant-rate change times the schedule's factor at that step, for G and the critic alike.
-  sgd = default.ml_collections.ConfigDict(dict(name="sgd", learning_rate=0.1))
+  sgd = ml_collections.ConfigDict(dict(name="sgd", learning_rate=0.1))
   setup, state = make("wgan_gp", 1, generator_optimizer=sgd, critic_optimizer=sgd)
   decayed = dataclasses.replace(setup, learning_rate_decay=decay, learning_rate_decay_start=0.5, total_steps=8)
   state = state.replace(step=jnp.asarray(6, jnp.int32))  # 2 of the 4 decaying steps done
