@@ -33,7 +33,8 @@ ganjax/diff_augment.py), without regime (b); its cGANs are named a_N{N}_s{seed}_
   python experiments/augment.py --n_per_class=10 --seeds=5 --regimes=a --gan_config=cwgan_gp_tuned \
       --critic_augment=translation,cutout --out_dir=experiments/results/augment_diffaugment
 
-The few-labels benchmark has its own script: experiments/few_labels.py.
+The few-labels benchmark has its own script, `python experiments/few_labels.py`, which takes the flags that
+`augment.py --few_labels` took (without --few_labels); augment.py refuses --few_labels with a line saying so.
 """
 
 import importlib
