@@ -135,16 +135,25 @@ class TrainingClock:
 
 class CheckpointSaver:
   """Saves the whole state with what a resume needs beside it (the RNG key, the data position, the run's
-  defining fields); a state that is not finite is never saved, so the last good checkpoint stays the newest."""
+  defining fields); a state that is not finite is never saved, so the checkpoint from before a divergence stays
+  the newest."""
 
   def __init__(self, checkpoints: checkpoints_lib.Checkpoints, root_key, run: dict, start: Position, unreplicate):
     self.checkpoints, self.unreplicate = checkpoints, unreplicate
     self.rng_key, self.run = checkpoints_lib.key_to_list(root_key), run
-    self.last_saved = start.step or None  # the newest good checkpoint, named when training diverges
+    self.last_saved = start.step or None  # the newest checkpoint (restored or saved), named when training diverges
+
+  def last_kept(self) -> str:
+    """The newest checkpoint, as a divergence names it: 'step N', 'unverified' if it restored without a checksum
+    over all it holds (never called good), or 'none written yet'."""
+    return self.checkpoints.describe(self.last_saved) if self.last_saved else "none written yet"
 
   def save(self, after: Position, state: steps.TrainState) -> None:
     if not bool(_all_finite(state)):
-      raise TrainingDiverged(f"parameters became NaN/inf by step {after.step}; the last good checkpoint is kept")
+      raise TrainingDiverged(
+        f"parameters became NaN/inf by step {after.step}; not saved: the last checkpoint before it is kept "
+        f"({self.last_kept()})"
+      )
     record = {"step": after.step, "batches_consumed": after.batches, "epoch": after.epoch, "rng_key": self.rng_key}
     record.update(seed=self.run["seed"], config=self.run)  # the resume check reads them without config.json
     self.checkpoints.save(after.step, self.unreplicate(state), record)

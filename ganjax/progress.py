@@ -48,7 +48,7 @@ class ReportProgress(Action):
     self.pending: list[dict] = []
     self.window = (self.clock.training(), start.step)  # the throughput is measured from this (time, step)
     self.first = True
-    self.last_line = -math.inf
+    self.last_line, self.last_line_step = -math.inf, None  # when the latest progress line came, and of which step
 
   def __call__(self, before: Position, after: Position, state: steps.TrainState, metrics: dict) -> None:
     metrics = self.unreplicate(metrics)
@@ -73,11 +73,10 @@ class ReportProgress(Action):
     scalars = {k: float(v) for k, v in sorted(means.items())}
     bad = {k: v for k, v in scalars.items() if not (math.isfinite(v) and abs(v) <= self.divergence_bound)}
     if bad:
-      last = self.saver.last_saved
-      where = f"step {last}" if last else "none written yet"
       raise TrainingDiverged(
         f"training diverged before step {position.step}: {', '.join(f'{k}={v:.4g}' for k, v in bad.items())} "
-        f"(config.divergence_bound={self.divergence_bound:g}); the last good checkpoint is kept ({where}) in "
+        f"(config.divergence_bound={self.divergence_bound:g}); the last checkpoint before it is kept "
+        f"({self.saver.last_kept()}) in "
         f"{self.workdir}/checkpoints. Try a lower learning rate."
       )
     now = self.clock.training()
@@ -87,7 +86,8 @@ class ReportProgress(Action):
       scalars.update(steps_per_sec=steps_per_sec, images_per_sec=steps_per_sec * self.images_per_step)
     if self.is_main:
       self.writer.write(position.step, scalars)
-      self._line(position, scalars, steps_per_sec)
+      if position.step != self.last_line_step:  # a stop right after a time-based line: the record, no second line
+        self._line(position, scalars, steps_per_sec)
     self.pending, self.window = [], (now, position.step)
     return True
 
@@ -103,7 +103,7 @@ class ReportProgress(Action):
       scalars = {**scalars, "images_per_sec": steps_per_sec * self.images_per_step}
       eta = (total - position.step) / steps_per_sec
     logging.info(metric_writers.progress_line(position.step, total, position.epoch, self.num_epochs, scalars, eta))
-    self.last_line = self.clock.now()
+    self.last_line, self.last_line_step = self.clock.now(), position.step
 
   def close(self) -> None:
     """Plot the metric records: losses.png, and eval.png if the run evaluated (the writer flushed each)."""

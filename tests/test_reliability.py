@@ -12,11 +12,12 @@ import sys
 import time
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 from conftest import REPO
 
-from ganjax import saved_run, train
+from ganjax import periodic, progress, saved_run, train
 from ganjax import workdir as workdir_lib
 from ganjax.data import mnist
 from ganjax.errors import ConfigError, DataError, TrainingDiverged, WorkdirError
@@ -186,6 +187,41 @@ def test_a_loss_beyond_the_divergence_bound_stops_the_run_before_a_checkpoint(tm
   with pytest.raises(TrainingDiverged, match=r"diverged before step 2: .*\(config.divergence_bound=0.001\); the last"):
     train.train_and_evaluate(tiny_config, str(workdir))
   assert not os.listdir(workdir / "checkpoints")
+
+
+def test_divergence_after_resuming_an_unverified_checkpoint_names_it_unverified_not_good(tmp_path, tiny_config):
+  workdir = tmp_path / "run"
+  tiny_config.num_train_steps = 8
+  train.train_and_evaluate(tiny_config, str(workdir))
+  path = workdir / "checkpoints" / "8" / os.path.join(*saved_run.RECORD_FILE)
+  record = json.loads(path.read_text())
+  path.write_text(json.dumps({k: v for k, v in record.items() if not k.endswith("sha256")}))  # saved before checksums
+  tiny_config.num_train_steps, tiny_config.divergence_bound = 12, 1e-3  # the first record after 8 diverges
+  with pytest.raises(TrainingDiverged, match=r"diverged before step 10: ") as diverged:
+    train.train_and_evaluate(tiny_config, str(workdir))
+  assert "(step 8, unverified: saved before checksums)" in str(diverged.value), diverged.value
+  assert "good" not in str(diverged.value)
+
+
+def test_the_progress_line_of_the_step_a_signal_stops_at_is_printed_once(caplog):
+  caplog.set_level(logging.INFO, logger="absl")
+  config = ml_collections.ConfigDict(
+    dict(batch_size=10, num_critic_steps=1, progress_every_seconds=30.0, divergence_bound=1e6)
+  )
+  schedule = periodic.Schedule(100, 50, 100, (), 0, False)
+
+  class Writer:
+    def write(self, step, scalars):
+      written.append(step)
+
+  written = []
+  start = periodic.Position(0, 0, 4)
+  report = progress.ReportProgress(config, schedule, start, Writer(), None, "/nowhere")
+  before, after = start, start.advance(1)
+  report(before, after, None, {"critic_loss": jax.numpy.float32(1.0)})  # the first step: a progress line
+  report.stop(after, None)  # SIGTERM after it: its record, not a second line of the same step
+  lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step ")]
+  assert written == [1] and [line.split()[1] for line in lines] == ["1/100"], lines
 
 
 def run_until_signalled(workdir, data_dir, signal_number, *overrides) -> subprocess.CompletedProcess:
