@@ -113,6 +113,7 @@ def build(
     if shares is not None and not int(state.step):  # a resumed run keeps the shares of its checkpoint
       state = state.replace(cluster_shares=jnp.asarray(shares))
     if is_main:  # rewritten only once the run is known to start (a damaged record refuses it first)
+      lock.name_holder()
       writer = metric_writers.MetricWriter(workdir, int(state.step))
       saved_run.write_config(workdir, config)
   except BaseException:

@@ -121,6 +121,22 @@ def test_a_refused_resume_and_a_held_lock_are_reported_before_the_data_is_loaded
     train.train_and_evaluate(tiny_config, workdir)
 
 
+def test_a_run_names_itself_in_the_lock_file_only_once_it_is_known_to_start(tmp_path, tiny_config, monkeypatch):
+  """A kill -9 while the data loads and the models build (the slow part of a start) leaves .lock as it was."""
+  lock_file = tmp_path / saved_run.LOCK_FILE
+  stale = "pid 1 on an earlier host (started 2026-01-01T00:00:00+00:00)\n"  # left by a run killed -9
+  lock_file.write_text(stale)
+  seen = []
+  load_split = mnist.load_split
+  monkeypatch.setattr(mnist, "load_split", lambda *args: seen.append(lock_file.read_text()) or load_split(*args))
+  experiment = train.build(tiny_config, str(tmp_path))
+  try:
+    assert seen == [stale] and lock_file.read_text().startswith(f"pid {os.getpid()} on ")
+  finally:
+    train.release(experiment)
+  assert lock_file.read_text() == stale
+
+
 def test_a_damaged_metrics_record_refuses_the_resume_before_anything_is_rewritten(tmp_path, tiny_config):
   workdir = tmp_path / "run"
   tiny_config.num_train_steps = 4

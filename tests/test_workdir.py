@@ -3,6 +3,7 @@
 import errno
 import fcntl
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -22,6 +23,7 @@ def hold_lock(workdir) -> subprocess.Popen:
       sys.executable,
       "-c",
       "import sys, time; from ganjax import workdir; lock = workdir.WorkdirLock(sys.argv[1]).acquire(); "
+      "lock.name_holder(); "
       "print('locked', flush=True); time.sleep(60)",
       str(workdir),
     ],
@@ -65,6 +67,38 @@ def test_taking_and_releasing_the_lock_leaves_the_lock_file_as_it_was(tmp_path):
   with workdir_lib.WorkdirLock(str(tmp_path)):
     assert lock_file.read_text().startswith(f"pid {os.getpid()} on ")
   assert lock_file.read_text() == "pid 1 on an earlier host (started 2026-01-01T00:00:00+00:00)\n"
+
+
+def test_taking_the_lock_writes_nothing_until_the_holder_names_itself(tmp_path):
+  """A run killed -9 while starting up (between acquire and name_holder) leaves .lock as it was."""
+  lock_file = tmp_path / workdir_lib.LOCK_FILE
+  lock = workdir_lib.WorkdirLock(str(tmp_path)).acquire()
+  try:
+    assert not lock_file.exists()
+  finally:
+    lock.release()
+  lock_file.write_text("pid 1 on an earlier host (started 2026-01-01T00:00:00+00:00)\n")
+  lock = workdir_lib.WorkdirLock(str(tmp_path)).acquire()
+  try:
+    assert lock_file.read_text() == "pid 1 on an earlier host (started 2026-01-01T00:00:00+00:00)\n"
+    lock.name_holder()
+    assert lock_file.read_text().startswith(f"pid {os.getpid()} on ")
+  finally:
+    lock.release()
+  assert lock_file.read_text() == "pid 1 on an earlier host (started 2026-01-01T00:00:00+00:00)\n"
+
+
+def test_a_second_writer_while_the_holder_starts_up_is_refused_without_naming_a_dead_run(tmp_path):
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+  stale = f"pid {dead.stdout.strip()} on {socket.gethostname()} (started 2026-01-01T00:00:00+00:00)\n"
+  (tmp_path / workdir_lib.LOCK_FILE).write_text(stale)  # left by a run killed -9
+  starting = workdir_lib.WorkdirLock(str(tmp_path)).acquire()  # a run starting up: holds the lock, not yet named
+  try:
+    with pytest.raises(WorkdirError, match="is in use by another process, a run starting up"):
+      workdir_lib.WorkdirLock(str(tmp_path)).acquire()
+  finally:
+    starting.release()
+  assert (tmp_path / workdir_lib.LOCK_FILE).read_text() == stale
 
 
 def test_where_a_directory_cannot_be_locked_the_lock_file_is(tmp_path, monkeypatch):
