@@ -97,38 +97,75 @@ def build(
   checkpoints = writer = None
   try:
     saved_run.check_workdir(workdir, config)  # before any heavy work: a refusal takes seconds
-    setup = devices.make_setup(config)
-    train_images, train_labels = dataset if dataset is not None else mnist.load_split(config, "train")
-    total_steps = config_lib.total_train_steps(config, len(train_images))
-    setup = dataclasses.replace(setup, total_steps=total_steps)  # the learning-rate decays run over the whole run
-    checkpoints = checkpoints_lib.Checkpoints(
-      os.path.join(workdir, saved_run.CHECKPOINTS_DIR), config.checkpoint_every_steps, config.keep_checkpoints
-    )
-    state, root_key, batches_consumed = _restore_or_start(config, workdir, setup, devices, checkpoints, is_main)
-    labels_key = rng.stream(jax.random.key(config.seed), rng.TRAINING_LABELS)
-    digits = train_labels  # few_labels reads only its labelled few's
-    train_labels, shares = clusters.training_labels(
-      setup.conditioning, workdir, train_images, digits, labels_key, write=is_main
-    )
-    if shares is not None and not int(state.step):  # a resumed run keeps the shares of its checkpoint
-      state = state.replace(cluster_shares=jnp.asarray(shares))
+    started = _start(config, workdir, devices, dataset, is_main)
+    checkpoints = started.checkpoints
     if is_main:  # rewritten only once the run is known to start (a damaged record refuses it first)
       lock.name_holder()
-      writer = metric_writers.MetricWriter(workdir, int(state.step))
+      writer = metric_writers.MetricWriter(workdir, int(started.state.step))
       saved_run.write_config(workdir, config)
   except BaseException:
     _close(checkpoints, writer, lock)
     raise
-  num_examples = len(train_images)
-  experiment = Experiment(
+  naming = None
+  if started.setup.conditioning.needs_naming and prepare_naming is not None:
+    naming = functools.partial(prepare_naming, workdir, config, *started.naming_data, write=is_main)
+  experiment = _experiment(config, workdir, is_main, devices, started, checkpoints, lock, writer, naming)
+  _log_start(experiment)
+  return experiment
+
+
+@dataclasses.dataclass(frozen=True)
+class _Started:
+  """What build sets up between the workdir check and the first write: the models, the data and the state."""
+
+  setup: steps.GanSetup
+  state: steps.TrainState  # restored, or new
+  root_key: jax.Array
+  batches_consumed: int
+  train_images: np.ndarray
+  train_labels: np.ndarray  # what the run trains on: digits, or clusters
+  naming_data: tuple  # (images, digits, training labels) for prepare_naming
+  checkpoints: checkpoints_lib.Checkpoints  # open: build closes it if the start fails after this
+
+
+def _start(config, workdir, devices, dataset, is_main) -> _Started:
+  """Build the models, load the data, restore the newest checkpoint (or start afresh) and label the training
+  images (clusters are computed once and kept in the workdir)."""
+  setup = devices.make_setup(config)
+  train_images, digits = dataset if dataset is not None else mnist.load_split(config, "train")
+  total_steps = config_lib.total_train_steps(config, len(train_images))
+  setup = dataclasses.replace(setup, total_steps=total_steps)  # the learning-rate decays run over the whole run
+  checkpoints = checkpoints_lib.Checkpoints(
+    os.path.join(workdir, saved_run.CHECKPOINTS_DIR), config.checkpoint_every_steps, config.keep_checkpoints
+  )
+  try:
+    state, root_key, batches_consumed = _restore_or_start(config, workdir, setup, devices, checkpoints, is_main)
+    labels_key = rng.stream(jax.random.key(config.seed), rng.TRAINING_LABELS)
+    train_labels, shares = clusters.training_labels(  # few_labels reads only its labelled few's digits
+      setup.conditioning, workdir, train_images, digits, labels_key, write=is_main
+    )
+  except BaseException:
+    checkpoints.close()
+    raise
+  if shares is not None and not int(state.step):  # a resumed run keeps the shares of its checkpoint
+    state = state.replace(cluster_shares=jnp.asarray(shares))
+  naming_data = (train_images, digits, train_labels)
+  return _Started(setup, state, root_key, batches_consumed, train_images, train_labels, naming_data, checkpoints)
+
+
+def _experiment(config, workdir, is_main, devices, started, checkpoints, lock, writer, prepare_naming) -> Experiment:
+  """The Experiment of a started run: its state and data on the devices and its train step compiled."""
+  state, num_examples, root_key = started.state, len(started.train_images), started.root_key
+  per_epoch = config_lib.batches_per_epoch(config, num_examples)
+  return Experiment(
     config=config,
     workdir=workdir,
     is_main=is_main,
     devices=devices,
-    setup=setup,
+    setup=started.setup,
     state=devices.put_state(state),
-    start=periodic.Position(int(state.step), batches_consumed, config_lib.batches_per_epoch(config, num_examples)),
-    total_steps=total_steps,
+    start=periodic.Position(int(state.step), started.batches_consumed, per_epoch),
+    total_steps=started.setup.total_steps,
     root_key=root_key,
     step_key=rng.stream(root_key, rng.STEP),
     cluster_shares=None if state.cluster_shares is None else np.asarray(state.cluster_shares),
@@ -136,16 +173,10 @@ def build(
     lock=lock,
     writer=writer,
     shuffler=mnist.EpochShuffler(rng.stream(root_key, rng.SHUFFLE), num_examples, config.batch_size),
-    dataset=devices.put_dataset(train_images, train_labels),
-    train_step=devices.compile_train_step(setup),
-    prepare_naming=(
-      functools.partial(prepare_naming, workdir, config, train_images, digits, train_labels, write=is_main)
-      if setup.conditioning.needs_naming and prepare_naming is not None
-      else None
-    ),
+    dataset=devices.put_dataset(started.train_images, started.train_labels),
+    train_step=devices.compile_train_step(started.setup),
+    prepare_naming=prepare_naming,
   )
-  _log_start(experiment)
-  return experiment
 
 
 def _restore_or_start(config, workdir, setup, devices, checkpoints, is_main):
