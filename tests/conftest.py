@@ -1,9 +1,11 @@
-"""Shared fixtures: tiny configs and an MNIST data dir (the real one when present, else a synthetic one).
+"""Shared fixtures: tiny configs, an MNIST data dir (the real one when present, else a synthetic one) and one
+finished tiny run that the tests reading a run's outputs share (tiny_run).
 
 Tests run on JAX's default devices (one CPU). A test marked `@pytest.mark.devices(n)` needs n devices: when
 this process has fewer, it runs in a child pytest given n fake CPU devices (run_with_devices below).
 """
 
+import dataclasses
 import gzip
 import json
 import os
@@ -126,3 +128,34 @@ def tiny_config(mnist_data_dir):
   config.data_dir = mnist_data_dir
   config.download = False
   return config
+
+
+def tiny_run_config(data_dir: str):
+  """configs/tiny.py conditioned on the digit, with an EMA generator, evaluated on 100 samples after epoch 1 and
+  at the end: 2 epochs of 8 steps, checkpoints 12 and 16 kept."""
+  config = tiny.get_config()
+  config.data_dir, config.download = data_dir, False
+  config.conditioning, config.ema_decay = "digit", 0.9
+  config.eval_every_epochs, config.eval_at_end, config.eval_num_samples = 1, True, 100
+  return config
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyRun:
+  workdir: str
+  state: object  # the TrainState train_and_evaluate returned
+  config: object  # tiny_run_config(...), to rerun or resume a copy of the workdir
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, mnist_data_dir) -> TinyRun:
+  """One finished tiny run (tiny_run_config), trained once per session for the tests that only read a run.
+
+  Read-only: a test that reruns, resumes, evaluates into or corrupts it works on a shutil.copytree copy.
+  """
+  from ganjax import train  # noqa: PLC0415  (JAX only once XLA_FLAGS are final)
+
+  config = tiny_run_config(mnist_data_dir)
+  workdir = str(tmp_path_factory.mktemp("tiny_run") / "run")
+  state = train.train_and_evaluate(config.copy_and_resolve_references(), workdir)
+  return TinyRun(workdir, state, config)

@@ -4,6 +4,7 @@ trained conditional generator draws the digits it is asked for."""
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -11,9 +12,9 @@ import time
 import jax
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, tiny_run_config
 
-from configs import cgan, default, tiny
+from configs import cgan, default
 from ganjax import conditioning, metric_writers, train
 from ganjax.eval import evaluator as evaluator_lib
 from ganjax.eval import metrics, sample_quality
@@ -24,17 +25,14 @@ SCALAR_KEYS = ("fid", "classifier_score", "precision", "recall", "min_class_shar
 
 def evaluated_config(data_dir: str):
   """A tiny conditional run (2 epochs of 8 steps) evaluated on 100 samples after epoch 1 and at the end."""
-  config = tiny.get_config()
-  config.data_dir, config.download = data_dir, False
-  config.conditioning = "digit"
-  config.eval_every_epochs, config.eval_at_end, config.eval_num_samples = 1, True, 100
-  return config
+  return tiny_run_config(data_dir)
 
 
 @pytest.fixture(scope="module")
-def evaluated_run(tmp_path_factory, mnist_data_dir) -> str:
+def evaluated_run(tmp_path_factory, tiny_run) -> str:
+  """This module's copy of the session's tiny run: its tests rerun it and evaluate into it."""
   workdir = str(tmp_path_factory.mktemp("evaluation") / "run")
-  train.train_and_evaluate(evaluated_config(mnist_data_dir), workdir)
+  shutil.copytree(tiny_run.workdir, workdir)
   return workdir
 
 
@@ -67,7 +65,7 @@ def test_training_writes_the_final_evaluation_to_eval_json_and_plots_them_all(ev
   result = sample_quality.read_json(evaluated_run)
   assert result["evaluator_sha256"] == evaluator_lib.load().sha256
   assert result["step"] == 16 and result["epoch"] == 2.0 and result["num_samples"] == 100
-  assert result["ema"] is False  # the run keeps no EMA generator
+  assert result["ema"] is True  # sampled from the run's EMA generator
   for key in SCALAR_KEYS:
     assert math.isfinite(result[key]), key
   assert 0 <= result["label_agreement"] <= 1 and len(result["class_shares"]) == 10
@@ -223,6 +221,7 @@ def test_evaluate_cli_creates_the_missing_directories_of_its_out(evaluated_run, 
   assert os.listdir(out.parent) == ["eval.json"]  # and no temporary file beside it
 
 
+@pytest.mark.slow  # 500 training steps in-process
 def test_a_briefly_trained_conditional_generator_draws_the_digits_it_is_asked_for(tmp_path, mnist_data_dir):
   """500 steps of a narrow cGAN (configs/cgan.py with DCGAN's Adam 2e-4, b1 0.5) on real MNIST: the shipped
   evaluator reads most samples as their intended digit. Measured on a 2-core CPU (~25 s of training): label

@@ -3,6 +3,7 @@
 import dataclasses
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -27,9 +28,11 @@ def train_tiny(workdir: str, data_dir: str, conditioning: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def conditional_run(tmp_path_factory, mnist_data_dir) -> str:
-  """A tiny conditional run with an EMA generator (16 steps)."""
-  return train_tiny(str(tmp_path_factory.mktemp("export") / "conditional"), mnist_data_dir, conditioning="digit")
+def conditional_run(tmp_path_factory, tiny_run) -> str:
+  """This module's copy of the session's tiny conditional run with an EMA generator (16 steps)."""
+  workdir = str(tmp_path_factory.mktemp("export") / "conditional")
+  shutil.copytree(tiny_run.workdir, workdir)
+  return workdir
 
 
 @pytest.fixture(scope="module")

@@ -107,6 +107,7 @@ def clusters_run(tiny_config, tmp_path):
   return generation.load_run(str(tmp_path / "run"))
 
 
+@pytest.mark.slow
 def test_named_sampling_redraws_until_every_sample_is_accepted(tiny_config, tmp_path):
   run = clusters_run(tiny_config, tmp_path)
   digits = np.arange(40, dtype=np.int32) % 10
@@ -126,6 +127,7 @@ def few_labels_config(tiny_config):
   return config
 
 
+@pytest.mark.slow
 def test_no_unlabelled_image_s_label_reaches_a_few_labels_run(tiny_config, tmp_path):
   """The same run with every label but the drawn ones hidden (-1) must be the same run, bit for bit."""
   config = few_labels_config(tiny_config)
@@ -147,6 +149,7 @@ def test_no_unlabelled_image_s_label_reaches_a_few_labels_run(tiny_config, tmp_p
   assert [strip(line) for line in metrics[0]] == [strip(line) for line in metrics[1]]
 
 
+@pytest.mark.slow
 def test_a_few_labels_run_records_its_labelled_images_in_eval_json_and_exports(tiny_config, tmp_path):
   from ganjax.synth import export
 
@@ -191,6 +194,7 @@ def test_bad_few_labels_settings_are_one_clear_error(tiny_config, overrides, fie
     config_lib.validate(tiny_config)
 
 
+@pytest.mark.slow
 def test_a_few_labels_run_trains_exactly_as_the_same_clusters_run(tiny_config, tmp_path):
   """Its GAN never sees a digit: the metrics and parameters equal those of conditioning clusters."""
   results = []
@@ -207,6 +211,7 @@ def test_a_few_labels_run_trains_exactly_as_the_same_clusters_run(tiny_config, t
   jax.tree.map(np.testing.assert_array_equal, results[0][1], results[1][1])
 
 
+@pytest.mark.slow
 def test_setting_up_a_few_labels_run_trains_no_namer_until_it_samples_digits(tiny_config, tmp_path, monkeypatch):
   """build() binds the namer and leaves it untrained; the run prepares it after its last step (no evaluation)."""
   config = few_labels_config(tiny_config)

@@ -7,8 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from configs import tiny
-from ganjax import conditioning, steps, train
+from ganjax import conditioning, steps
 from ganjax import saved_run
 from ganjax import images as images_lib
 from ganjax.errors import ConfigError, WorkdirError
@@ -16,13 +15,10 @@ from ganjax.synth import generation
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, mnist_data_dir):
-  """(workdir, final state) of a tiny conditional run with an EMA generator: 16 steps, checkpoints 12 and 16."""
-  config = tiny.get_config()
-  config.data_dir, config.download = mnist_data_dir, False
-  config.conditioning, config.ema_decay = "digit", 0.9
-  workdir = str(tmp_path_factory.mktemp("generation") / "run")
-  return workdir, train.train_and_evaluate(config, workdir)
+def trained(tiny_run):
+  """(workdir, final state) of the session's tiny conditional run with an EMA generator: 16 steps, checkpoints
+  12 and 16. Read only."""
+  return tiny_run.workdir, tiny_run.state
 
 
 @pytest.fixture(scope="module")

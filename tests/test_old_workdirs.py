@@ -57,6 +57,7 @@ def test_an_old_workdir_evaluates_and_exports_per_digit(old_workdir):
   np.testing.assert_array_equal(np.bincount(labels), [2] * 10)
 
 
+@pytest.mark.slow
 def test_an_old_workdir_resumes_with_todays_config(old_workdir, mnist_data_dir):
   config = tiny.get_config()
   config.data_dir, config.download = mnist_data_dir, False

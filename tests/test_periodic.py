@@ -170,6 +170,7 @@ def test_no_time_based_lines_when_progress_every_seconds_is_zero(caplog):
   assert [line.split()[1] for line in progress_lines(caplog)] == ["3/6", "6/6"]
 
 
+@pytest.mark.slow
 def test_a_run_writes_grids_evaluations_checkpoints_and_records_after_the_steps_the_schedule_names(
   tmp_path, tiny_config, monkeypatch, caplog
 ):

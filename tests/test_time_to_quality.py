@@ -112,6 +112,7 @@ def read_records(out_dir) -> list[dict]:
     return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow
 def test_training_time_leaves_evaluation_out_and_the_run_stops_where_every_target_holds(tiny_config, tmp_path, capsys):
   clock, steps = FakeClock(), []
   workdir, out_dir = str(tmp_path / "run"), str(tmp_path / "out")
@@ -136,6 +137,7 @@ def test_training_time_leaves_evaluation_out_and_the_run_stops_where_every_targe
   assert capsys.readouterr().out.count("s of training (+") == 3
 
 
+@pytest.mark.slow
 def test_an_interrupted_measurement_resumes_from_its_last_evaluation(tiny_config, tmp_path):
   workdir, out_dir, cadence = str(tmp_path / "run"), str(tmp_path / "out"), ttq.Cadence(every_seconds=0, every_steps=4)
   first_steps = []
@@ -161,6 +163,7 @@ def test_an_interrupted_measurement_resumes_from_its_last_evaluation(tiny_config
   assert not os.path.exists(tmp_path / "other")  # refused before the workdir is touched
 
 
+@pytest.mark.slow
 def test_the_measurement_is_the_runs_own_loop_with_grids_and_a_clean_stop_on_sigterm(tiny_config, tmp_path):
   workdir, out_dir, cadence = str(tmp_path / "run"), str(tmp_path / "out"), ttq.Cadence(every_seconds=0, every_steps=4)
   steps = []
@@ -180,6 +183,7 @@ def test_the_measurement_is_the_runs_own_loop_with_grids_and_a_clean_stop_on_sig
   assert sorted(os.listdir(os.path.join(workdir, "samples"))) == ["epoch_001.png", "final.png"]
 
 
+@pytest.mark.slow
 def test_a_few_labels_run_is_measured_as_it_trains(tiny_config, tmp_path):
   tiny_config.conditioning, tiny_config.num_clusters, tiny_config.labels_per_class = "few_labels", 10, 3
   tiny_config.num_train_steps, cadence, steps = 4, ttq.Cadence(every_seconds=0, every_steps=4), []
@@ -189,6 +193,7 @@ def test_a_few_labels_run_is_measured_as_it_trains(tiny_config, tmp_path):
   assert steps == [4] and [r["step"] for r in read_records(out_dir)] == [4]
 
 
+@pytest.mark.slow
 def test_real_evaluations_match_the_runs_own_and_report_how_far_from_the_targets(tiny_config, tmp_path):
   workdir, out_dir = str(tmp_path / "run"), str(tmp_path / "out")
   evaluation = sample_quality.Evaluation.create(tiny_config)

@@ -56,6 +56,7 @@ def test_main_trains_and_writes_every_output(tmp_path, mnist_data_dir):
   assert records[-1]["epoch"] == pytest.approx(2.0)
 
 
+@pytest.mark.slow
 def test_resume_is_exact(tmp_path, tiny_config):
   tiny_config.loss, tiny_config.num_critic_steps = "wgan_gp", 2
   straight = train.train_and_evaluate(tiny_config, str(tmp_path / "straight"))
@@ -79,6 +80,7 @@ def test_the_learning_rate_decay_runs_over_the_whole_run(tmp_path, tiny_config):
     train.release(experiment)
 
 
+@pytest.mark.slow
 def test_a_finished_run_rerun_changes_nothing(tmp_path, tiny_config):
   first = train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
   again = train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
@@ -123,6 +125,7 @@ def test_kill_9_then_the_same_command_resumes_from_the_last_checkpoint(tmp_path,
   assert os.path.isdir(workdir / "checkpoints" / "800")
 
 
+@pytest.mark.slow
 def test_an_unreadable_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, tiny_config):
   workdir = tmp_path / "run"
   tiny_config.num_train_steps = 8
@@ -137,6 +140,7 @@ def test_an_unreadable_latest_checkpoint_falls_back_to_the_previous_one(tmp_path
   assert os.path.isdir(str(workdir / "checkpoints") + "-unreadable/8")  # kept for inspection, not deleted
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_config_is_an_error_and_is_kept(tmp_path, tiny_config):
   workdir = tmp_path / "run"
   tiny_config.num_train_steps = 4
@@ -149,6 +153,7 @@ def test_a_checkpoint_of_another_config_is_an_error_and_is_kept(tmp_path, tiny_c
   assert (workdir / "config.json").read_text() == config_json  # still the run's, for evaluate.py and export.py
 
 
+@pytest.mark.slow
 def test_divergence_stops_the_run_and_keeps_the_checkpoint_before_it(tmp_path, tiny_config):
   workdir = tmp_path / "run"
   tiny_config.num_train_steps = 8
@@ -198,6 +203,7 @@ def test_main_without_data_or_network_names_the_data_dir(tmp_path):
   )
 
 
+@pytest.mark.slow
 def test_a_self_conditioned_run_clusters_once_trains_on_the_clusters_and_is_evaluated_unconditionally(
   tmp_path, tiny_config
 ):
@@ -231,6 +237,7 @@ def test_a_self_conditioned_run_clusters_once_trains_on_the_clusters_and_is_eval
     export.sample_dataset(run, export.ExportOptions(num_per_class=1, filter="critic"))
 
 
+@pytest.mark.slow
 def test_clusters_within_digits_train_on_digit_cluster_pairs_and_sample_the_asked_digits(tmp_path, tiny_config):
   from ganjax.data import clusters
   from ganjax.synth import generation
