@@ -127,6 +127,7 @@ def test_predictions_do_not_depend_on_the_chunk_size():
   assert classifiers.accuracy(model, params, images, logits.argmax(-1)) == 1.0
 
 
+@pytest.mark.slow
 def test_small_cnn_learns_real_mnist_and_cas_sees_wrong_labels(real_mnist):
   train_images, train_labels, test_images, test_labels = real_mnist
   recipe = classifiers.small_cnn_recipe(num_steps=100)

@@ -128,6 +128,7 @@ def test_every_critic_input_passes_through_the_augmentation_once(monkeypatch):
   assert len(seen) == 4  # the critic step's fakes, reals and GP interpolates; the generator step's fakes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["non_saturating", "wgan_gp"])
 def test_with_augmentation_both_networks_still_learn_and_the_step_changes(loss):
   plain_setup, state = make("", loss)

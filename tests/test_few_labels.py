@@ -61,6 +61,7 @@ def test_most_confident_keeps_each_class_s_most_confident_fraction():
   assert list(self_training.most_confident(probs, 2 / 3)) == [0, 2, 4, 5]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("labeller", self_training.LABELLERS)
 def test_self_training_rounds_grow_the_pseudo_labelled_set(mnist_data_dir, tiny_config, labeller):
   images, labels = mnist.load_split(tiny_config, "train")
