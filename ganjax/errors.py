@@ -18,7 +18,7 @@ class WorkdirError(GanjaxError):
 
 
 class TrainingDiverged(GanjaxError):
-  """A loss became NaN or infinite; the last good checkpoint is kept."""
+  """A loss became NaN or infinite; the last checkpoint before it is kept (named unverified if it was)."""
 
 
 class OutputPathError(GanjaxError):
