@@ -12,7 +12,8 @@ from ganjax import config as config_lib
 from ganjax import config_defaults, saved_run, train
 from ganjax.data import mnist
 from ganjax.errors import ConfigError, DataError, GenerationError
-from ganjax.few_labels import label_spreading, labelled, naming, self_training
+from ganjax.data import labelled
+from ganjax.few_labels import label_spreading, naming, self_training
 from ganjax.synth import generation
 
 

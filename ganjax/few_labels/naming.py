@@ -27,7 +27,8 @@ from ganjax import files, saved_run
 from ganjax.data.mnist import NUM_DIGITS
 from ganjax.errors import WorkdirError
 from ganjax.eval import classifiers
-from ganjax.few_labels import labelled, self_training
+from ganjax.data import labelled
+from ganjax.few_labels import self_training
 from ganjax.synth import augmentations
 
 PyTree = Any

@@ -25,7 +25,7 @@ from ganjax.config import SELF_TRAINING_LABELLERS as LABELLERS
 from ganjax.data import mnist
 from ganjax.eval import classifiers
 from ganjax.few_labels import label_spreading
-from ganjax.few_labels.labelled import FewLabels
+from ganjax.data.labelled import FewLabels
 
 PyTree = Any
 

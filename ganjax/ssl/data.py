@@ -13,7 +13,7 @@ import functools
 import jax
 import numpy as np
 
-from ganjax.few_labels import labelled as labelled_lib
+from ganjax.data import labelled as labelled_lib
 
 # Folded into the data key: the three streams and the init batch never share numbers.
 LABELLED_STREAM, UNLABELLED_STREAM, MATCHING_STREAM, INIT_STREAM = range(4)

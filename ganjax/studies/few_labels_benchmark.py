@@ -34,7 +34,8 @@ from ganjax.conditioning import NUM_DIGITS
 from ganjax.data import mnist
 from ganjax.errors import GenerationError
 from ganjax.eval import classifiers
-from ganjax.few_labels import labelled, naming, self_training
+from ganjax.data import labelled
+from ganjax.few_labels import naming, self_training
 from ganjax.studies import augmentation_gans as gans
 from ganjax.studies import cells
 from ganjax.studies import few_labels_report as report
