@@ -8,6 +8,9 @@ config.conditioning names the kind; the models see an integer label in [0, num_l
                   a user still asks for a digit, and its cluster is drawn by the cluster's share of that digit
   few_labels      trained exactly as clusters (no label reaches G or the critic); a user asks for a digit, which
                   the run's naming (a `Naming`, e.g. ganjax/few_labels/naming.py's) turns into clusters
+  semi_supervised G is unconditional; the critic is a 10-class classifier trained on the labelled few (drawn as
+                  few_labels draws them) and on every image without its label (ganjax/ssl/); a user asks
+                  for a digit, which the critic recognises in G's samples
 
 Code outside this module asks a Conditioning what it does (uses_clusters, needs_naming, ...), never its kind.
 """
@@ -23,10 +26,12 @@ import numpy as np
 
 from ganjax.data.mnist import NUM_DIGITS
 
-KINDS = ("none", "digit", "clusters", "digit_clusters", "few_labels")
+KINDS = ("none", "digit", "clusters", "digit_clusters", "few_labels", "semi_supervised")
 _TRAINS_ON_DIGITS = frozenset({"digit", "digit_clusters"})  # the training images' digit labels reach the models
 _CLUSTERED = frozenset({"clusters", "digit_clusters", "few_labels"})  # the model labels are k-means clusters
-_NAMED = frozenset({"few_labels"})  # trains without digit labels; a user's digit becomes a label through a Naming
+_LABELLED_FEW = frozenset({"few_labels", "semi_supervised"})  # labels_per_class labelled images per digit
+_NAMED = _LABELLED_FEW  # trains without most digit labels; a user's digit reaches G through a Naming
+_RECOGNIZES = frozenset({"semi_supervised"})  # the critic classifies digits (and trains on the labelled few)
 CLUSTER_KEY = 2**32 - 1  # folded into a sampling key for the cluster draws (the noise uses 0, 1, ...)
 
 
@@ -58,6 +63,16 @@ class Conditioning:
   def needs_naming(self) -> bool:
     """A user's digit reaches G only through a `Naming` of the run (few_labels): sampling digits needs one."""
     return self.kind in _NAMED
+
+  @property
+  def uses_labelled_few(self) -> bool:
+    """labels_per_class labelled images per digit, drawn with label_seed, are all the labels the run knows."""
+    return self.kind in _LABELLED_FEW
+
+  @property
+  def recognizes(self) -> bool:
+    """The critic is a digit classifier trained with the GAN (semi_supervised): the run is a recognizer."""
+    return self.kind in _RECOGNIZES
 
   @property
   def uses_clusters(self) -> bool:

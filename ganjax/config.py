@@ -143,7 +143,7 @@ def validate_conditioning(config: ml_collections.ConfigDict) -> None:
     config.num_clusters,
     "it must be an integer >= 2 with conditioning clusters, digit_clusters or few_labels, else 0",
   )
-  _validate_few_labels(config, described.needs_naming)
+  _validate_labelled_few(config, described)
   _require(
     config.critic_label_input in models.CRITIC_LABEL_INPUTS,
     "critic_label_input",
@@ -169,24 +169,31 @@ def validate_conditioning(config: ml_collections.ConfigDict) -> None:
   )
 
 
-def _validate_few_labels(config: ml_collections.ConfigDict, few: bool) -> None:
-  """The labelled few and the namer of a run named by a few labels (conditioning few_labels, ganjax/few_labels/)."""
+def _validate_labelled_few(config: ml_collections.ConfigDict, described: conditioning.Conditioning) -> None:
+  """The labelled few (conditioning few_labels, semi_supervised), and the namer of few_labels (ganjax/few_labels/)."""
+  few = described.uses_labelled_few
   _require(
     _is_int(config.labels_per_class) and (config.labels_per_class >= 1 if few else config.labels_per_class == 0),
     "labels_per_class",
     config.labels_per_class,
-    "it must be an integer >= 1 with conditioning few_labels, else 0",
+    "it must be an integer >= 1 with conditioning few_labels or semi_supervised, else 0",
   )
   _require(_is_int(config.label_seed) and config.label_seed >= 0, "label_seed", config.label_seed, "an integer >= 0")
-  if not few:
-    return
+  if few:
+    _require(
+      not config.examples_per_class,
+      "examples_per_class",
+      config.examples_per_class,
+      f"it must be 0 with {described.kind}, which trains on every image (labels_per_class sets the labelled few)",
+    )
+  if described.recognizes:
+    validate_semi_supervised(config)
+  elif few:
+    _validate_namer(config)
+
+
+def _validate_namer(config: ml_collections.ConfigDict) -> None:
   _require(config.num_clusters >= 10, "num_clusters", config.num_clusters, "few_labels needs >= 10 (the digits)")
-  _require(
-    not config.examples_per_class,
-    "examples_per_class",
-    config.examples_per_class,
-    "it must be 0 with few_labels, which trains on every image (labels_per_class sets the labelled few)",
-  )
   rounds, steps_ = config.self_training_rounds, config.self_training_steps
   _require(_is_int(rounds) and rounds >= 0, "self_training_rounds", rounds, "it must be an integer >= 0")
   _require(_is_int(steps_) and steps_ >= 1, "self_training_steps", steps_, "it must be an integer >= 1")
@@ -199,8 +206,37 @@ def _validate_few_labels(config: ml_collections.ConfigDict, few: bool) -> None:
   )
 
 
+def validate_semi_supervised(config: ml_collections.ConfigDict) -> None:
+  """The semi-supervised GAN's models and losses (ganjax/ssl/): one device, one critic step per generator step."""
+  for field in ("ssl_critic_features", "ssl_generator_features"):
+    widths = config[field]
+    _require(
+      len(widths) >= 1 and all(_is_int(w) and w >= 1 for w in widths), field, widths, "one or more positive widths"
+    )
+  for field in ("critic_input_noise", "critic_hidden_noise", "unlabelled_weight", "collapse_generator_loss"):
+    _require(_is_number(config[field]) and config[field] >= 0, field, config[field], "it must be a number >= 0")
+  _require(isinstance(config.freeze_hidden_scales, bool), "freeze_hidden_scales", config.freeze_hidden_scales, "a bool")
+  _positive_ints(config, "labelled_batch_size")
+  for field in ("critic_ema_decay", "collapse_unlabelled_loss"):
+    _require(_is_number(config[field]) and 0 <= config[field] < 1, field, config[field], "it must be in [0, 1)")
+  patience = config.collapse_patience
+  _require(_is_int(patience) and patience >= 0, "collapse_patience", patience, "an integer >= 0 (0: never stop)")
+  decay = config.learning_rate_decay
+  _require(decay == "none", "learning_rate_decay", decay, "semi_supervised takes none (a constant rate)")
+  _require(config.num_critic_steps == 1, "num_critic_steps", config.num_critic_steps, "semi_supervised takes 1")
+  _require(
+    config.num_devices == 1 and config.parallel == "jit",
+    "num_devices",
+    config.num_devices,
+    "semi_supervised trains on one device (its noise is drawn per batch): set num_devices=1, parallel='jit'",
+  )
+
+
 def validate_objective(config: ml_collections.ConfigDict) -> None:
-  _require(config.loss in losses.OBJECTIVES, "loss", config.loss, f"allowed: {', '.join(losses.OBJECTIVES)}")
+  recognizes = conditioning.Conditioning(config.conditioning).recognizes
+  allowed = losses.SEMI_SUPERVISED_OBJECTIVES if recognizes else losses.OBJECTIVES
+  kind = "semi_supervised" if recognizes else "any conditioning but semi_supervised"
+  _require(config.loss in allowed, "loss", config.loss, f"allowed with {kind}: {', '.join(allowed)}")
   _positive_ints(config, "num_critic_steps")
   _require(config.clip_value > 0, "clip_value", config.clip_value, "it must be > 0")
   _require(

@@ -36,8 +36,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.batch_size = 256  # real images per critic step (and fakes per generator step)
   config.train_subset = 0  # > 0: train on the first N training images only (tests)
   config.examples_per_class = 0  # > 0: train on the first N images of each class only (small-data studies)
-  # conditioning few_labels: this many labelled images per digit, drawn at random with label_seed; every other
-  # training image is used without its label (docs/few_labels.md).
+  # conditioning few_labels and semi_supervised: this many labelled images per digit, drawn at random with
+  # label_seed; every other training image is used without its label (docs/few_labels.md).
   config.labels_per_class = 0
   config.label_seed = 0
 
@@ -64,7 +64,8 @@ def get_config() -> ml_collections.ConfigDict:
   #   none: unconditional; digit: the MNIST digit (configs/cgan.py); clusters: k-means clusters of all training
   #   images, no labels used (self-conditioning); digit_clusters: (digit, k-means cluster within the digit);
   #   few_labels: the clusters of all images, named after digits from labels_per_class labels per digit by a
-  #   self-trained classifier, which also checks every sample (ganjax/few_labels/).
+  #   self-trained classifier, which also checks every sample (ganjax/few_labels/); semi_supervised: G
+  #   unconditional, the critic a digit classifier trained on the labelled few and all images (configs/ssl_gan.py).
   config.conditioning = "none"
   config.num_clusters = 0  # (few_labels,) clusters: of all images; digit_clusters: within each digit; else 0
   config.self_training_rounds = 2  # few_labels: pseudo-labelling rounds of the namer after its labelled-only one
@@ -82,6 +83,22 @@ def get_config() -> ml_collections.ConfigDict:
   # at chance), so G gains nothing from fooling the twin beyond chance; the unbounded term starts blow-ups
   # (docs/performance.md). 0: TAC-GAN as published.
   config.twin_loss_cap = 0.0
+
+  # The semi-supervised GAN (conditioning semi_supervised, ganjax/ssl/; Improved GAN's MLPs, with loss
+  # feature_matching): read by no other run.
+  config.ssl_critic_features = (1000, 500, 250, 250, 250)  # weight-normalised dense layers (data-dependent init)
+  config.ssl_generator_features = (500, 500)  # dense -> batch norm without scale -> softplus
+  config.critic_input_noise = 0.3  # Gaussian noise std on the critic's input in training
+  config.critic_hidden_noise = 0.5  # and after each hidden layer
+  config.freeze_hidden_scales = True  # the hidden layers' weight-norm scales stay at their data-dependent init
+  config.labelled_batch_size = 100  # labelled images per critic step (the few, tiled and reshuffled)
+  config.unlabelled_weight = 1.0  # of the real-vs-fake term in the critic's loss
+  config.critic_ema_decay = 0.9999  # the critic's moving average, which evaluation and recognition read
+  # The run stops as collapsed when, over this many metric windows in a row (0: never), the unlabelled loss is
+  # below the first bound and G's feature-matching loss above the second (ganjax/ssl/actions.py CheckCollapse).
+  config.collapse_patience = 3
+  config.collapse_unlabelled_loss = 0.02
+  config.collapse_generator_loss = 30.0
 
   # Sampling (grids, evaluation, export).
   config.ema_decay = 0.0  # > 0: sample and evaluate with an exponential moving average of G's parameters

@@ -20,6 +20,8 @@ from ganjax import config as config_lib
 from ganjax import workdir as workdir_lib
 from ganjax.data import clusters, mnist
 from ganjax.errors import WorkdirError
+from ganjax.ssl import experiment as ssl_experiment
+from ganjax.ssl import steps as ssl_steps
 
 
 def open_workdir(workdir: str, is_main: bool) -> tuple[str, workdir_lib.WorkdirLock | None]:
@@ -37,15 +39,16 @@ def open_workdir(workdir: str, is_main: bool) -> tuple[str, workdir_lib.WorkdirL
 class Experiment:
   """A run set up and ready to train: devices, data, the (restored) state and the compiled step.
 
-  `state` is in the layout `train_step` takes, which donates it: the first step consumes it.
+  `state` is in the layout `train_step` takes, which donates it: the first step consumes it. A semi_supervised
+  run (ganjax/ssl/) has its own setup and state; the loop and the actions that only save and report are shared.
   """
 
   config: ml_collections.ConfigDict
   workdir: str
   is_main: bool  # process 0: the one that writes logs, metrics, grids and plots
   devices: parallel.DataParallel
-  setup: steps.GanSetup
-  state: steps.TrainState
+  setup: steps.GanSetup | ssl_steps.SslSetup
+  state: steps.TrainState | ssl_steps.SslState
   start: periodic.Position  # where the restored checkpoint left off (step 0 for a new run)
   total_steps: int
   root_key: jax.Array  # the run's root key (the checkpoint's, when resumed)
@@ -54,8 +57,7 @@ class Experiment:
   checkpoints: checkpoints_lib.Checkpoints
   lock: workdir_lib.WorkdirLock | None  # process 0's, held until the run ends
   writer: metric_writers.MetricWriter | None  # process 0's metrics.jsonl and TensorBoard, from the restored step
-  shuffler: mnist.EpochShuffler
-  dataset: tuple[jax.Array, jax.Array]  # every training image and label, on every device
+  batches: Callable[[periodic.Position], dict]  # the real batches of the step taken from a position
   train_step: Callable  # (state, batch, step_key) -> (state, metrics), compiled for the devices
   prepare_naming: Callable[[], conditioning.Naming] | None  # a run that needs a naming: prepares it (minutes)
 
@@ -67,10 +69,14 @@ class Experiment:
   def schedule(self) -> periodic.Schedule:
     return periodic.Schedule.from_config(self.config, self.total_steps)
 
+  @property
+  def recognizes(self) -> bool:
+    """A semi_supervised run: its critic is a digit classifier (ganjax/ssl/)."""
+    return isinstance(self.setup, ssl_steps.SslSetup)
+
   def batch(self, position: periodic.Position) -> dict[str, jax.Array]:
     """The real batches of the generator step taken from `position`, in the layout `train_step` takes."""
-    indices = self.shuffler.indices(position.batches, self.config.num_critic_steps)
-    return self.devices.batch(*self.dataset, indices)
+    return self.batches(position)
 
 
 def build(
@@ -107,7 +113,7 @@ def build(
     _close(checkpoints, writer, lock)
     raise
   naming = None
-  if started.setup.conditioning.needs_naming and prepare_naming is not None:
+  if started.naming_data is not None and started.setup.conditioning.needs_naming and prepare_naming is not None:
     naming = functools.partial(prepare_naming, workdir, config, *started.naming_data, write=is_main)
   experiment = _experiment(config, workdir, is_main, devices, started, checkpoints, lock, writer, naming)
   _log_start(experiment)
@@ -118,28 +124,30 @@ def build(
 class _Started:
   """What build sets up between the workdir check and the first write: the models, the data and the state."""
 
-  setup: steps.GanSetup
-  state: steps.TrainState  # restored, or new
+  setup: steps.GanSetup | ssl_experiment.SslRecipe  # a semi_supervised run's recipe holds its setup and data
+  state: steps.TrainState | ssl_steps.SslState  # restored, or new
   root_key: jax.Array
   batches_consumed: int
   train_images: np.ndarray
-  train_labels: np.ndarray  # what the run trains on: digits, or clusters
-  naming_data: tuple  # (images, digits, training labels) for prepare_naming
+  train_labels: np.ndarray | None  # what the run trains on: digits, or clusters (semi_supervised: the recipe's)
+  naming_data: tuple | None  # (images, digits, training labels) for prepare_naming
   checkpoints: checkpoints_lib.Checkpoints  # open: build closes it if the start fails after this
+  total_steps: int
 
 
 def _start(config, workdir, devices, dataset, is_main) -> _Started:
   """Build the models, load the data, restore the newest checkpoint (or start afresh) and label the training
   images (clusters are computed once and kept in the workdir)."""
-  setup = devices.make_setup(config)
   train_images, digits = dataset if dataset is not None else mnist.load_split(config, "train")
+  if conditioning.Conditioning(config.conditioning).recognizes:
+    return _start_semi_supervised(config, workdir, devices, train_images, digits, is_main)
+  setup = devices.make_setup(config)
   total_steps = config_lib.total_train_steps(config, len(train_images))
   setup = dataclasses.replace(setup, total_steps=total_steps)  # the learning-rate decays run over the whole run
-  checkpoints = checkpoints_lib.Checkpoints(
-    os.path.join(workdir, saved_run.CHECKPOINTS_DIR), config.checkpoint_every_steps, config.keep_checkpoints
-  )
+  checkpoints = _open_checkpoints(config, workdir)
   try:
-    state, root_key, batches_consumed = _restore_or_start(config, workdir, setup, devices, checkpoints, is_main)
+    new_state = functools.partial(steps.create_state, setup)
+    state, root_key, batches_consumed = _restore_or_start(config, workdir, new_state, devices, checkpoints, is_main)
     labels_key = rng.stream(jax.random.key(config.seed), rng.TRAINING_LABELS)
     train_labels, shares = clusters.training_labels(  # few_labels reads only its labelled few's digits
       setup.conditioning, workdir, train_images, digits, labels_key, write=is_main
@@ -150,40 +158,78 @@ def _start(config, workdir, devices, dataset, is_main) -> _Started:
   if shares is not None and not int(state.step):  # a resumed run keeps the shares of its checkpoint
     state = state.replace(cluster_shares=jnp.asarray(shares))
   naming_data = (train_images, digits, train_labels)
-  return _Started(setup, state, root_key, batches_consumed, train_images, train_labels, naming_data, checkpoints)
+  return _Started(
+    setup, state, root_key, batches_consumed, train_images, train_labels, naming_data, checkpoints, total_steps
+  )
+
+
+def _start_semi_supervised(config, workdir, devices, train_images, digits, is_main) -> _Started:
+  """_start of a semi_supervised run: the labelled few are drawn from `digits`; no other label is kept."""
+  recipe = ssl_experiment.recipe(config, train_images, digits)
+  total_steps = config_lib.total_train_steps(config, len(train_images))
+  checkpoints = _open_checkpoints(config, workdir)
+  try:
+    state, root_key, batches_consumed = _restore_or_start(
+      config, workdir, recipe.new_state, devices, checkpoints, is_main
+    )
+  except BaseException:
+    checkpoints.close()
+    raise
+  return _Started(recipe, state, root_key, batches_consumed, train_images, None, None, checkpoints, total_steps)
+
+
+def _open_checkpoints(config, workdir) -> checkpoints_lib.Checkpoints:
+  directory = os.path.join(workdir, saved_run.CHECKPOINTS_DIR)
+  return checkpoints_lib.Checkpoints(directory, config.checkpoint_every_steps, config.keep_checkpoints)
 
 
 def _experiment(config, workdir, is_main, devices, started, checkpoints, lock, writer, prepare_naming) -> Experiment:
   """The Experiment of a started run: its state and data on the devices and its train step compiled."""
   state, num_examples, root_key = started.state, len(started.train_images), started.root_key
   per_epoch = config_lib.batches_per_epoch(config, num_examples)
+  setup, batches, train_step = _batches_and_step(config, devices, started)
   return Experiment(
     config=config,
     workdir=workdir,
     is_main=is_main,
     devices=devices,
-    setup=started.setup,
+    setup=setup,
     state=devices.put_state(state),
     start=periodic.Position(int(state.step), started.batches_consumed, per_epoch),
-    total_steps=started.setup.total_steps,
+    total_steps=started.total_steps,
     root_key=root_key,
     step_key=rng.stream(root_key, rng.STEP),
-    cluster_shares=None if state.cluster_shares is None else np.asarray(state.cluster_shares),
+    cluster_shares=None if getattr(state, "cluster_shares", None) is None else np.asarray(state.cluster_shares),
     checkpoints=checkpoints,
     lock=lock,
     writer=writer,
-    shuffler=mnist.EpochShuffler(rng.stream(root_key, rng.SHUFFLE), num_examples, config.batch_size),
-    dataset=devices.put_dataset(started.train_images, started.train_labels),
-    train_step=devices.compile_train_step(started.setup),
+    batches=batches,
+    train_step=train_step,
     prepare_naming=prepare_naming,
   )
 
 
-def _restore_or_start(config, workdir, setup, devices, checkpoints, is_main):
-  """(state, root key, real batches consumed): the newest checkpoint that restores and verifies, else a new
-  state. Its record must agree with `config` where config.json cannot say (saved_run.check_workdir)."""
+def _batches_and_step(config, devices, started: _Started) -> tuple:
+  """(setup, position -> batch, compiled train step): the whole dataset on every device and each batch gathered
+  there; a semi_supervised run's three batch streams on its one device."""
+  if isinstance(started.setup, ssl_experiment.SslRecipe):
+    recipe = started.setup
+    batches = recipe.batches(config, started.root_key)
+    return recipe.setup, ssl_experiment.step_batches(batches), ssl_steps.make_train_step(recipe.setup)
+  dataset = devices.put_dataset(started.train_images, started.train_labels)
+  shuffler = mnist.EpochShuffler(rng.stream(started.root_key, rng.SHUFFLE), len(started.train_images), config.batch_size)
+
+  def batches(position: periodic.Position) -> dict[str, jax.Array]:
+    return devices.batch(*dataset, shuffler.indices(position.batches, config.num_critic_steps))
+
+  return started.setup, batches, devices.compile_train_step(started.setup)
+
+
+def _restore_or_start(config, workdir, new_state, devices, checkpoints, is_main):
+  """(state, root key, real batches consumed): the newest checkpoint that restores and verifies, else
+  new_state(key). Its record must agree with `config` where config.json cannot say (saved_run.check_workdir)."""
   root_key = jax.random.key(config.seed)
-  state = steps.create_state(setup, rng.stream(root_key, rng.INIT))
+  state = new_state(rng.stream(root_key, rng.INIT))
   if not checkpoints.steps():
     return state, root_key, 0
   if is_main:
@@ -212,9 +258,10 @@ def _close(checkpoints, writer, lock) -> None:
 
 def _log_start(experiment: Experiment) -> None:
   config, devices = experiment.config, experiment.devices
+  objective = "semi-supervised GAN" if experiment.recognizes else experiment.setup.objective.name
   logging.info(
     "training %s for %d generator steps (%.2f epochs of %d batches of %d) from step %d on %d x %s (%s, %d process(es))",
-    experiment.setup.objective.name,
+    objective,
     experiment.total_steps,
     experiment.num_epochs,
     experiment.start.per_epoch,

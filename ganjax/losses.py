@@ -63,6 +63,8 @@ def wasserstein_generator_loss(fake_logits: jax.Array) -> jax.Array:
 
 
 OBJECTIVES = ("minimax", "non_saturating", "wgan", "wgan_gp")
+# conditioning semi_supervised (ganjax/ssl/): the critic's loss is class_loss + unlabelled_loss; G's is this one.
+SEMI_SUPERVISED_OBJECTIVES = ("feature_matching",)
 
 
 def make_objective(name: str, clip_value: float = 0.01, gradient_penalty_weight: float = 10.0) -> Objective:

@@ -21,6 +21,7 @@ EVAL_PANELS = (
   ("score", ("eval_classifier_score",)),
   ("precision / recall", ("eval_precision", "eval_recall")),
   ("classes", ("eval_min_class_share", "eval_label_agreement", "eval_cas")),
+  ("critic's test accuracy", ("eval_test_accuracy", "eval_test_accuracy_live")),
 )
 
 
@@ -51,6 +52,24 @@ def _plot(records: list[dict], panel_spec, path: str, title: str, marker: str | 
   axes[-1, 0].set_xlabel("epoch")
   if title:
     axes[0, 0].set_title(title)
+  fig.tight_layout()
+  with files.atomic_path(path) as tmp:
+    fig.savefig(tmp, dpi=100)
+  plt.close(fig)
+
+
+def plot_recognition(records: list[dict], path: str, reference: dict[int, float], title: str = "") -> None:
+  """A semi-supervised critic's test accuracy per epoch (averaged and live), beside a reference curve."""
+  epochs = [r["epoch"] for r in records]
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  ax.plot(epochs, [r["eval_test_accuracy"] for r in records], marker=".", label="averaged critic (what is read)")
+  ax.plot(epochs, [r["eval_test_accuracy_live"] for r in records], alpha=0.5, label="live critic")
+  shown = {e: a for e, a in reference.items() if e <= max(epochs, default=0) * 1.2 + 1}
+  if shown:
+    ax.plot(list(shown), list(shown.values()), "o--", label="the reference recipe (published port)")
+  ax.set(xlabel="epoch", ylabel="test accuracy", ylim=(max(0.0, min(0.6, *ax.get_ylim())), 1.0), title=title)
+  ax.grid(alpha=0.3)
+  ax.legend(loc="lower right")
   fig.tight_layout()
   with files.atomic_path(path) as tmp:
     fig.savefig(tmp, dpi=100)

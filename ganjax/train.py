@@ -13,6 +13,7 @@ import ml_collections
 
 from ganjax import conditioning, periodic, progress, saved_run, steps, stopping
 from ganjax.experiment import Experiment, build, release  # noqa: F401 (train.build and train.release, as before)
+from ganjax.ssl import actions as ssl_actions
 
 
 def train_and_evaluate(
@@ -48,7 +49,8 @@ def periodic_actions(
 ) -> list[periodic.Action]:
   """The actions of the training loop, in the order they act after a step (the metrics are checked finite
   before the checkpoint that follows them), built from the experiment: the `scheduled` ones of progress records,
-  checkpoints, sample grids and evaluations. `saver` and `clock` are shared with any other action."""
+  checkpoints, sample grids and evaluations. `saver` and `clock` are shared with any other action. A
+  semi_supervised run evaluates its critic's test accuracy, and checks for its collapse before each checkpoint."""
   e, config, unreplicate, schedule = experiment, experiment.config, experiment.devices.unreplicate, experiment.schedule
   saver = saver or checkpoint_saver(experiment)
   build_action = {
@@ -63,6 +65,14 @@ def periodic_actions(
       schedule, e.setup, config, e.root_key, e.workdir, e.writer, clock, unreplicate, e.prepare_naming
     ),
   }
+  if experiment.recognizes:
+    build_action.update(
+      collapse=lambda: ssl_actions.CheckCollapse(schedule, config, saver),
+      grids=lambda: ssl_actions.SampleGrids(schedule, e.setup, config, e.root_key, e.workdir, clock, e.is_main),
+      evaluate=lambda: ssl_actions.EvaluateRecognition(schedule, e.setup, config, e.workdir, e.writer, clock),
+    )
+    if "report" in scheduled:
+      scheduled = ("report", "collapse", *(name for name in scheduled if name != "report"))
   return [build_action[name]() for name in scheduled]
 
 

@@ -68,13 +68,15 @@ class SslBatches:
   labelled_indices: np.ndarray  # int [L]: which of them are labelled
   labelled_labels: np.ndarray  # int32 [L]
   key: jax.Array
-  batch_size: int = 100
+  batch_size: int = 100  # unlabelled images per iteration (and fakes, and G's real batch)
+  labelled_batch_size: int = 0  # labelled images per iteration; 0: batch_size
 
   def __post_init__(self):
-    stream = lambda s, n: TiledShuffler(jax.random.fold_in(self.key, s), n, self.batch_size)
-    self.labelled = stream(LABELLED_STREAM, len(self.labelled_indices))
-    self.unlabelled = stream(UNLABELLED_STREAM, len(self.images))
-    self.matching = stream(MATCHING_STREAM, len(self.images))
+    stream = lambda s, n, b: TiledShuffler(jax.random.fold_in(self.key, s), n, b)  # noqa: E731
+    labelled_batch_size = self.labelled_batch_size or self.batch_size
+    self.labelled = stream(LABELLED_STREAM, len(self.labelled_indices), labelled_batch_size)
+    self.unlabelled = stream(UNLABELLED_STREAM, len(self.images), self.batch_size)
+    self.matching = stream(MATCHING_STREAM, len(self.images), self.batch_size)
 
   def batch(self, iteration: int) -> dict[str, np.ndarray]:
     """labelled_image, label, unlabelled_image and matching_image (G's real batch) of one iteration."""
@@ -88,14 +90,25 @@ class SslBatches:
 
   def init_images(self, count: int = 500) -> np.ndarray:
     """`count` training images drawn without replacement: the batch of the critic's data-dependent init."""
-    order = jax.random.permutation(jax.random.fold_in(self.key, INIT_STREAM), len(self.images))
-    return self.images[np.sort(np.asarray(order[:count]))]
+    return init_images(self.images, jax.random.fold_in(self.key, INIT_STREAM), count)
+
+
+def init_images(images: np.ndarray, key: jax.Array, count: int = 500) -> np.ndarray:
+  """`count` of `images` drawn without replacement (in index order) with `key`."""
+  order = jax.random.permutation(key, len(images))
+  return images[np.sort(np.asarray(order[:count]))]
 
 
 def few_labels_batches(
-  images: np.ndarray, labels: np.ndarray, labels_per_class: int, label_seed: int, key: jax.Array, batch_size: int = 100
+  images: np.ndarray,
+  labels: np.ndarray,
+  labels_per_class: int,
+  label_seed: int,
+  key: jax.Array,
+  batch_size: int = 100,
+  labelled_batch_size: int = 0,
 ) -> SslBatches:
   """The batches of a run with labels_per_class labels per digit, drawn as ganjax.few_labels draws them."""
   labelled_indices = labelled_lib.draw_labelled(labels, labels_per_class, label_seed)
   labelled_labels = np.asarray(labels)[labelled_indices].astype(np.int32)
-  return SslBatches(images, labelled_indices, labelled_labels, key, batch_size)
+  return SslBatches(images, labelled_indices, labelled_labels, key, batch_size, labelled_batch_size)

@@ -15,10 +15,11 @@ from typing import Any
 import flax
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
-from ganjax import losses
+from ganjax import losses, optimizers
 from ganjax.ssl.models import FROZEN, NOISE, SslCritic, SslCriticOutput, SslGenerator, init_critic
 
 PyTree = Any
@@ -56,6 +57,25 @@ class SslSetup:
   latent_dim: int = 100
   unlabelled_weight: float = 1.0  # of the real-vs-fake term in the critic's loss
   ema_decay: float = 0.9999
+
+
+def make_setup(config: ml_collections.ConfigDict) -> SslSetup:
+  """The setup of a validated semi_supervised config (ganjax/config_defaults.py's semi-supervised fields)."""
+  critic = SslCritic(
+    hidden_features=tuple(config.ssl_critic_features),
+    input_noise=config.critic_input_noise,
+    hidden_noise=config.critic_hidden_noise,
+    freeze_hidden_scales=config.freeze_hidden_scales,
+  )
+  return SslSetup(
+    critic=critic,
+    generator=SslGenerator(hidden_features=tuple(config.ssl_generator_features)),
+    critic_optimizer=optimizers.make_optimizer(config.critic_optimizer, "config.critic_optimizer"),
+    generator_optimizer=optimizers.make_optimizer(config.generator_optimizer, "config.generator_optimizer"),
+    latent_dim=config.latent_dim,
+    unlabelled_weight=config.unlabelled_weight,
+    ema_decay=config.critic_ema_decay,
+  )
 
 
 def to_unit_images(images: jax.Array) -> jax.Array:

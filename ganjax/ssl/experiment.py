@@ -1,0 +1,85 @@
+"""The semi-supervised GAN's part of setting up a run (conditioning semi_supervised; ganjax/experiment.py calls
+it): its setup, a new state, the batches of every step and the compiled step; and a saved run's critic, for
+recognition.
+
+The labelled few are drawn from the training images' digits with (labels_per_class, label_seed), as
+few_labels draws them; no other training label reaches a batch.
+"""
+
+import dataclasses
+import os
+from collections.abc import Callable
+
+import jax
+import ml_collections
+import numpy as np
+
+from ganjax import checkpoints as checkpoints_lib
+from ganjax import rng, saved_run
+from ganjax.data import labelled as labelled_lib
+from ganjax.errors import WorkdirError
+from ganjax.ssl import data, steps
+
+INIT_IMAGES = 500  # the data-dependent init's batch (the reference's)
+
+
+@dataclasses.dataclass(frozen=True)
+class SslRecipe:
+  """What a semi_supervised run trains with, before its state exists."""
+
+  setup: steps.SslSetup
+  images: np.ndarray  # uint8 [N, 28, 28, 1]: every training image (the unlabelled pool)
+  labelled_indices: np.ndarray  # int [L]: the labelled few
+  labelled_labels: np.ndarray  # int32 [L]: their digits
+
+  def new_state(self, key: jax.Array) -> steps.SslState:
+    """A fresh state: the critic's data-dependent init runs on INIT_IMAGES training images drawn with `key`."""
+    init_key, state_key = jax.random.split(key)
+    count = min(INIT_IMAGES, len(self.images))
+    return steps.create_state(self.setup, state_key, data.init_images(self.images, init_key, count))
+
+  def batches(self, config: ml_collections.ConfigDict, root_key: jax.Array) -> data.SslBatches:
+    """The run's batch streams, drawn from its root key: step s trains on batches.batch(s)."""
+    key = rng.stream(root_key, rng.SHUFFLE)
+    return data.SslBatches(
+      self.images, self.labelled_indices, self.labelled_labels, key, config.batch_size, config.labelled_batch_size
+    )
+
+
+def recipe(config: ml_collections.ConfigDict, images: np.ndarray, digits: np.ndarray) -> SslRecipe:
+  """The recipe of a validated semi_supervised config on the training images and their digits."""
+  labelled_indices = labelled_lib.draw_labelled(digits, config.labels_per_class, config.label_seed)
+  labelled_labels = np.asarray(digits)[labelled_indices].astype(np.int32)
+  return SslRecipe(steps.make_setup(config), images, labelled_indices, labelled_labels)
+
+
+def step_batches(batches: data.SslBatches) -> Callable:
+  """position -> the batch of the step taken from it (one iteration per step)."""
+  return lambda position: batches.batch(position.step)
+
+
+def load_recognizer_parts(workdir: str) -> tuple[ml_collections.ConfigDict, steps.SslSetup, steps.SslState]:
+  """(config, setup, state) of the semi_supervised run in `workdir`, from its newest checkpoint that restores
+  and verifies; WorkdirError if the workdir holds no such run."""
+  config = saved_run.load(workdir)
+  if config.get("conditioning") != "semi_supervised":
+    raise WorkdirError(
+      f"{workdir} holds a run with conditioning {config.get('conditioning')!r}; only a semi_supervised run's "
+      "critic recognizes digits (configs/ssl_gan.py)"
+    )
+  setup = steps.make_setup(config)
+  images = np.zeros((INIT_IMAGES, 28, 28, 1), np.uint8)
+  template = jax.eval_shape(lambda key: steps.create_state(setup, key, images), jax.random.key(0))
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), template)
+  directory = os.path.join(workdir, saved_run.CHECKPOINTS_DIR)
+  if not os.path.isdir(directory):
+    raise WorkdirError(f"no checkpoint in {directory} yet; train first (python main.py ...)")
+  checkpoints = checkpoints_lib.Checkpoints(directory, 1, 1_000_000, writer=False)
+  try:
+    restored = checkpoints.restore_latest(abstract)
+  finally:
+    checkpoints.close()
+  if restored is None:
+    raise WorkdirError(f"no checkpoint in {directory} yet; train first (python main.py ...)")
+  return config, setup, restored[0]
