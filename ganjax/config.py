@@ -217,6 +217,8 @@ def validate_semi_supervised(config: ml_collections.ConfigDict) -> None:
     _require(_is_number(config[field]) and config[field] >= 0, field, config[field], "it must be a number >= 0")
   _require(isinstance(config.freeze_hidden_scales, bool), "freeze_hidden_scales", config.freeze_hidden_scales, "a bool")
   _positive_ints(config, "labelled_batch_size")
+  for field in ("labelled_shift", "unlabelled_shift"):
+    _require(_is_int(config[field]) and 0 <= config[field] <= 8, field, config[field], "pixels: an integer in [0, 8]")
   for field in ("critic_ema_decay", "collapse_unlabelled_loss"):
     _require(_is_number(config[field]) and 0 <= config[field] < 1, field, config[field], "it must be in [0, 1)")
   patience = config.collapse_patience

@@ -141,3 +141,19 @@ def test_the_reference_driver_trains_and_reports_every_epoch(tiny_config):
   for name in ("test_accuracy", "test_accuracy_ema", "test_accuracy_ema_debiased"):
     assert 0.0 <= records[-1][name] <= 1.0
   assert all(np.isfinite(records[-1][name]) for name in ("critic_loss", "generator_loss", "unlabelled_loss"))
+
+
+def test_shift_images_moves_each_image_within_the_bound():
+  images = np.zeros((64, 28, 28, 1), np.float32)
+  images[:, 10:18, 9:15] = np.random.default_rng(0).uniform(0.1, 1.0, (64, 8, 6, 1))  # away from the borders
+  shifted = np.asarray(steps.shift_images(jax.random.key(0), jnp.asarray(images), 2))
+  np.testing.assert_array_equal(np.asarray(steps.shift_images(jax.random.key(0), jnp.asarray(images), 0)), images)
+  seen = set()
+  for original, moved in zip(images, shifted):
+    matches = [
+      (dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+      if np.array_equal(np.roll(original, (dy, dx), axis=(0, 1)), moved)
+    ]  # fmt: skip
+    assert len(matches) == 1
+    seen.add(matches[0])
+  assert len(seen) > 10  # offsets differ between images (25 possible)

@@ -24,6 +24,7 @@ from ganjax.ssl.models import FROZEN, NOISE, SslCritic, SslCriticOutput, SslGene
 
 PyTree = Any
 Metrics = dict[str, jax.Array]
+SHIFT_LABELLED, SHIFT_UNLABELLED = 1001, 1002  # folded into a critic step's key for the shifts (draws unchanged)
 
 
 @flax.struct.dataclass
@@ -57,6 +58,8 @@ class SslSetup:
   latent_dim: int = 100
   unlabelled_weight: float = 1.0  # of the real-vs-fake term in the critic's loss
   ema_decay: float = 0.9999
+  labelled_shift: int = 0  # the labelled images move by up to this many pixels per axis (random, per image)
+  unlabelled_shift: int = 0  # and the unlabelled ones the critic sees
 
 
 def make_setup(config: ml_collections.ConfigDict) -> SslSetup:
@@ -75,6 +78,8 @@ def make_setup(config: ml_collections.ConfigDict) -> SslSetup:
     latent_dim=config.latent_dim,
     unlabelled_weight=config.unlabelled_weight,
     ema_decay=config.critic_ema_decay,
+    labelled_shift=config.labelled_shift,
+    unlabelled_shift=config.unlabelled_shift,
   )
 
 
@@ -99,6 +104,19 @@ def create_state(setup: SslSetup, key: jax.Array, init_images: jax.Array) -> Ssl
   )
 
 
+def shift_images(key: jax.Array, images: jax.Array, max_shift: int) -> jax.Array:
+  """Each image [B, H, W, C] moved by its own integer offset, uniform in [-max_shift, max_shift] per axis; what
+  moves in is background (0). The identity when max_shift is 0."""
+  if max_shift == 0:
+    return images
+  height, width = images.shape[1:3]
+  pad = ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0))
+  padded = jnp.pad(images, pad)
+  offsets = jax.random.randint(key, (images.shape[0], 2), 0, 2 * max_shift + 1)
+  crop = lambda image, offset: jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (height, width, image.shape[-1]))  # noqa: E731
+  return jax.vmap(crop)(padded, offsets)
+
+
 def draw_latents(setup: SslSetup, key: jax.Array, batch_size: int) -> jax.Array:
   """z ~ U[0, 1]^latent_dim, [batch_size, latent_dim]."""
   return jax.random.uniform(key, (batch_size, setup.latent_dim))
@@ -120,6 +138,8 @@ def critic_step(setup: SslSetup, state: SslState, batch: dict[str, jax.Array], k
   """
   z_key, noise_key = jax.random.split(key)
   labelled, unlabelled = to_unit_images(batch["labelled_image"]), to_unit_images(batch["unlabelled_image"])
+  labelled = shift_images(jax.random.fold_in(key, SHIFT_LABELLED), labelled, setup.labelled_shift)
+  unlabelled = shift_images(jax.random.fold_in(key, SHIFT_UNLABELLED), unlabelled, setup.unlabelled_shift)
   num_labelled, num_unlabelled = labelled.shape[0], unlabelled.shape[0]
   fake = setup.generator.apply({"params": state.generator_params}, draw_latents(setup, z_key, num_unlabelled))
   images = jnp.concatenate([labelled, unlabelled, jax.lax.stop_gradient(fake)])
