@@ -1,4 +1,5 @@
 """The training state and the pure update steps: critic_step, generator_step, train_step, sample.
+Their per-example random draws are in example_draws.py, what changes with the step (decays, EMA) in schedules.py.
 
 Everything here is a pure function of (state, batch, key); static choices (loss family, n_critic, the
 models and optimisers) live in a `GanSetup` bound with functools.partial before jit.
@@ -15,7 +16,7 @@ import ml_collections
 import optax
 
 from ganjax import config as config_lib
-from ganjax import diff_augment, losses, optimizers
+from ganjax import diff_augment, example_draws, losses, optimizers, schedules
 from ganjax import images as images_lib
 from ganjax.conditioning import Conditioning
 from ganjax.models import Critic, CriticOutput, Generator
@@ -56,7 +57,7 @@ class GanSetup:
   class_head: str = "none"  # none | ac | tac: the critic's class heads (losses.CLASS_HEADS)
   class_head_weight: float = 1.0  # their losses' weight, in the critic's loss and G's
   twin_loss_cap: float = 0.0  # > 0: G's per-fake twin cross-entropy is capped here (losses.generator_class_head_terms)
-  learning_rate_decay: str = "none"  # none | linear | cosine: both step sizes over the run (learning_rate_scale)
+  learning_rate_decay: str = "none"  # none | linear | cosine: both step sizes over the run (schedules.py)
   learning_rate_decay_start: float = 0.0  # the fraction of the run after which the decay starts
   total_steps: int = 0  # the run's generator steps (train.build sets them; the decays need them)
   ema_decay: float = 0.0  # > 0: keep an exponential moving average of the generator's parameters
@@ -140,57 +141,13 @@ def create_state(setup: GanSetup, key: jax.Array, image_shape=(28, 28, 1)) -> Tr
   )
 
 
-def example_keys(setup: GanSetup, key: jax.Array, batch_size: int) -> jax.Array:
-  """One key per example of this device's batch, from the example's position in the *global* batch.
-
-  Noise, dropout masks and GP interpolation weights drawn from these keys are the same whether the global
-  batch sits on one device or is split across eight.
-  """
-  if setup.axis_name is not None:  # pmap: this device holds rows [i * B, (i + 1) * B) of the global batch
-    positions = jax.lax.axis_index(setup.axis_name) * batch_size + jnp.arange(batch_size)
-  else:
-    positions = jnp.arange(batch_size)
-    if setup.example_sharding is not None:  # jit over a mesh: draw each example on the device that holds it
-      positions = jax.lax.with_sharding_constraint(positions, setup.example_sharding)
-  return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, positions)
-
-
 # Folded into a step's key for the critic's input augmentation, so runs without it draw every other key as before.
 AUGMENT_STREAM = 0xA06
-
-
-def augment_critic_input(setup: GanSetup, key: jax.Array, images: jax.Array) -> jax.Array:
-  """The images the critic sees: with setup.critic_augment's DiffAugment draws (one per example), else as is."""
-  if not setup.critic_augment:
-    return images
-  return diff_augment.augment(setup.critic_augment, example_keys(setup, key, images.shape[0]), images)
-
-
-def draw_noise(setup: GanSetup, key: jax.Array, batch_size: int) -> jax.Array:
-  """z ~ N(0, I) [batch_size, latent_dim], one draw per example key."""
-  keys = example_keys(setup, key, batch_size)
-  return jax.vmap(lambda k: jax.random.normal(k, (setup.latent_dim,)))(keys)
 
 
 def average_over_devices(setup: GanSetup, tree):
   """Under pmap, the mean over devices (each holds an equal slice); under jit XLA has done it already."""
   return jax.lax.pmean(tree, setup.axis_name) if setup.axis_name is not None else tree
-
-
-def draw_labels(
-  setup: GanSetup, key: jax.Array, batch_size: int, cluster_shares: jax.Array | None = None
-) -> jax.Array | None:
-  """Class labels [batch_size] for a conditional generator, one draw per example key; else None.
-
-  Uniform over the digits; over clusters (self-conditioning, or clusters within digits) by `cluster_shares`, as
-  the real batches are.
-  """
-  if not setup.num_labels:
-    return None
-  keys = example_keys(setup, key, batch_size)
-  if setup.conditioning.uses_clusters:
-    return jax.vmap(lambda k: jax.random.categorical(k, jnp.log(cluster_shares)))(keys).astype(jnp.int32)
-  return jax.vmap(lambda k: jax.random.randint(k, (), 0, setup.num_labels))(keys)
 
 
 def apply_generator(setup: GanSetup, params, batch_stats, z: jax.Array, labels=None) -> tuple[jax.Array, PyTree]:
@@ -212,7 +169,7 @@ def critic_step(
   z_key, real_key, fake_key, eps_key, gp_key = jax.random.split(key, 5)
   batch_size = real_images.shape[0]
   labels = real_labels if setup.num_labels else None
-  z = draw_noise(setup, z_key, batch_size)
+  z = example_draws.draw_noise(setup, z_key, batch_size)
   # G runs in training mode as in the reference trainers, so its moving statistics advance here too.
   fake_images, batch_stats = apply_generator(setup, state.generator_params, state.generator_batch_stats, z, labels)
   fake_images = jax.lax.stop_gradient(fake_images)
@@ -221,8 +178,8 @@ def critic_step(
 
   def loss_fn(critic_params):
     def critic_fn(images, dropout_key, augment_index) -> CriticOutput:
-      images = augment_critic_input(setup, jax.random.fold_in(augment_key, augment_index), images)
-      keys = example_keys(setup, dropout_key, batch_size)
+      images = example_draws.augment_critic_input(setup, jax.random.fold_in(augment_key, augment_index), images)
+      keys = example_draws.example_keys(setup, dropout_key, batch_size)
       return setup.critic.apply({"params": critic_params}, images, keys, labels=labels)
 
     fake, real = critic_fn(fake_images, fake_key, 0), critic_fn(real_images, real_key, 1)
@@ -235,7 +192,7 @@ def critic_step(
     if objective.wasserstein:  # the critic's own estimate, without the class heads' terms
       metrics["wasserstein_estimate"] = -objective.critic_loss(real.logits, fake.logits)
     if objective.penalises_gradients:
-      eps = jax.vmap(jax.random.uniform)(example_keys(setup, eps_key, batch_size))
+      eps = jax.vmap(jax.random.uniform)(example_draws.example_keys(setup, eps_key, batch_size))
       x_hat = losses.interpolate(real_images, fake_images, eps)
       penalty = losses.gradient_penalty(lambda x: critic_fn(x, gp_key, 2).logits, x_hat)
       loss = loss + objective.gradient_penalty_weight * penalty
@@ -246,7 +203,7 @@ def critic_step(
   grads, metrics = jax.grad(loss_fn, has_aux=True)(state.critic_params)
   grads = average_over_devices(setup, grads)
   updates, critic_opt_state = setup.critic_optimizer.update(grads, state.critic_opt_state, state.critic_params)
-  updates = scale_updates(setup, updates, state.step)
+  updates = schedules.scale_updates(setup, updates, state.step)
   critic_params = optax.apply_updates(state.critic_params, updates)
   if objective.clips:
     critic_params = losses.clip_params(critic_params, objective.clip_value)
@@ -259,13 +216,13 @@ def critic_step(
 def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax.Array):
   """One generator update against the current critic (critic in training mode, as the critic saw fakes)."""
   z_key, dropout_key, label_key = jax.random.split(key, 3)
-  z = draw_noise(setup, z_key, batch_size)
-  labels = draw_labels(setup, label_key, batch_size, state.cluster_shares)
+  z = example_draws.draw_noise(setup, z_key, batch_size)
+  labels = example_draws.draw_labels(setup, label_key, batch_size, state.cluster_shares)
 
   def loss_fn(generator_params):
     fake_images, batch_stats = apply_generator(setup, generator_params, state.generator_batch_stats, z, labels)
-    fake_images = augment_critic_input(setup, jax.random.fold_in(key, AUGMENT_STREAM), fake_images)
-    keys = example_keys(setup, dropout_key, batch_size)
+    fake_images = example_draws.augment_critic_input(setup, jax.random.fold_in(key, AUGMENT_STREAM), fake_images)
+    keys = example_draws.example_keys(setup, dropout_key, batch_size)
     fake = setup.critic.apply({"params": state.critic_params}, fake_images, keys, labels=labels)
     loss = setup.objective.generator_loss(fake.logits)
     if setup.class_head == "none":
@@ -279,57 +236,16 @@ def generator_step(setup: GanSetup, state: TrainState, batch_size: int, key: jax
   (loss, (batch_stats, extra_metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.generator_params)
   grads = average_over_devices(setup, grads)
   updates, opt_state = setup.generator_optimizer.update(grads, state.generator_opt_state, state.generator_params)
-  updates = scale_updates(setup, updates, state.step)
+  updates = schedules.scale_updates(setup, updates, state.step)
   generator_params = optax.apply_updates(state.generator_params, updates)
+  ema_params = schedules.update_ema(setup.ema_decay, state.generator_ema_params, generator_params, state.step)
   state = state.replace(
     generator_params=generator_params,
     generator_opt_state=opt_state,
     generator_batch_stats=batch_stats,
-    generator_ema_params=update_ema(setup.ema_decay, state.generator_ema_params, generator_params, state.step),
+    generator_ema_params=ema_params,
   )
   return state, {"generator_loss": loss, **extra_metrics}
-
-
-def learning_rate_scale(setup: GanSetup, step: jax.Array) -> jax.Array:
-  """The factor on both optimisers' updates at generator step `step` (0-based): 1 until the decay starts, then
-  falling (linearly, or as a half cosine) to 0 at setup.total_steps.
-
-  Scaling the optimiser's update is scaling its learning rate (Adam, RMSprop, SGD alike), and leaves the
-  optimiser states, and so every checkpoint, as they are without a decay.
-  """
-  if setup.learning_rate_decay == "none":
-    return jnp.ones(())
-  if setup.total_steps < 1:
-    raise ValueError(f"learning_rate_decay={setup.learning_rate_decay!r} needs the run's total_steps in its setup")
-  start = setup.learning_rate_decay_start * setup.total_steps
-  progress = jnp.clip((step - start) / (setup.total_steps - start), 0.0, 1.0)
-  if setup.learning_rate_decay == "linear":
-    return 1.0 - progress
-  return 0.5 * (1.0 + jnp.cos(jnp.pi * progress))
-
-
-def scale_updates(setup: GanSetup, updates, step: jax.Array):
-  if setup.learning_rate_decay == "none":
-    return updates
-  scale = learning_rate_scale(setup, step)
-  return jax.tree.map(lambda u: scale * u, updates)
-
-
-def ema_decay_at(decay: float, step: jax.Array) -> jax.Array:
-  """The decay used at generator update `step` (0-based): min(decay, (1 + step) / (10 + step)).
-
-  The warm-up (TensorFlow's ExponentialMovingAverage with num_updates) keeps the average from being
-  dominated by the random initial weights early in training and in short runs.
-  """
-  return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
-
-
-def update_ema(decay: float, ema_params, params, step: jax.Array):
-  """ema <- d * ema + (1 - d) * params with d = ema_decay_at(decay, step); None when the EMA is off."""
-  if ema_params is None:
-    return None
-  d = ema_decay_at(decay, step)
-  return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema_params, params)
 
 
 def train_step(setup: GanSetup, state: TrainState, batch: dict[str, jax.Array], key: jax.Array):

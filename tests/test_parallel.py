@@ -18,7 +18,7 @@ from conftest import REPO
 
 from configs import tiny
 from ganjax import config as config_lib
-from ganjax import losses, parallel, steps, train
+from ganjax import example_draws, losses, parallel, steps, train
 from ganjax.data import mnist
 from ganjax.errors import ConfigError
 
@@ -124,26 +124,25 @@ def test_critic_augmentation_does_not_depend_on_the_device_count(mode):
 
 @pytest.mark.devices(8)
 def test_per_example_noise_is_the_same_on_any_number_of_devices():
-  expected = steps.draw_noise(
+  expected = example_draws.draw_noise(
     parallel.DataParallel(config_for("wgan", "jit", 1)).make_setup(tiny.get_config()), jax.random.key(5), 16
   )
   for mode in parallel.MODES:
     devices = parallel.DataParallel(config_for("wgan", mode, 8))
     setup = devices.make_setup(tiny.get_config())
     if mode == "pmap":
-      noise = jax.pmap(lambda _, setup=setup: steps.draw_noise(setup, jax.random.key(5), 2), parallel.DATA_AXIS)(
-        np.arange(8)
-      )
+      draw = lambda _, setup=setup: example_draws.draw_noise(setup, jax.random.key(5), 2)  # noqa: E731
+      noise = jax.pmap(draw, parallel.DATA_AXIS)(np.arange(8))
       noise = noise.reshape(16, -1)
     else:
-      noise = jax.jit(lambda setup=setup: steps.draw_noise(setup, jax.random.key(5), 16))()
+      noise = jax.jit(lambda setup=setup: example_draws.draw_noise(setup, jax.random.key(5), 16))()
     np.testing.assert_array_equal(noise, expected)
 
 
 @pytest.mark.devices(8)
 def test_self_conditioned_labels_are_the_same_on_any_number_of_devices():
   shares = jax.numpy.asarray([0.1, 0.05, 0.5, 0.25, 0.1])
-  draw = steps.draw_labels
+  draw = example_draws.draw_labels
 
   def setup_for(mode, num_devices):
     return parallel.DataParallel(config_for("wgan", mode, num_devices, 5)).make_setup(config_for("wgan", mode, 1, 5))

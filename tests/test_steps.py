@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from configs import default, tiny
-from ganjax import images, losses, steps
+from ganjax import example_draws, images, losses, schedules, steps
 
 
 def make(loss: str, num_critic_steps: int, **overrides):
@@ -124,7 +124,7 @@ def test_same_state_batch_and_key_give_the_same_step_and_another_key_another():
 
 def test_gp_epsilon_is_drawn_per_sample_in_the_unit_interval():
   setup, _ = make("wgan_gp", 1)
-  keys = steps.example_keys(setup, jax.random.key(0), 256)
+  keys = example_draws.example_keys(setup, jax.random.key(0), 256)
   eps = jax.vmap(jax.random.uniform)(keys)  # as critic_step draws it
   assert eps.shape == (256,)
   assert float(eps.min()) >= 0 and float(eps.max()) <= 1 and float(eps.std()) > 0.2
@@ -194,7 +194,7 @@ def test_phase_convolutions_give_the_same_update_step_as_plain_layers(loss):
 
 
 def test_ema_decay_warms_up_then_holds():
-  decays = [float(steps.ema_decay_at(0.999, jnp.asarray(t))) for t in (0, 10, 10_000)]
+  decays = [float(schedules.ema_decay_at(0.999, jnp.asarray(t))) for t in (0, 10, 10_000)]
   np.testing.assert_allclose(decays, [0.1, 11 / 20, 0.999], rtol=1e-6)
 
 
@@ -309,8 +309,8 @@ def test_a_self_conditioned_setup_conditions_both_networks_on_clusters_drawn_by_
   assert setup.generator.num_labels == setup.critic.num_labels == 5
   np.testing.assert_allclose(state.cluster_shares, [0.2] * 5)  # uniform until training sets the real shares
   shares = jnp.array([0.0, 0.0, 1.0, 0.0, 0.0])
-  np.testing.assert_array_equal(steps.draw_labels(setup, jax.random.key(0), 8, shares), [2] * 8)
-  draws = steps.draw_labels(setup, jax.random.key(1), 4000, jnp.array([0.1, 0.0, 0.2, 0.0, 0.7]))
+  np.testing.assert_array_equal(example_draws.draw_labels(setup, jax.random.key(0), 8, shares), [2] * 8)
+  draws = example_draws.draw_labels(setup, jax.random.key(1), 4000, jnp.array([0.1, 0.0, 0.2, 0.0, 0.7]))
   np.testing.assert_allclose(np.bincount(draws, minlength=5) / 4000, [0.1, 0, 0.2, 0, 0.7], atol=0.03)
   # The critic trains on the batch's labels, which are clusters here: other clusters, another step.
   batch = random_batch(1)
@@ -329,7 +329,7 @@ def test_clusters_within_digits_condition_on_pairs_and_the_auxiliary_head_learns
   np.testing.assert_array_equal(setup.conditioning.digits_of(jnp.array([0, 2, 3, 29])), [0, 0, 1, 9])
   np.testing.assert_allclose(state.cluster_shares, [1 / 30] * 30, rtol=1e-6)
   shares = jnp.zeros(30).at[7].set(1.0)  # G's steps draw (digit, cluster) pairs by their shares
-  np.testing.assert_array_equal(steps.draw_labels(setup, jax.random.key(0), 8, shares), [7] * 8)
+  np.testing.assert_array_equal(example_draws.draw_labels(setup, jax.random.key(0), 8, shares), [7] * 8)
   # Pairs (digit 0, cluster 1) and (digit 0, cluster 2) are one digit to the AC head: the same class loss.
   batch = random_batch(1)
   _, first = steps.train_step(setup, state, {**batch, "label": batch["label"] + 1}, jax.random.key(1))
@@ -348,9 +348,9 @@ def test_learning_rate_decay_scales_every_update_by_the_schedule_at_that_step(de
   decayed = dataclasses.replace(setup, learning_rate_decay=decay, learning_rate_decay_start=0.5, total_steps=8)
   state = state.replace(step=jnp.asarray(6, jnp.int32))  # 2 of the 4 decaying steps done
   factor = 0.5  # both schedules are halfway down at the decay's midpoint
-  assert float(steps.learning_rate_scale(decayed, jnp.asarray(6))) == pytest.approx(factor)
-  assert float(steps.learning_rate_scale(decayed, jnp.asarray(3))) == 1.0  # before the decay starts
-  assert float(steps.learning_rate_scale(decayed, jnp.asarray(7))) == pytest.approx(
+  assert float(schedules.learning_rate_scale(decayed, jnp.asarray(6))) == pytest.approx(factor)
+  assert float(schedules.learning_rate_scale(decayed, jnp.asarray(3))) == 1.0  # before the decay starts
+  assert float(schedules.learning_rate_scale(decayed, jnp.asarray(7))) == pytest.approx(
     {"linear": 0.25, "cosine": 0.5 * (1 + np.cos(np.pi * 0.75))}[decay]
   )
   real, key = images.to_float_images(random_batch(1)["image"][0]), jax.random.key(3)
@@ -363,4 +363,4 @@ def test_learning_rate_decay_scales_every_update_by_the_schedule_at_that_step(de
       lambda b, f, p: np.testing.assert_allclose(p - b, factor * (f - b), rtol=1e-3, atol=2e-7), before, full, part
     )
   with pytest.raises(ValueError, match="needs the run's total_steps"):
-    steps.learning_rate_scale(dataclasses.replace(decayed, total_steps=0), jnp.asarray(0))
+    schedules.learning_rate_scale(dataclasses.replace(decayed, total_steps=0), jnp.asarray(0))
