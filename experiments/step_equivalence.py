@@ -21,7 +21,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ganjax import cli, train  # noqa: E402
+from ganjax import cli, metric_writers, train  # noqa: E402
 
 _WRITE = flags.DEFINE_bool("write", False, "Record the reference instead of comparing against it.")
 _STEPS = flags.DEFINE_integer("steps", 20, "Generator steps per config.")
@@ -75,8 +75,7 @@ def short_config(name: str, steps: int):
 def record_metrics(name: str, steps: int) -> list[dict]:
   with tempfile.TemporaryDirectory() as workdir:
     train.train_and_evaluate(short_config(name, steps), workdir)
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-      records = [json.loads(line) for line in f]
+    records = metric_writers.read_metrics(workdir)
   return [{k: v for k, v in r.items() if k not in TIMING_METRICS} for r in records]
 
 

@@ -1,8 +1,12 @@
-"""Atomic file writes: a reader (or a crash) sees the old file whole or the new one whole, never a part."""
+"""Atomic file writes (a reader, or a crash, sees the old file whole or the new one whole, never a part) and the
+reader of JSON-lines files that forgives the one thing an append can leave behind: a torn last line."""
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
+
+from absl import logging
 
 
 @contextlib.contextmanager
@@ -27,3 +31,39 @@ def atomic_write(path: str, data: str | bytes) -> None:
   """Write `data` (text or bytes) to `path` atomically."""
   with atomic_path(path) as tmp, open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
     f.write(data)
+
+
+class JsonLinesError(ValueError):
+  """A line before the last of a JSON-lines file is not JSON: damage that dropping a torn append cannot explain."""
+
+  def __init__(self, path: str, line: int, reason: str):
+    super().__init__(f"{path}:{line} is not a JSON line ({reason}); only a torn last line is dropped")
+    self.path, self.line, self.reason = path, line, reason
+
+
+def parse_json_lines(path: str, data: bytes) -> tuple[list, int]:
+  """(the records of JSON-lines `data`, read from `path`; how many of its bytes hold them).
+
+  A last line that is not a whole record (a process killed, or a power cut, mid-append leaves one) is dropped with
+  one warning; a damaged line before it is a JsonLinesError naming the file and the line."""
+  records, end = [], 0
+  lines = data.split(b"\n")
+  for number, line in enumerate(lines, 1):
+    if line.strip():
+      try:
+        records.append(json.loads(line))
+      except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
+        if any(rest.strip() for rest in lines[number:]):
+          raise JsonLinesError(path, number, str(e)) from None
+        logging.warning("dropped the last record of %s: it was cut short (a write interrupted by a crash)", path)
+        return records, end
+    end = min(len(data), end + len(line) + 1)
+  return records, end
+
+
+def read_json_lines(path: str) -> list:
+  """The records of the JSON-lines file `path`, one a line ([] if there is no file); see parse_json_lines."""
+  if not os.path.exists(path):
+    return []
+  with open(path, "rb") as f:
+    return parse_json_lines(path, f.read())[0]

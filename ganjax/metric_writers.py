@@ -5,7 +5,6 @@ import json
 import math
 import os
 
-from absl import logging
 from tensorboardX import SummaryWriter
 
 from ganjax import files
@@ -17,22 +16,11 @@ METRICS_FILE = "metrics.jsonl"
 def read_metrics(workdir: str) -> list[dict]:
   """The records of metrics.jsonl. A last line that is not a whole record (a power cut mid-append leaves one) is
   dropped with a warning; a damaged line before it is a WorkdirError naming it."""
-  path = os.path.join(workdir, METRICS_FILE)
-  if not os.path.exists(path):
-    return []
-  with open(path, "rb") as f:
-    lines = f.read().split(b"\n")
-  records = []
-  for number, line in enumerate(lines, 1):
-    if not line.strip():
-      continue
-    try:
-      records.append(json.loads(line))
-    except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
-      if any(rest.strip() for rest in lines[number:]):
-        raise WorkdirError(f"{path} line {number} is not a JSON record ({e}); repair or delete that line") from None
-      logging.warning("dropped the last record of %s: it was cut short (a write interrupted by a crash)", path)
-  return records
+  try:
+    return files.read_json_lines(os.path.join(workdir, METRICS_FILE))
+  except files.JsonLinesError as e:
+    message = f"{e.path} line {e.line} is not a JSON record ({e.reason}); repair or delete that line"
+    raise WorkdirError(message) from None
 
 
 class MetricWriter:

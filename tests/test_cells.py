@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from ganjax import files
 from ganjax.studies import cells
 
 KEY_FIELDS = ("n_per_class", "seed", "treatment")
@@ -22,16 +23,16 @@ def test_a_torn_last_line_is_dropped_and_logged(tmp_path, caplog):
   rows = [{"n_per_class": 10, "seed": s, "treatment": "real", "accuracy": 0.5} for s in range(2)]
   write_rows(path, rows, tail='{"n_per_class": 10, "seed": 2, "trea')  # killed while appending
   with caplog.at_level(logging.WARNING):
-    assert cells.read_json_lines(str(path)) == rows
+    assert files.read_json_lines(str(path)) == rows
   assert "cut short" in caplog.text
-  assert cells.read_json_lines(str(tmp_path / "missing.jsonl")) == []
+  assert files.read_json_lines(str(tmp_path / "missing.jsonl")) == []
 
 
 def test_a_bad_line_before_the_last_is_an_error_not_dropped(tmp_path):
   path = tmp_path / "cells.jsonl"
   path.write_text('{"seed": 0}\nnot json\n{"seed": 1}\n')
   with pytest.raises(ValueError, match=r"cells.jsonl:2 is not a JSON line"):
-    cells.read_json_lines(str(path))
+    files.read_json_lines(str(path))
 
 
 def test_the_runner_skips_the_cells_done_and_appends_after_a_torn_line(tmp_path):
@@ -44,7 +45,7 @@ def test_the_runner_skips_the_cells_done_and_appends_after_a_torn_line(tmp_path)
   row = runner.record(keys[1], {"accuracy": 0.75}, wall_s=2.04)
   assert list(row) == [*KEY_FIELDS, "accuracy", "wall_s", "device"] and row["wall_s"] == 2.0
   assert runner.todo(keys) == keys[2:]
-  assert cells.read_json_lines(str(path)) == [*done, row]  # the torn line was cut off, not glued to the new row
+  assert files.read_json_lines(str(path)) == [*done, row]  # the torn line was cut off, not glued to the new row
   assert cells.CellRunner(str(path), KEY_FIELDS).todo(keys) == keys[2:]  # a rerun skips both
 
 

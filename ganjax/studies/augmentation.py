@@ -19,6 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from ganjax import files
 from ganjax.data import mnist
 from ganjax.eval import classifiers
 from ganjax.studies import augmentation_gans as gans
@@ -226,7 +227,7 @@ def run_benchmark(
   os.makedirs(settings.out_dir, exist_ok=True)
   jsonl = os.path.join(settings.out_dir, "augment.jsonl")
   run_all(settings, gan_base, data_config, jsonl)
-  current = current_cells(settings, cells.read_json_lines(jsonl))
+  current = current_cells(settings, files.read_json_lines(jsonl))
   rows = list({id(r): r for rs in current.values() for r in rs}.values())  # (a)'s N = all cells are (b)'s
   summary = report.summarize(current)
   table = write_markdown(settings, summary, rows, time.perf_counter() - start, command)

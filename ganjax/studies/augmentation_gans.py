@@ -10,7 +10,6 @@ import ml_collections
 import numpy as np
 
 from ganjax import files, train
-from ganjax.studies import cells
 from ganjax.synth import export, generation
 
 GAN_RECORD = "augment_gan.json"  # in each cGAN's workdir: its steps, data, batch, widths and training wall time
@@ -33,7 +32,7 @@ def gan_config(
 def ensure_gan(workdir: str, config: ml_collections.ConfigDict) -> None:
   """Train (or finish) the cGAN in workdir; the first training's wall time goes to workdir/augment_gan.json."""
   record = os.path.join(workdir, GAN_RECORD)
-  if [r["steps"] for r in cells.read_json_lines(record)] == [config.num_train_steps]:
+  if [r["steps"] for r in files.read_json_lines(record)] == [config.num_train_steps]:
     return
   start = time.perf_counter()
   print(f"training cGAN {workdir} ({config.num_train_steps} steps, batch {config.batch_size})", flush=True)
@@ -62,7 +61,7 @@ def gan_lines(gans_dir: str, given_workdir: str) -> list[str]:
   """A markdown table of the cGANs trained under gans_dir (and the one given, if any)."""
   lines = ["| cGAN | images / class | generator steps | batch | generator widths | train wall s |", "|---" * 6 + "|"]
   for name in sorted(os.listdir(gans_dir)) if os.path.isdir(gans_dir) else []:
-    for g in cells.read_json_lines(os.path.join(gans_dir, name, GAN_RECORD)):
+    for g in files.read_json_lines(os.path.join(gans_dir, name, GAN_RECORD)):
       lines.append(
         f"| {name} | {g['examples_per_class'] or 'all'} | {g['steps']} | {g['batch_size']} "
         f"| {g['generator_features']} | {g['wall_s']:.0f} |"

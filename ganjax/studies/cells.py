@@ -1,6 +1,6 @@
-"""What the classifier benchmarks (studies/augmentation.py, studies/few_labels_benchmark.py) share: their
-finished cells as JSON lines, the resumable runner that skips a cell already there, the description of the
-hardware they ran on, and the markdown page they write."""
+"""What the classifier benchmarks (studies/augmentation.py, studies/few_labels_benchmark.py) share: the resumable
+runner of their cells (JSON lines, read by files.read_json_lines) that skips a cell already there, the description
+of the hardware they ran on, and the markdown page they write."""
 
 import json
 import os
@@ -8,35 +8,8 @@ import time
 from collections.abc import Iterable
 
 import jax
-from absl import logging
 
 from ganjax import files, runtime
-
-
-def _parse(path: str, text: str) -> tuple[list[dict], int]:
-  """(the rows of JSON-lines `text`, how many of its characters hold them). A last line cut short (a process
-  killed while appending) is dropped with a warning; a bad line before the last is an error."""
-  rows, end = [], 0
-  lines = text.split("\n")
-  for number, line in enumerate(lines, 1):
-    if line.strip():
-      try:
-        rows.append(json.loads(line))
-      except json.JSONDecodeError as error:
-        if any(rest.strip() for rest in lines[number:]):
-          raise ValueError(f"{path}:{number} is not a JSON line ({error}); only a torn last line is dropped") from None
-        logging.warning("%s: dropped its last line, cut short by an interrupted write: %.80r", path, line)
-        return rows, end
-    end = min(len(text), end + len(line) + 1)
-  return rows, end
-
-
-def read_json_lines(path: str) -> list[dict]:
-  """The JSON objects of `path`, one a line ([] if there is no file); a torn last line is dropped and logged."""
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return _parse(path, f.read())[0]
 
 
 def row_key(row: dict, key_fields: tuple[str, ...], old_row_defaults: dict | None = None) -> tuple:
@@ -51,13 +24,13 @@ class CellRunner:
 
   def __init__(self, path: str, key_fields: tuple[str, ...], old_row_defaults: dict | None = None):
     self.path, self.key_fields, self.old_row_defaults = path, key_fields, old_row_defaults or {}
-    text = ""
+    data = b""
     if os.path.exists(path):
-      with open(path) as f:
-        text = f.read()
-    rows, end = _parse(path, text)
-    kept = text[:end] if text[:end].endswith("\n") or not end else text[:end] + "\n"
-    if kept != text:  # a torn line cut off, or a newline ended: the next row starts a line of its own
+      with open(path, "rb") as f:
+        data = f.read()
+    rows, end = files.parse_json_lines(path, data)
+    kept = data[:end] if data[:end].endswith(b"\n") or not end else data[:end] + b"\n"
+    if kept != data:  # a torn line cut off, or a newline ended: the next row starts a line of its own
       files.atomic_write(path, kept)
     self.done = {self.key_of(row) for row in rows}
     self.start = time.perf_counter()

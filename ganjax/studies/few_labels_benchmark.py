@@ -308,6 +308,6 @@ def run_benchmark(settings: Settings, data_config, command: str) -> None:
   jsonl = os.path.join(settings.out_dir, "few_labels.jsonl")
   if not settings.report_only:
     run_all(settings, data_config, jsonl)
-  rows = current_rows(settings, cells.read_json_lines(jsonl))
+  rows = current_rows(settings, files.read_json_lines(jsonl))
   write_markdown(settings, rows, time.perf_counter() - start, command)
   print(f"wrote {settings.out_dir}/few_labels.{{md,jsonl,png}} in {time.perf_counter() - start:.0f} s")

@@ -11,14 +11,6 @@ from ganjax.errors import ConfigError, WorkdirError
 from ganjax.eval import sample_quality
 
 
-def read_records(path: str) -> list[dict]:
-  """The evaluations recorded so far (the file is rewritten whole at each, never left cut short)."""
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
 def write_records(path: str, records: list[dict]) -> None:
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   files.atomic_write(path, "".join(json.dumps(r) + "\n" for r in records))
@@ -27,7 +19,7 @@ def write_records(path: str, records: list[dict]) -> None:
 def resumed_records(path: str, step: int, num_samples: int) -> list[dict]:
   """The records the checkpoint at `step` (0: none) continues; later ones are to be dropped (their training is
   redone). Every checkpoint of this study follows its record, so a checkpoint without one is another's."""
-  records = read_records(path)
+  records = files.read_json_lines(path)  # rewritten whole at each evaluation, never left cut short
   if step and not any(r["step"] == step for r in records):
     raise WorkdirError(
       f"the workdir's checkpoint at step {step} has no record in {path}: it was not written by this measurement; "
