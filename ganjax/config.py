@@ -7,7 +7,8 @@ import ml_collections
 
 from ganjax import conditioning, diff_augment, losses, models, optimizers
 from ganjax.data import mnist
-from ganjax.errors import ConfigError
+from ganjax.ssl import config as ssl_config
+from ganjax.validation import is_int, is_number, positive_ints, require
 
 PARALLEL_MODES = ("jit", "pmap")  # ganjax.parallel: jit over a device mesh, or pmap
 CONV_IMPL_CHOICES = ("auto", *models.CONV_IMPLS)
@@ -27,51 +28,33 @@ def resolve_conv_impl(conv_impl: str, backend: str | None = None) -> str:
 LEARNING_RATE_DECAYS = ("none", "linear", "cosine")
 
 
-def _require(ok: bool, field: str, value, allowed: str) -> None:
-  if not ok:
-    raise ConfigError(f"config.{field}={value!r} is not allowed; {allowed}")
-
-
-def _is_int(value) -> bool:
-  return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-  return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def is_valid_latent_scale(scale) -> bool:
   """A std for G's sampling noise: a finite number > 0 (config.sampling_latent_scale, export's override)."""
-  return _is_number(scale) and scale > 0
+  return is_number(scale) and scale > 0
 
 
 def validate_sampling(config: ml_collections.ConfigDict) -> None:
   """The fields that only change how a trained G is sampled (also checked when a finished run is re-sampled)."""
   batch_norm = config.sampling_batch_norm
   allowed_modes = ", ".join(SAMPLING_BATCH_NORM_MODES)
-  _require(batch_norm in SAMPLING_BATCH_NORM_MODES, "sampling_batch_norm", batch_norm, f"allowed: {allowed_modes}")
+  require(batch_norm in SAMPLING_BATCH_NORM_MODES, "sampling_batch_norm", batch_norm, f"allowed: {allowed_modes}")
   scale = config.sampling_latent_scale
-  _require(
+  require(
     is_valid_latent_scale(scale), "sampling_latent_scale", scale, "it must be a number > 0 (1: z ~ N(0, I) as trained)"
   )
 
 
-def _positive_ints(config: ml_collections.ConfigDict, *fields: str) -> None:
-  for field in fields:
-    _require(_is_int(config[field]) and config[field] >= 1, field, config[field], "it must be an integer >= 1")
-
-
 def validate_data(config: ml_collections.ConfigDict) -> None:
   """Which images a run trains on, in batches of what size."""
-  _positive_ints(config, "batch_size")
-  _require(
-    _is_int(config.train_subset) and 0 <= config.train_subset <= mnist.TRAIN_SIZE,
+  positive_ints(config, "batch_size")
+  require(
+    is_int(config.train_subset) and 0 <= config.train_subset <= mnist.TRAIN_SIZE,
     "train_subset",
     config.train_subset,
     f"it must be 0 (all) or a number of images up to {mnist.TRAIN_SIZE}",
   )
-  _require(
-    _is_int(config.examples_per_class) and config.examples_per_class >= 0,
+  require(
+    is_int(config.examples_per_class) and config.examples_per_class >= 0,
     "examples_per_class",
     config.examples_per_class,
     "it must be 0 (all) or a number of images per class",
@@ -79,7 +62,7 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
   num_images = config.train_subset or mnist.TRAIN_SIZE
   if config.examples_per_class:
     num_images = min(num_images, mnist.NUM_DIGITS * config.examples_per_class)
-  _require(
+  require(
     config.batch_size <= num_images,
     "batch_size",
     config.batch_size,
@@ -88,14 +71,14 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
 
 
 def validate_length(config: ml_collections.ConfigDict) -> None:
-  _require(
+  require(
     config.num_epochs > 0 or config.num_train_steps > 0,
     "num_epochs",
     config.num_epochs,
     "it must be > 0 (or set num_train_steps > 0)",
   )
-  _require(
-    _is_int(config.num_train_steps),
+  require(
+    is_int(config.num_train_steps),
     "num_train_steps",
     config.num_train_steps,
     "it must be an integer (-1: from num_epochs)",
@@ -103,66 +86,66 @@ def validate_length(config: ml_collections.ConfigDict) -> None:
 
 
 def validate_model(config: ml_collections.ConfigDict) -> None:
-  _positive_ints(config, "latent_dim")
-  _require(
-    len(config.generator_features) == 3 and all(_is_int(f) and f >= 1 for f in config.generator_features),
+  positive_ints(config, "latent_dim")
+  require(
+    len(config.generator_features) == 3 and all(is_int(f) and f >= 1 for f in config.generator_features),
     "generator_features",
     config.generator_features,
     "it must be 3 positive widths (Dense 7x7xF0, ConvT F1, ConvT F2): the 28x28 output fixes the depth",
   )
-  _require(
-    len(config.critic_features) >= 1 and all(_is_int(f) and f >= 1 for f in config.critic_features),
+  require(
+    len(config.critic_features) >= 1 and all(is_int(f) and f >= 1 for f in config.critic_features),
     "critic_features",
     config.critic_features,
     "it must be one or more positive widths",
   )
-  _require(0 <= config.dropout_rate < 1, "dropout_rate", config.dropout_rate, "it must be in [0, 1)")
-  _require(
+  require(0 <= config.dropout_rate < 1, "dropout_rate", config.dropout_rate, "it must be in [0, 1)")
+  require(
     0 < config.batch_norm_momentum < 1, "batch_norm_momentum", config.batch_norm_momentum, "it must be in (0, 1)"
   )
-  _require(
+  require(
     config.conv_impl in CONV_IMPL_CHOICES, "conv_impl", config.conv_impl, f"allowed: {', '.join(CONV_IMPL_CHOICES)}"
   )
   augment = config.critic_augment
-  _require(isinstance(augment, str), "critic_augment", augment, "it must be a string such as 'translation,cutout'")
+  require(isinstance(augment, str), "critic_augment", augment, "it must be a string such as 'translation,cutout'")
   try:
     diff_augment.parse(augment)
   except ValueError as error:
-    _require(False, "critic_augment", augment, f"{error} ('' is off)")
+    require(False, "critic_augment", augment, f"{error} ('' is off)")
 
 
 def validate_conditioning(config: ml_collections.ConfigDict) -> None:
   """What the models are told (ganjax/conditioning.py) and the critic's class heads, which need the digit."""
   kind = config.conditioning
-  _require(kind in conditioning.KINDS, "conditioning", kind, f"allowed: {', '.join(conditioning.KINDS)}")
+  require(kind in conditioning.KINDS, "conditioning", kind, f"allowed: {', '.join(conditioning.KINDS)}")
   described = conditioning.Conditioning(kind, config.num_clusters)
   clustered = described.uses_clusters
-  _require(
-    _is_int(config.num_clusters) and (config.num_clusters >= 2 if clustered else config.num_clusters == 0),
+  require(
+    is_int(config.num_clusters) and (config.num_clusters >= 2 if clustered else config.num_clusters == 0),
     "num_clusters",
     config.num_clusters,
     "it must be an integer >= 2 with conditioning clusters, digit_clusters or few_labels, else 0",
   )
   _validate_labelled_few(config, described)
-  _require(
+  require(
     config.critic_label_input in models.CRITIC_LABEL_INPUTS,
     "critic_label_input",
     config.critic_label_input,
     f"allowed: {', '.join(models.CRITIC_LABEL_INPUTS)}",
   )
   heads = ", ".join(losses.CLASS_HEADS)
-  _require(config.class_head in losses.CLASS_HEADS, "class_head", config.class_head, f"allowed: {heads}")
-  _require(
+  require(config.class_head in losses.CLASS_HEADS, "class_head", config.class_head, f"allowed: {heads}")
+  require(
     config.class_head == "none" or described.trains_on_digits,
     "class_head",
     config.class_head,
     "it must be none unless conditioning is digit or digit_clusters (the heads classify digits)",
   )
   weight = config.class_head_weight
-  _require(_is_number(weight) and weight > 0, "class_head_weight", weight, "it must be a number > 0")
+  require(is_number(weight) and weight > 0, "class_head_weight", weight, "it must be a number > 0")
   cap = config.twin_loss_cap
-  _require(
-    _is_number(cap) and cap >= 0 and (cap == 0 or config.class_head == "tac"),
+  require(
+    is_number(cap) and cap >= 0 and (cap == 0 or config.class_head == "tac"),
     "twin_loss_cap",
     cap,
     "it must be a number >= 0, and 0 unless class_head is tac",
@@ -172,98 +155,72 @@ def validate_conditioning(config: ml_collections.ConfigDict) -> None:
 def _validate_labelled_few(config: ml_collections.ConfigDict, described: conditioning.Conditioning) -> None:
   """The labelled few (conditioning few_labels, semi_supervised), and the namer of few_labels (ganjax/few_labels/)."""
   few = described.uses_labelled_few
-  _require(
-    _is_int(config.labels_per_class) and (config.labels_per_class >= 1 if few else config.labels_per_class == 0),
+  require(
+    is_int(config.labels_per_class) and (config.labels_per_class >= 1 if few else config.labels_per_class == 0),
     "labels_per_class",
     config.labels_per_class,
     "it must be an integer >= 1 with conditioning few_labels or semi_supervised, else 0",
   )
-  _require(_is_int(config.label_seed) and config.label_seed >= 0, "label_seed", config.label_seed, "an integer >= 0")
+  require(is_int(config.label_seed) and config.label_seed >= 0, "label_seed", config.label_seed, "an integer >= 0")
   if few:
-    _require(
+    require(
       not config.examples_per_class,
       "examples_per_class",
       config.examples_per_class,
       f"it must be 0 with {described.kind}, which trains on every image (labels_per_class sets the labelled few)",
     )
   if described.recognizes:
-    validate_semi_supervised(config)
+    ssl_config.validate(config)
   elif few:
     _validate_namer(config)
 
 
 def _validate_namer(config: ml_collections.ConfigDict) -> None:
-  _require(config.num_clusters >= 10, "num_clusters", config.num_clusters, "few_labels needs >= 10 (the digits)")
+  require(config.num_clusters >= 10, "num_clusters", config.num_clusters, "few_labels needs >= 10 (the digits)")
   rounds, steps_ = config.self_training_rounds, config.self_training_steps
-  _require(_is_int(rounds) and rounds >= 0, "self_training_rounds", rounds, "it must be an integer >= 0")
-  _require(_is_int(steps_) and steps_ >= 1, "self_training_steps", steps_, "it must be an integer >= 1")
+  require(is_int(rounds) and rounds >= 0, "self_training_rounds", rounds, "it must be an integer >= 0")
+  require(is_int(steps_) and steps_ >= 1, "self_training_steps", steps_, "it must be an integer >= 1")
   labeller = config.self_training_labeller
   allowed = ", ".join(SELF_TRAINING_LABELLERS)
-  _require(labeller in SELF_TRAINING_LABELLERS, "self_training_labeller", labeller, f"allowed: {allowed}")
+  require(labeller in SELF_TRAINING_LABELLERS, "self_training_labeller", labeller, f"allowed: {allowed}")
   confidence = config.few_labels_min_confidence
-  _require(
-    _is_number(confidence) and 0 <= confidence < 1, "few_labels_min_confidence", confidence, "it must be in [0, 1)"
-  )
-
-
-def validate_semi_supervised(config: ml_collections.ConfigDict) -> None:
-  """The semi-supervised GAN's models and losses (ganjax/ssl/): one device, one critic step per generator step."""
-  for field in ("ssl_critic_features", "ssl_generator_features"):
-    widths = config[field]
-    _require(
-      len(widths) >= 1 and all(_is_int(w) and w >= 1 for w in widths), field, widths, "one or more positive widths"
-    )
-  for field in ("critic_input_noise", "critic_hidden_noise", "unlabelled_weight", "collapse_generator_loss"):
-    _require(_is_number(config[field]) and config[field] >= 0, field, config[field], "it must be a number >= 0")
-  _require(isinstance(config.freeze_hidden_scales, bool), "freeze_hidden_scales", config.freeze_hidden_scales, "a bool")
-  _positive_ints(config, "labelled_batch_size")
-  for field in ("labelled_shift", "unlabelled_shift"):
-    _require(_is_int(config[field]) and 0 <= config[field] <= 8, field, config[field], "pixels: an integer in [0, 8]")
-  for field in ("critic_ema_decay", "collapse_unlabelled_loss"):
-    _require(_is_number(config[field]) and 0 <= config[field] < 1, field, config[field], "it must be in [0, 1)")
-  patience = config.collapse_patience
-  _require(_is_int(patience) and patience >= 0, "collapse_patience", patience, "an integer >= 0 (0: never stop)")
-  decay = config.learning_rate_decay
-  _require(decay == "none", "learning_rate_decay", decay, "semi_supervised takes none (a constant rate)")
-  _require(config.num_critic_steps == 1, "num_critic_steps", config.num_critic_steps, "semi_supervised takes 1")
-  _require(
-    config.num_devices == 1 and config.parallel == "jit",
-    "num_devices",
-    config.num_devices,
-    "semi_supervised trains on one device (its noise is drawn per batch): set num_devices=1, parallel='jit'",
+  require(
+    is_number(confidence) and 0 <= confidence < 1, "few_labels_min_confidence", confidence, "it must be in [0, 1)"
   )
 
 
 def validate_objective(config: ml_collections.ConfigDict) -> None:
   recognizes = conditioning.Conditioning(config.conditioning).recognizes
   allowed = losses.SEMI_SUPERVISED_OBJECTIVES if recognizes else losses.OBJECTIVES
-  kind = "semi_supervised" if recognizes else "any conditioning but semi_supervised"
-  _require(config.loss in allowed, "loss", config.loss, f"allowed with {kind}: {', '.join(allowed)}")
-  _positive_ints(config, "num_critic_steps")
-  _require(config.clip_value > 0, "clip_value", config.clip_value, "it must be > 0")
-  _require(
+  where = " with conditioning semi_supervised" if recognizes else ""
+  if config.loss in losses.SEMI_SUPERVISED_OBJECTIVES and not recognizes:
+    where = " (feature_matching is for conditioning semi_supervised)"
+  require(config.loss in allowed, "loss", config.loss, f"allowed{where}: {', '.join(allowed)}")
+  positive_ints(config, "num_critic_steps")
+  require(config.clip_value > 0, "clip_value", config.clip_value, "it must be > 0")
+  require(
     config.gradient_penalty_weight >= 0, "gradient_penalty_weight", config.gradient_penalty_weight, "it must be >= 0"
   )
-  _require(0 <= config.ema_decay < 1, "ema_decay", config.ema_decay, "it must be in [0, 1) (0: no EMA)")
+  require(0 <= config.ema_decay < 1, "ema_decay", config.ema_decay, "it must be in [0, 1) (0: no EMA)")
   bound = config.divergence_bound
-  _require(_is_number(bound) and bound > 0, "divergence_bound", bound, "it must be a number > 0")
+  require(is_number(bound) and bound > 0, "divergence_bound", bound, "it must be a number > 0")
   optimizers.make_optimizer(config.generator_optimizer, "config.generator_optimizer")
   optimizers.make_optimizer(config.critic_optimizer, "config.critic_optimizer")
   decays = ", ".join(LEARNING_RATE_DECAYS)
-  _require(
+  require(
     config.learning_rate_decay in LEARNING_RATE_DECAYS,
     "learning_rate_decay",
     config.learning_rate_decay,
     f"allowed: {decays}",
   )
   start = config.learning_rate_decay_start
-  _require(_is_number(start) and 0 <= start < 1, "learning_rate_decay_start", start, "it must be in [0, 1)")
+  require(is_number(start) and 0 <= start < 1, "learning_rate_decay_start", start, "it must be in [0, 1)")
 
 
 def validate_parallel(config: ml_collections.ConfigDict) -> None:
-  _require(config.parallel in PARALLEL_MODES, "parallel", config.parallel, f"allowed: {', '.join(PARALLEL_MODES)}")
-  _require(
-    _is_int(config.num_devices) and config.num_devices >= 0,
+  require(config.parallel in PARALLEL_MODES, "parallel", config.parallel, f"allowed: {', '.join(PARALLEL_MODES)}")
+  require(
+    is_int(config.num_devices) and config.num_devices >= 0,
     "num_devices",
     config.num_devices,
     "it must be 0 (every device) or a device count",
@@ -272,24 +229,24 @@ def validate_parallel(config: ml_collections.ConfigDict) -> None:
 
 def validate_output(config: ml_collections.ConfigDict) -> None:
   """Logs, checkpoints, grids and evaluations: what a run writes and how often."""
-  _positive_ints(config, "log_every_steps", "checkpoint_every_steps", "keep_checkpoints", "num_sample_images")
+  positive_ints(config, "log_every_steps", "checkpoint_every_steps", "keep_checkpoints", "num_sample_images")
   seconds = config.progress_every_seconds
-  _require(_is_number(seconds) and seconds >= 0, "progress_every_seconds", seconds, "it must be >= 0 (0: off)")
-  _require(
+  require(is_number(seconds) and seconds >= 0, "progress_every_seconds", seconds, "it must be >= 0 (0: off)")
+  require(
     math.isqrt(config.num_sample_images) ** 2 == config.num_sample_images,
     "num_sample_images",
     config.num_sample_images,
     "it must be a square number (the grid is square)",
   )
-  _require(
-    all(_is_int(e) and e >= 1 for e in config.sample_epochs),
+  require(
+    all(is_int(e) and e >= 1 for e in config.sample_epochs),
     "sample_epochs",
     config.sample_epochs,
     "it must be a tuple of epochs >= 1",
   )
-  _require(config.eval_every_epochs >= 0, "eval_every_epochs", config.eval_every_epochs, "it must be >= 0 (0: never)")
-  _require(
-    _is_int(config.eval_num_samples) and config.eval_num_samples >= 10,
+  require(config.eval_every_epochs >= 0, "eval_every_epochs", config.eval_every_epochs, "it must be >= 0 (0: never)")
+  require(
+    is_int(config.eval_num_samples) and config.eval_num_samples >= 10,
     "eval_num_samples",
     config.eval_num_samples,
     "it must be an integer >= 10",

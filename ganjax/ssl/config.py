@@ -1,0 +1,33 @@
+"""Validation of the semi-supervised GAN's fields (conditioning semi_supervised; ganjax/config.py calls it)."""
+
+import ml_collections
+
+from ganjax.validation import is_int, is_number, positive_ints, require
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """The semi-supervised GAN's models and losses (ganjax/ssl/): one device, one critic step per generator step."""
+  for field in ("ssl_critic_features", "ssl_generator_features"):
+    widths = config[field]
+    require(
+      len(widths) >= 1 and all(is_int(w) and w >= 1 for w in widths), field, widths, "one or more positive widths"
+    )
+  for field in ("critic_input_noise", "critic_hidden_noise", "unlabelled_weight", "collapse_generator_loss"):
+    require(is_number(config[field]) and config[field] >= 0, field, config[field], "it must be a number >= 0")
+  require(isinstance(config.freeze_hidden_scales, bool), "freeze_hidden_scales", config.freeze_hidden_scales, "a bool")
+  positive_ints(config, "labelled_batch_size")
+  for field in ("labelled_shift", "unlabelled_shift"):
+    require(is_int(config[field]) and 0 <= config[field] <= 8, field, config[field], "pixels: an integer in [0, 8]")
+  for field in ("critic_ema_decay", "collapse_unlabelled_loss"):
+    require(is_number(config[field]) and 0 <= config[field] < 1, field, config[field], "it must be in [0, 1)")
+  patience = config.collapse_patience
+  require(is_int(patience) and patience >= 0, "collapse_patience", patience, "an integer >= 0 (0: never stop)")
+  decay = config.learning_rate_decay
+  require(decay == "none", "learning_rate_decay", decay, "semi_supervised takes none (a constant rate)")
+  require(config.num_critic_steps == 1, "num_critic_steps", config.num_critic_steps, "semi_supervised takes 1")
+  require(
+    config.num_devices == 1 and config.parallel == "jit",
+    "num_devices",
+    config.num_devices,
+    "semi_supervised trains on one device (its noise is drawn per batch): set num_devices=1, parallel='jit'",
+  )
