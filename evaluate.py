@@ -3,6 +3,7 @@
   python evaluate.py --workdir=runs/cwgan_gp                    # the newest checkpoint
   python evaluate.py --workdir=runs/cwgan_gp --all_steps --ema=False
   python evaluate.py --npz=synthetic/cwgan_gp.npz --cas          # an exported dataset, with CAS
+  python evaluate.py --workdir=runs/ssl_gan --cas                 # a semi_supervised run: G's digits its critic names
 
 Prints one JSON object per evaluation and writes them to --out (default: eval_step<N>[_live].json in the
 workdir, or <npz>.eval.json). Metrics: ganjax/metrics.py; README "Reading the metrics" calibrates them.
@@ -19,6 +20,7 @@ from ganjax import config_defaults, saved_run
 from ganjax.errors import ConfigError
 from ganjax.eval import sample_quality
 from ganjax.few_labels import naming
+from ganjax.ssl import synthesis as ssl_synthesis
 from ganjax.synth import export, generation
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's --workdir.")
@@ -72,6 +74,36 @@ def evaluate_run(run: generation.TrainedRun) -> list[dict]:
   return results
 
 
+def load_semi_supervised(workdir: str) -> ssl_synthesis.SslRun:
+  """A semi_supervised run at its newest verified checkpoint; the flags that do not apply are refused first."""
+  given = {
+    "--step": _STEP.value is not None,
+    "--all_steps": _ALL_STEPS.value,
+    "--batch_norm": _BATCH_NORM.value is not None,
+    "--latent_scale": _LATENT_SCALE.value is not None,
+  }
+  refused = [flag for flag, on in given.items() if on]
+  if refused:
+    raise ConfigError(
+      f"{', '.join(refused)}: not for {workdir}, a semi_supervised run (evaluated at its newest verified "
+      "checkpoint, its G sampled on batch statistics of z ~ U[0, 1]); leave it out"
+    )
+  return ssl_synthesis.load(workdir)
+
+
+def evaluate_semi_supervised(run: ssl_synthesis.SslRun) -> list[dict]:
+  """The metrics of --num_samples of G's digits (balanced) as its critic names them (ganjax/ssl/synthesis.py),
+  as a few_labels run is evaluated: FID, precision / recall, label agreement, and CAS with --cas."""
+  key = jax.random.key(_SEED.value)
+  quotas = ssl_synthesis.per_class_quotas(_NUM_SAMPLES.value)
+  images, labels = ssl_synthesis.generate_digits(run, key, quotas)  # a digit G rarely draws fails here, in seconds
+  evaluator_run = sample_quality.Evaluation.create(run.config)
+  result = evaluator_run.evaluate_images(images, labels, jax.random.fold_in(key, 1) if _CAS.value else None)
+  record = {"workdir": run.workdir, "step": run.step, **result, "ema": False, "few_labels": run.naming.provenance}
+  print(json.dumps(record), flush=True)
+  return [record]
+
+
 def default_out(step: int) -> str:
   """Where a run's evaluation goes without --out: eval_step<N>[_live][_<bn>_bn][_z<s>].json in its workdir."""
   suffix = "all" if _ALL_STEPS.value else f"step{step}"
@@ -87,12 +119,16 @@ def run_evaluation() -> list[dict]:
     raise ConfigError(f"--num_samples={_NUM_SAMPLES.value}; it must be >= 10")
   if _OUT.value is not None:
     cli.check_output_path("--out", _OUT.value)  # before the minutes of evaluation
-  run = load_run(_WORKDIR.value) if _WORKDIR.value else None  # seconds: which step names the default output
+  run, evaluate = None, None  # seconds to load: the run's step names the default output
+  if _WORKDIR.value and ssl_synthesis.is_semi_supervised(_WORKDIR.value):
+    run, evaluate = load_semi_supervised(_WORKDIR.value), evaluate_semi_supervised
+  elif _WORKDIR.value:
+    run, evaluate = load_run(_WORKDIR.value), evaluate_run
   out = _OUT.value
   if out is None:
     out = default_out(run.step) if run else os.path.splitext(_NPZ.value)[0] + ".eval.json"
     cli.check_output_path("the default --out", out)  # a read-only workdir fails here too, not after evaluating
-  results = evaluate_run(run) if run else evaluate_npz(_NPZ.value)
+  results = evaluate(run) if run else evaluate_npz(_NPZ.value)
   sample_quality.write_json(out, results if len(results) > 1 else results[0])
   print(f"wrote {out}")
   return results

@@ -2,6 +2,7 @@
 
 python export.py --workdir=runs/cwgan_gp --num_per_class=1000 --out=synthetic/cwgan_gp.npz
 python export.py ... --filter=evaluator --keep_fraction=0.5   # keep the evaluator's most confident half
+python export.py --workdir=runs/ssl_gan --out=synthetic/ssl_gan.npz   # semi_supervised: G's digits its critic names
 """
 
 from absl import app, flags

@@ -6,7 +6,7 @@ The .npz holds `images` uint8 [N, 28, 28], `labels` int32 [N] (class-balanced) a
 string: the run's config (with the noise scale sampled at), the checkpoint step, the seed, EMA or not, the
 filter and the evaluator's hash when one was used. A PNG grid per class is written beside it. Conditional
 runs are labelled by their own conditioning; unconditional runs by the evaluator classifier's prediction
-(recorded as label_source).
+(recorded as label_source); a semi_supervised run's samples by its critic (ganjax/ssl/synthesis.py).
 """
 
 import dataclasses
@@ -24,6 +24,7 @@ from ganjax.config import is_valid_latent_scale
 from ganjax.data import mnist
 from ganjax.errors import ConfigError
 from ganjax.few_labels import naming as few_labels_naming
+from ganjax.ssl import synthesis as ssl_synthesis
 from ganjax.synth import generation
 
 FILTERS = ("none", "evaluator", "critic")
@@ -126,6 +127,8 @@ def sample_dataset(run: generation.TrainedRun, options: ExportOptions, evaluator
 def export_dataset(workdir: str, out_path: str, options: ExportOptions, step: int | None = None, evaluator=None):
   """Write the .npz (and per-class PNG grids) for run `workdir`; returns the provenance dict."""
   options.validate()  # before the (slow) restore
+  if ssl_synthesis.is_semi_supervised(workdir):
+    return _export_semi_supervised(workdir, out_path, options, step)
   run = generation.load_run(workdir, step, load_naming=few_labels_naming.load)
   run = run.with_sampling(latent_scale=options.latent_scale)
   images_, labels, label_source, evaluator_sha = sample_dataset(run, options, evaluator)
@@ -141,6 +144,12 @@ def export_dataset(workdir: str, out_path: str, options: ExportOptions, step: in
     "few_labels": run.naming.provenance if run.naming is not None else None,
     "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
   }
+  _write(out_path, images_, labels, provenance)
+  return provenance
+
+
+def _write(out_path: str, images_: np.ndarray, labels: np.ndarray, provenance: dict) -> None:
+  """The .npz (atomically) and a PNG grid of each class's first images beside it."""
   out_path = os.path.abspath(out_path)
   os.makedirs(os.path.dirname(out_path), exist_ok=True)
   with files.atomic_path(out_path) as tmp, open(tmp, "wb") as f:  # never a truncated dataset
@@ -150,6 +159,34 @@ def export_dataset(workdir: str, out_path: str, options: ExportOptions, step: in
     members = images_[labels == c][:100]
     side = math.isqrt(len(members))
     images.save_grid(f"{stem}_digit{c}.png", members[: side * side])
+
+
+def _export_semi_supervised(workdir: str, out_path: str, options: ExportOptions, step: int | None) -> dict:
+  """export_dataset of a semi_supervised run: G's samples named by its averaged critic, num_per_class of each
+  digit the critic reads with probability >= the run's few_labels_min_confidence (ganjax/ssl/synthesis.py)."""
+  where = f"does not apply to {workdir}, a semi_supervised run"
+  if step is not None:
+    raise ConfigError(f"step={step} {where}: it exports from the newest verified checkpoint; leave --step out")
+  if options.filter != "none":
+    raise ConfigError(f"filter={options.filter!r} {where}: its critic names and checks every sample; use 'none'")
+  if options.latent_scale is not None:
+    raise ConfigError(f"latent_scale={options.latent_scale} {where}: its G draws z ~ U[0, 1]; leave it out")
+  run = ssl_synthesis.load(workdir)
+  quotas = np.full(mnist.NUM_DIGITS, options.num_per_class)
+  images_, labels = ssl_synthesis.generate_digits(run, jax.random.key(options.seed), quotas)
+  provenance = {
+    "workdir": run.workdir,
+    "checkpoint_step": run.step,
+    "config": run.config.to_dict(),
+    **dataclasses.asdict(options),
+    "use_ema": False,  # the semi-supervised G keeps no EMA
+    "label_source": ssl_synthesis.LABEL_SOURCE,
+    "evaluator_sha256": None,
+    "num_images": int(len(labels)),
+    "few_labels": run.naming.provenance,
+    "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+  }
+  _write(out_path, images_, labels, provenance)
   return provenance
 
 

@@ -57,10 +57,21 @@ def load_run(
   needs a naming to sample digits gets load_naming(workdir) (e.g. ganjax.few_labels.naming.load)."""
   workdir = os.path.abspath(workdir)
   config = saved_run.load(workdir)
+  refuse_semi_supervised(config, workdir)
   setup = steps.make_setup(config)
   state, record = _restore(workdir, setup, step)
   naming = load_naming(workdir) if setup.conditioning.needs_naming and load_naming is not None else None
   return TrainedRun(config, setup, state, int(record["step"]), record["epoch"], workdir, naming)
+
+
+def refuse_semi_supervised(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """WorkdirError in one line for a semi_supervised run, whose G and critic (ganjax/ssl/) no GAN tool loads."""
+  if conditioning.Conditioning(config.conditioning).recognizes:
+    raise WorkdirError(
+      f"{workdir} holds a semi_supervised run (ganjax/ssl/), which this tool cannot load (it reads GAN runs); "
+      f"its digits: python export.py --workdir={workdir} --out=digits.npz, then python evaluate.py --npz=digits.npz "
+      f"(or python evaluate.py --workdir={workdir}); its critic: python recognize.py --workdir={workdir}"
+    )
 
 
 def _restore(workdir: str, setup: steps.GanSetup, step: int | None):
