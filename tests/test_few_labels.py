@@ -296,7 +296,7 @@ def test_a_subset_whose_synthetic_set_cannot_be_drawn_is_recorded_as_failed(monk
   settings = benchmark.Settings(gan_workdir="some_gan", subsets=((1, 1),), cas=False)
   monkeypatch.setattr(benchmark, "gan_id", lambda settings: "some_gan@1")
   result = self_training.Result(None, None, np.zeros(3, np.int32), np.ones(3), (0,))
-  monkeypatch.setattr(benchmark, "ensure_namer", lambda *args: benchmark.Namer(result, [0.5, 0.6], 1.0))
+  monkeypatch.setattr(benchmark.namers, "ensure_namer", lambda *args: benchmark.namers.Namer(result, [0.5, 0.6], 1.0))
 
   def no_digits(*args):
     raise GenerationError("the generator rarely draws digit 7")

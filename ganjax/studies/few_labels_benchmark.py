@@ -31,13 +31,13 @@ import numpy as np
 
 from ganjax import files, saved_run
 from ganjax.conditioning import NUM_DIGITS
-from ganjax.data import mnist
+from ganjax.data import labelled, mnist
 from ganjax.errors import GenerationError
 from ganjax.eval import classifiers
-from ganjax.data import labelled
 from ganjax.few_labels import naming, self_training
 from ganjax.studies import augmentation_gans as gans
 from ganjax.studies import cells
+from ganjax.studies import few_labels_namers as namers
 from ganjax.studies import few_labels_report as report
 from ganjax.synth import generation
 
@@ -81,6 +81,11 @@ class Settings:
     return TREATMENTS + (STRONG_TREATMENTS if self.strong_steps else ())
 
   @property
+  def namer_training(self) -> self_training.SelfTraining:
+    """How each subset's namer is self-trained (ganjax/studies/few_labels_namers.py)."""
+    return self_training.SelfTraining(self.rounds, self.classifier_steps, self.labeller)
+
+  @property
   def strong_recipe(self) -> classifiers.Recipe:
     return dataclasses.replace(classifiers.EVALUATOR_RECIPE, num_steps=self.strong_steps)
 
@@ -112,50 +117,7 @@ def cell_key(settings: Settings, per_class: int, label_seed: int, treatment: str
   return (*key, strong_steps)
 
 
-@dataclasses.dataclass(frozen=True)
-class Namer:
-  """A subset's self-trained classifier, kept so that a later invocation (e.g. with the GAN) reuses it."""
-
-  result: self_training.Result
-  round_accuracies: list[float]  # test accuracy of each round's classifier
-  wall_s: float
-
-
-def namer_path(settings: Settings, few: labelled.FewLabels) -> str:
-  labeller = "" if settings.labeller == "classifier" else f"_{settings.labeller}"  # the classifier's: older names
-  name = f"N{few.labels_per_class}_s{few.label_seed}_r{settings.rounds}_c{settings.classifier_steps}{labeller}.npz"
-  return os.path.join(settings.out_dir, "namers", name)
-
-
-def ensure_namer(settings: Settings, few: labelled.FewLabels, test_set) -> Namer:
-  """The subset's namer: read back, or self-trained (every round tested) and kept."""
-  path = namer_path(settings, few)
-  recipe = classifiers.small_cnn_recipe(settings.classifier_steps)
-  if os.path.exists(path):
-    with np.load(path) as f:
-      params = self_training.params_from_bytes(recipe, f["params"])
-      result = self_training.Result(recipe, params, f["pseudo_labels"], f["confidences"], tuple(f["kept"]))
-      return Namer(result, [float(a) for a in f["round_accuracies"]], float(f["wall_s"]))
-  accuracies, start = [], time.perf_counter()
-  test = lambda r, params: accuracies.append(classifiers.accuracy(recipe.model, params, *test_set))
-  st = self_training.SelfTraining(settings.rounds, settings.classifier_steps, settings.labeller)
-  result = naming.train_namer(few, st, test)
-  namer = Namer(result, accuracies, round(time.perf_counter() - start, 1))
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with files.atomic_path(path) as tmp, open(tmp, "wb") as f:
-    np.savez(
-      f,
-      params=self_training.params_to_bytes(result.params),
-      pseudo_labels=result.pseudo_labels,
-      confidences=result.confidences,
-      kept=np.asarray(result.kept_per_round),
-      round_accuracies=np.asarray(accuracies),
-      wall_s=namer.wall_s,
-    )
-  return namer
-
-
-def synthetic_set(settings: Settings, few: labelled.FewLabels, namer: Namer) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_set(settings: Settings, few: labelled.FewLabels, namer: namers.Namer) -> tuple[np.ndarray, np.ndarray]:
   """(images uint8, labels): synthetic_per_class digits of each class from the GAN, named by this subset."""
   run = gans.trained_run(os.path.abspath(settings.gan_workdir))
   if not run.setup.conditioning.self_conditioned:
@@ -204,7 +166,7 @@ def subset_cells(settings: Settings, few: labelled.FewLabels, test_set, done: se
   if "real" in todo:
     accuracy = train_cell(settings, few.labelled_images, few.labelled_labels, few.label_seed, None, test_set)
     keyed_write("real", accuracy, time.perf_counter() - start, {})
-  namer = ensure_namer(settings, few, test_set)
+  namer = namers.ensure_namer(settings.namer_training, os.path.join(settings.out_dir, "namers"), few, test_set)
   per_round = namer.wall_s / (settings.rounds + 1)
   kept = {"pseudo_labelled": int(namer.result.kept_per_round[-1]), "round_accuracies": namer.round_accuracies}
   for treatment, accuracy in (("classic", namer.round_accuracies[0]), ("pseudo", namer.round_accuracies[-1])):
@@ -229,7 +191,7 @@ def _train_and_write(settings: Settings, label_seed: int, test_set, write, treat
   write(treatment, accuracy, time.perf_counter() - start, extra)
 
 
-def _gan_cells(settings: Settings, few, namer: Namer, todo: list, real_sets: tuple, test_set, write):
+def _gan_cells(settings: Settings, few, namer: namers.Namer, todo: list, real_sets: tuple, test_set, write):
   """The treatments with the subset's synthetic set (recorded as failed when it cannot be drawn);
   real_sets: (the labelled images, the pseudo-labelled ones)."""
   start = time.perf_counter()
