@@ -15,9 +15,9 @@ import pytest
 from conftest import REPO, tiny_run_config
 
 from configs import cgan, default
-from ganjax import conditioning, metric_writers, train
+from ganjax import conditioning, metric_writers, saved_run, train
 from ganjax.eval import evaluator as evaluator_lib
-from ganjax.eval import metrics, sample_quality
+from ganjax.eval import classifiers, metrics, sample_quality
 from ganjax.synth import export, generation
 
 SCALAR_KEYS = ("fid", "classifier_score", "precision", "recall", "min_class_share", "label_agreement")
@@ -75,7 +75,7 @@ def test_training_writes_the_final_evaluation_to_eval_json_and_plots_them_all(ev
 
 
 def test_rerunning_a_finished_run_does_not_evaluate_again(evaluated_run, mnist_data_dir):
-  path = os.path.join(evaluated_run, sample_quality.EVAL_FILE)
+  path = os.path.join(evaluated_run, saved_run.EVAL_FILE)
   modified, records = os.stat(path).st_mtime_ns, eval_records(evaluated_run)
   time.sleep(0.01)  # so that a rewrite would show in the mtime
   train.train_and_evaluate(evaluated_config(mnist_data_dir), evaluated_run)
@@ -243,3 +243,27 @@ def test_a_briefly_trained_conditional_generator_draws_the_digits_it_is_asked_fo
   assert metrics.label_agreement(predicted, labels) > 0.3
   assert metrics.label_agreement(predicted, (labels + 1) % 10) < 0.2  # the labels matter, not only realism
   assert np.bincount(predicted, minlength=10).min() > 0  # every digit is drawn
+
+
+def test_cas_if_adds_the_cas_of_the_same_samples_without_evaluating_them_again(tiny_run, monkeypatch):
+  """evaluate_state's cas_if (time to quality: CAS only once the other targets hold) gives what eval_cas gives,
+  from one evaluation of the samples; the classifier CAS trains is faked (minutes on a CPU)."""
+  run = generation.load_run(tiny_run.workdir)
+  config = run.config.copy_and_resolve_references()
+  config.eval_num_samples = 100
+  evaluation = sample_quality.Evaluation.create(config)
+  trained, evaluated = [], []
+  monkeypatch.setattr(classifiers, "classification_accuracy_score", lambda *args: trained.append(args) or 0.5)
+  evaluate_samples = metrics.evaluate_samples
+  monkeypatch.setattr(metrics, "evaluate_samples", lambda *a, **k: evaluated.append(1) or evaluate_samples(*a, **k))
+  evaluate = lambda **kw: evaluation.evaluate_state(run.setup, run.state, config, jax.random.key(3), **kw)  # noqa: E731
+  config.eval_cas = True
+  with_cas = evaluate()
+  config.eval_cas = False
+  assert "cas" not in evaluate(cas_if=lambda result: False) and len(trained) == 1
+  seen = []
+  assert evaluate(cas_if=lambda result: seen.append(dict(result)) or True) == with_cas
+  assert len(evaluated) == 3 and "cas" not in seen[0] and seen[0]["fid"] == with_cas["fid"]
+  as_arrays = lambda args: [*map(np.asarray, args[:4]), jax.random.key_data(args[4])]  # noqa: E731
+  for once, again in zip(*map(as_arrays, trained), strict=True):  # the same samples, labels, test set and key
+    np.testing.assert_array_equal(once, again)

@@ -55,15 +55,16 @@ def test_cadence_is_due_by_steps_by_training_seconds_or_at_the_time_limit():
 
 
 class FakeEvaluation:
-  """evaluate_state returns the result the test sets (with CAS when the config asks for it) and records how it
-  was asked: (samples, CAS, naming)."""
+  """evaluate_state returns the result the test sets (with CAS when the config asks for it, or when a labelled
+  result meets cas_if) and records how it was asked: (samples, CAS, naming)."""
 
   def __init__(self):
     self.result, self.calls = {}, []
 
-  def evaluate_state(self, setup, state, config, key, naming=None):
+  def evaluate_state(self, setup, state, config, key, naming=None, cas_if=None):
     self.calls.append((config.eval_num_samples, config.eval_cas, naming))
-    return dict(self.result) | ({"cas": 0.5} if config.eval_cas else {})
+    cas = config.eval_cas or ("label_agreement" in self.result and cas_if is not None and cas_if(self.result))
+    return dict(self.result) | ({"cas": 0.5} if cas else {})
 
 
 def test_quality_is_the_runs_own_evaluation_and_cas_only_when_every_other_target_holds():
@@ -75,8 +76,8 @@ def test_quality_is_the_runs_own_evaluation_and_cas_only_when_every_other_target
   evaluation.result = at_targets(TARGETS, conditional=True, recall=TARGETS.recall - 0.1)
   assert "cas" not in quality(state=None) and evaluation.calls == [(20, False, "the naming")]
   evaluation.result = at_targets(TARGETS, conditional=True)
-  assert quality(state=None)["cas"] == 0.5  # the same samples evaluated again, with CAS
-  assert evaluation.calls[1:] == [(20, False, "the naming"), (20, True, "the naming")] and prepared == [1]
+  assert quality(state=None)["cas"] == 0.5  # CAS of the same samples, in the one evaluation
+  assert evaluation.calls[1:] == [(20, False, "the naming")] and prepared == [1]
   assert (config.eval_num_samples, config.eval_cas) == (7, True)  # the run's config is left as it was
   evaluation.calls, evaluation.result = [], at_targets(TARGETS, conditional=False)
   assert "cas" not in ttq.GeneratorQuality(evaluation, None, config, TARGETS, 20, key)(state=None)

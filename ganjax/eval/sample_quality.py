@@ -9,6 +9,7 @@ import dataclasses
 import json
 import numbers
 import os
+from collections.abc import Callable
 
 import jax
 import ml_collections
@@ -16,7 +17,7 @@ import numpy as np
 
 from ganjax import conditioning, files, saved_run, steps
 from ganjax.data import mnist
-from ganjax.eval import metrics
+from ganjax.eval import classifiers, metrics
 from ganjax.synth import generation
 
 EVAL_FILE = saved_run.EVAL_FILE
@@ -58,15 +59,22 @@ class Evaluation:
     key: jax.Array,
     use_ema: bool = True,
     naming=None,
+    cas_if: Callable[[dict], bool] | None = None,
   ) -> dict:
     """Metrics of config.eval_num_samples fresh samples (class-balanced when conditional on the digit; a
     self-conditioned run is evaluated as the unconditional model it is). A few_labels run needs its `naming`,
-    whose provenance (labels_per_class, label_seed, labelled images) goes into the result."""
+    whose provenance (labels_per_class, label_seed, labelled images) goes into the result.
+
+    CAS (labelled samples only) with config.eval_cas, or, without it, if cas_if(the other metrics) holds: of the
+    same samples, without computing the others again (CAS trains a classifier: minutes on a CPU)."""
     num_digits = setup.conditioning.num_digits
     labels = conditioning.balanced_labels(config.eval_num_samples, num_digits) if num_digits else None
     images = generation.generate(setup, state, key, config.eval_num_samples, labels, use_ema, naming=naming)
-    cas_key = jax.random.fold_in(key, 1) if config.eval_cas else None
-    result = self.evaluate_images(images, labels, cas_key)
+    cas_key = jax.random.fold_in(key, 1)
+    result = self.evaluate_images(images, labels, cas_key if config.eval_cas else None)
+    if labels is not None and not config.eval_cas and cas_if is not None and cas_if(result):
+      test_set = (self.reference.images, self.test_labels)
+      result["cas"] = float(classifiers.classification_accuracy_score(images, labels, *test_set, cas_key))
     result["ema"] = bool(use_ema and state.generator_ema_params is not None)
     if naming is not None:
       result["few_labels"] = naming.provenance
@@ -97,7 +105,7 @@ def write_json(path: str, result: dict) -> None:
 
 
 def read_json(workdir: str) -> dict | None:
-  path = os.path.join(workdir, EVAL_FILE)
+  path = os.path.join(workdir, saved_run.EVAL_FILE)
   if not os.path.exists(path):
     return None
   with open(path) as f:

@@ -111,18 +111,14 @@ class GeneratorQuality:
   def __init__(self, evaluation, setup: steps.GanSetup, config, targets: Targets, num_samples: int, key, naming=None):
     self.evaluation, self.setup, self.targets, self.key, self.prepare_naming = evaluation, setup, targets, key, naming
     self.config = config.copy_and_resolve_references()
-    self.config.eval_num_samples, self.config.eval_cas = num_samples, False
-    self.with_cas = self.config.copy_and_resolve_references()
-    self.with_cas.eval_cas = True
+    self.config.eval_num_samples, self.config.eval_cas = num_samples, False  # CAS: only if the others hold
     self.naming = None
 
   def __call__(self, state: steps.TrainState) -> dict:
     if self.naming is None and self.prepare_naming is not None:
       self.naming = self.prepare_naming()
-    result = self.evaluation.evaluate_state(self.setup, state, self.config, self.key, naming=self.naming)
-    if "label_agreement" in result and self.targets.others_hold(result):  # the same samples again, with CAS
-      result = self.evaluation.evaluate_state(self.setup, state, self.with_cas, self.key, naming=self.naming)
-    return result
+    cas_if = self.targets.others_hold
+    return self.evaluation.evaluate_state(self.setup, state, self.config, self.key, naming=self.naming, cas_if=cas_if)
 
 
 class MeasureQuality(periodic.Action):
@@ -209,6 +205,11 @@ def time_to_quality(
   reference), `quality` (state -> metrics, replacing GeneratorQuality) and `clock` are for reuse and tests."""
   if num_samples <= 0:
     raise ConfigError(f"--num_samples={num_samples}: evaluate at least one sample")
+  if conditioning.Conditioning(config.conditioning).recognizes:  # before build touches the workdir
+    raise ConfigError(
+      "conditioning='semi_supervised': time to quality measures a GAN's samples; a semi_supervised run's measure "
+      "is its critic's test accuracy, every epoch in its metrics.jsonl (python main.py, python recognize.py)"
+    )
   if cadence.every_seconds <= 0 and cadence.every_steps <= 0:
     raise ConfigError("give --eval_every_seconds or --eval_every_steps (> 0): when to evaluate")
   path = os.path.join(out_dir, RECORDS_FILE)
