@@ -24,7 +24,7 @@ def resolve_conv_impl(conv_impl: str, backend: str | None = None) -> str:
   return "hybrid" if (backend or jax.default_backend()) == "cpu" else "plain"
 
 
-# How both optimisers' step sizes fall over a run (steps.learning_rate_scale).
+# How both optimisers' step sizes fall over a run (schedules.learning_rate_scale).
 LEARNING_RATE_DECAYS = ("none", "linear", "cosine")
 
 

@@ -9,7 +9,7 @@ POLICIES (e.g. "translation,cutout", the paper's choice for its few-shot runs wi
 
 Both operations follow the paper's reference code (DiffAugment_pytorch.py), with one change for MNIST: what
 is shifted in or cut out reads as background (-1, an empty pixel), not as 0 (grey in [-1, 1] images).
-Each example gets its own draw from its own key (steps.example_keys), so a batch split across devices is
+Each example gets its own draw from its own key (example_draws.example_keys), so a batch split across devices is
 augmented exactly as on one device. Both maps are linear in the image, so the gradient penalty and G's
 gradient pass through them.
 """

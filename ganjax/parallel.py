@@ -1,7 +1,7 @@
 """Data parallelism over every device of every process: `jit` over a device mesh (default) or `pmap`.
 
 Both modes run the same `train_step` maths on the same global batch with the same per-example random
-numbers (steps.example_keys), so a run does not depend on the device count beyond float rounding.
+numbers (example_draws.example_keys), so a run does not depend on the device count beyond float rounding.
 - jit: the state is replicated and each batch sharded along its example axis (NamedSharding over a 1-D
   `jax.make_mesh` mesh); XLA's SPMD partitioner inserts the gradient all-reduce and the cross-device
   BatchNorm reductions itself, so the step is written for the global batch. The default: it is the path JAX

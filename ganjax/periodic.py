@@ -21,7 +21,7 @@ import numpy as np
 from absl import logging
 
 from ganjax import checkpoints as checkpoints_lib
-from ganjax import conditioning, images, metric_writers, rng, steps
+from ganjax import conditioning, images, metric_writers, rng, saved_run, steps
 from ganjax.errors import TrainingDiverged
 from ganjax.eval import sample_quality
 
@@ -254,7 +254,7 @@ class Evaluate(Action):
       return
     result = self.evaluate(state, after, self.schedule.total_steps)
     if self.writer is not None:  # process 0
-      sample_quality.write_json(os.path.join(self.workdir, sample_quality.EVAL_FILE), result)
+      sample_quality.write_json(os.path.join(self.workdir, saved_run.EVAL_FILE), result)
     if trained:  # a rerun that only restores a missing eval.json has its record already
       self._write(self.schedule.total_steps, result)
 
