@@ -20,8 +20,6 @@ from ganjax.data import mnist
 from ganjax.eval import classifiers, metrics
 from ganjax.synth import generation
 
-EVAL_FILE = saved_run.EVAL_FILE
-
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
