@@ -2,12 +2,16 @@
 
   python experiments/few_labels.py --gan_workdir=runs/few_labels          # ~2.5 h on 2 CPU cores
   python experiments/few_labels.py --quick_test --out_dir=/tmp/few        # ~2 min: the test's smoke run
+  python experiments/few_labels.py --strong_steps=3750 --ssl_workdirs='runs/ssl_n{labels_per_class}_s{label_seed}'
 
 N labelled images per class are drawn at random with label seeds 0.. (--subsets=N:count,...), the other
 training images unlabelled. Treatments: real, real + classic, pseudo-labels + classic (self-training, --rounds,
 --labeller), and both with labelled synthetic digits from one label-free GAN (--gan_workdir: a conditioning
 clusters or few_labels run) named by each subset's self-trained classifier; --strong_steps=3750 adds the
 pseudo-labelled sets with a strong CNN. Without --gan_workdir only the cells without a GAN run.
+--ssl_workdirs names each subset's semi_supervised run (configs/ssl_gan.py with that labels_per_class and
+label_seed, on the whole training split), checked before any cell: its critic alone, and with --strong_steps the
+strong CNN on the critic's labels, without and with G's digits it names (ganjax/studies/few_labels_ssl.py).
 
 Resumable: each finished cell is one line of <out_dir>/few_labels.jsonl and is skipped on rerun; each subset's
 namer is kept in <out_dir>/namers/. Writes few_labels.{md,jsonl,png} to --out_dir; --report_only rewrites the
@@ -38,12 +42,14 @@ flags.DEFINE_string("gan_workdir", DEFAULTS.gan_workdir, "A trained label-free G
 flags.DEFINE_integer("synthetic_per_class", DEFAULTS.synthetic_per_class, "Synthetic digits per class.")
 flags.DEFINE_float("min_confidence", DEFAULTS.min_confidence, "The namer's check of each sample.")
 flags.DEFINE_integer("strong_steps", DEFAULTS.strong_steps, "> 0 adds the strong-CNN treatments (3750: full).")
+_SSL_HELP = "Each subset's semi_supervised run: a path with {labels_per_class}, {label_seed} ('' = none)."
+flags.DEFINE_string("ssl_workdirs", DEFAULTS.ssl_workdirs, _SSL_HELP)
 flags.DEFINE_bool("cas", DEFAULTS.cas, "Also the CAS of each subset's synthetic set.")
 flags.DEFINE_bool("report_only", DEFAULTS.report_only, "Write the report of the cells done; run none.")
 flags.DEFINE_string("out_dir", DEFAULTS.out_dir, "Output directory.")
 _QUICK_TEST = flags.DEFINE_bool("quick_test", False, "Preset: a ~2 min smoke run for tests (module docstring).")
 SETTINGS_FLAGS = ("classifier_steps", "rounds", "labeller", "gan_workdir", "synthetic_per_class", "min_confidence")
-SETTINGS_FLAGS += ("strong_steps", "cas", "report_only", "out_dir")
+SETTINGS_FLAGS += ("strong_steps", "ssl_workdirs", "cas", "report_only", "out_dir")
 
 
 def parse_subsets(items: list[str]) -> tuple[tuple[int, int], ...]:

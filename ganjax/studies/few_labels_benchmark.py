@@ -13,6 +13,8 @@ evaluator's recipe with strong_steps steps: 99.60 % on the 60k true labels at 37
 sets are worth to a classifier able to reach the published semi-supervised numbers:
   pseudo-labels, strong CNN          the labelled images and every unlabelled one with its final pseudo-label
   pseudo-labels + GAN, strong CNN    and the synthetic digits
+and, with ssl_workdirs, one semi_supervised GAN run per subset: its critic alone, and with strong_steps > 0 the
+strong CNN on the critic's labels, without and with G's digits it names (ganjax/studies/few_labels_ssl.py).
 The GAN is one label-free run (conditioning clusters or few_labels: the same training) that serves every
 subset: each subset's self-trained classifier names its clusters and checks its samples (few_labels/naming).
 Each subset's synthetic set is also measured on its own: label agreement (the evaluator's reading) and CAS.
@@ -39,6 +41,7 @@ from ganjax.studies import augmentation_gans as gans
 from ganjax.studies import cells
 from ganjax.studies import few_labels_namers as namers
 from ganjax.studies import few_labels_report as report
+from ganjax.studies import few_labels_ssl as ssl
 from ganjax.synth import generation
 
 TREATMENTS = (
@@ -74,11 +77,12 @@ class Settings:
   cas: bool = True  # also train a classifier on each subset's synthetic set alone (CAS)
   report_only: bool = False  # write the report from the cells done so far; run none
   strong_steps: int = 0  # > 0: also the strong-CNN treatments, with this many steps (the full recipe: 3750)
+  ssl_workdirs: str = ""  # each subset's semi_supervised run: a path with {labels_per_class}, {label_seed}; '' = none
   out_dir: str = "experiments/results/few_labels"
 
   @property
   def treatments(self) -> tuple[tuple[str, str], ...]:
-    return TREATMENTS + (STRONG_TREATMENTS if self.strong_steps else ())
+    return TREATMENTS + (STRONG_TREATMENTS if self.strong_steps else ()) + ssl.treatments(self)
 
   @property
   def namer_training(self) -> self_training.SelfTraining:
@@ -110,6 +114,8 @@ def _gan_id(workdir: str) -> str:
 
 
 def cell_key(settings: Settings, per_class: int, label_seed: int, treatment: str) -> tuple:
+  if treatment in ssl.KEYS:
+    return ssl.cell_key(settings, per_class, label_seed, treatment)
   synthetic = f"{gan_id(settings)} x{settings.synthetic_per_class} conf{settings.min_confidence:g}"
   gan = synthetic if "gan" in treatment else ""
   strong_steps = settings.strong_steps if treatment.endswith(":strong") else 0
@@ -159,7 +165,12 @@ def subset_cells(settings: Settings, few: labelled.FewLabels, test_set, done: se
   """The treatments of one labelled subset not yet done; write(row) records each as it finishes."""
   key = lambda treatment: cell_key(settings, few.labels_per_class, few.label_seed, treatment)
   keyed_write = lambda treatment, *rest: write(key(treatment), *rest)
-  todo = [t for t, _ in settings.treatments if key(t) not in done and (settings.gan_workdir or "gan" not in t)]
+  todo = [t for t, _ in settings.treatments if key(t) not in done]
+  if any(t in ssl.KEYS for t in todo):
+    train = functools.partial(_train_and_write, settings, few.label_seed, test_set, keyed_write)
+    measure = lambda synthetic: gan_measures(settings, synthetic, test_set, few.label_seed)
+    ssl.subset_cells(settings, few, test_set, [t for t in todo if t in ssl.KEYS], keyed_write, train, measure)
+  todo = [t for t in todo if t not in ssl.KEYS and (settings.gan_workdir or "gan" not in t)]
   if not todo:
     return
   start = time.perf_counter()
@@ -185,7 +196,8 @@ def _train_and_write(settings: Settings, label_seed: int, test_set, write, treat
   """Train treatment's classifier on the concatenated (images, labels) parts; write its row."""
   start = time.perf_counter()
   images, labels = (np.concatenate(column) for column in zip(*parts, strict=True))
-  strong = treatment.endswith(":strong")  # the strong recipe shifts its images; the small one gets classic
+  strong = treatment.endswith(":strong") or treatment in ssl.STRONG
+  # the strong recipe shifts its images; the small one gets classic
   augment = None if strong else naming.CLASSIC
   accuracy = train_cell(settings, images, labels, label_seed, augment, test_set, strong)
   write(treatment, accuracy, time.perf_counter() - start, extra)
@@ -223,7 +235,7 @@ def run_all(settings: Settings, data_config, jsonl: str) -> None:
     errors = None if accuracy is None else round(1e4 * (1 - accuracy))
     runner.record(key, {"accuracy": accuracy, "errors_per_10k": errors} | extra, wall_s)
     shown = f"accuracy {accuracy:.4f}" if accuracy is not None else f"failed: {extra['failed']}"
-    title = dict(TREATMENTS + STRONG_TREATMENTS)[key[2]]
+    title = dict(TREATMENTS + STRONG_TREATMENTS + ssl.TREATMENTS)[key[2]]
     print(f"N={key[0]} subset {key[1]} {title}: {shown} ({runner.seconds():.0f} s so far)", flush=True)
 
   for per_class, num_subsets in settings.subsets:
@@ -253,6 +265,7 @@ def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command:
     f"{strong if settings.strong_steps else ''}GAN: {gan_id(settings) or 'none'}, "
     f"{settings.synthetic_per_class} digits per class for each subset, checked by its namer (min confidence "
     f"{settings.min_confidence:g}). Mean ± std (ddof 1) over label subsets (label seeds 0, 1, ...)."
+    + (f" Semi-supervised runs: {settings.ssl_workdirs}." if settings.ssl_workdirs else "")
   )
   summary = report.summarize(rows, settings.treatments)
   tables = report.tables(summary, settings.treatments, per_class, rows)
@@ -266,6 +279,7 @@ def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command:
 def run_benchmark(settings: Settings, data_config, command: str) -> None:
   """Every cell not yet done, then few_labels.md, few_labels.jsonl and few_labels.png in settings.out_dir."""
   start = time.perf_counter()
+  ssl.check_workdirs(settings, data_config)  # a missing or mismatched run: one line, before any cell
   os.makedirs(settings.out_dir, exist_ok=True)
   jsonl = os.path.join(settings.out_dir, "few_labels.jsonl")
   if not settings.report_only:

@@ -1,10 +1,12 @@
 """The few-labels benchmark's report: mean ± std per treatment and N (accuracy and errors per 10k), the
-synthetic sets' label agreement and CAS, wall times, the markdown page and the plot."""
+synthetic sets' label agreement and CAS, the semi-supervised treatments paired with label spreading subset by
+subset, wall times, the markdown page and the plot."""
 
 import numpy as np
 
 from ganjax import files
 from ganjax.studies import cells
+from ganjax.studies import few_labels_ssl as ssl
 
 # Published semi-supervised GANs at 100 labels (N = 10), test errors per 10k: mean (std) over label subsets.
 PUBLISHED_N10 = (
@@ -12,6 +14,8 @@ PUBLISHED_N10 = (
   ("Triple-GAN (Li et al. 2017)", "91 ± 58"),
   ("Bad GAN (Dai et al. 2017)", "79.5 ± 9.8"),
 )
+# The label-spreading treatments (the shipped labeller's) a semi-supervised one is paired with, subset by subset.
+REFERENCES = ("pseudo", "pseudo:strong")
 
 
 def summarize(rows: list[dict], treatments: tuple) -> dict:
@@ -63,11 +67,11 @@ def table(summary: dict, treatments: tuple, per_class: list[int], errors: bool) 
   return cells.markdown_table(["N / class", *(t for _, t in treatments), "subsets"], rows)
 
 
-def gan_table(summary: dict, per_class: list[int]) -> list[str]:
-  """The synthetic sets, per N: label agreement and CAS (%), mean ± std over subsets."""
+def gan_table(summary: dict, per_class: list[int], treatment: str = "classic+gan") -> list[str]:
+  """The synthetic sets (those of `treatment`'s cells), per N: label agreement and CAS (%), mean ± std over subsets."""
   rows = []
   for n in per_class:
-    entry = summary.get(("classic+gan", n))
+    entry = summary.get((treatment, n))
     if entry is None or "label_agreement" not in entry:
       continue
     shown = [
@@ -76,6 +80,61 @@ def gan_table(summary: dict, per_class: list[int]) -> list[str]:
     ]
     rows.append([str(n), *shown, str(entry["subsets"])])
   return cells.markdown_table(["N / class", "label agreement", "CAS", "subsets"], rows)
+
+
+def paired_differences(rows: list[dict], treatment: str, reference: str, n: int) -> dict[int, float]:
+  """{label seed: treatment's test errors per 10k minus reference's} over the subsets of N where both gave one."""
+
+  def accuracies(name: str) -> dict[int, float]:
+    found = [r for r in rows if r["treatment"] == name and r["n_per_class"] == n and r["accuracy"] is not None]
+    return {r["label_seed"]: r["accuracy"] for r in found}
+
+  mine, theirs = accuracies(treatment), accuracies(reference)
+  # Rounded, and + 0.0 turns a -0.0 into 0.0: the accuracies lie on a 1/10k grid, so no real difference is lost.
+  return {seed: round(1e4 * (theirs[seed] - mine[seed]), 3) + 0.0 for seed in sorted(mine.keys() & theirs.keys())}
+
+
+def _paired_cell(differences: dict[int, float]) -> str:
+  """'mean ± std (s0 +d0, s1 +d1, ...)' of paired differences; '–' for none."""
+  if not differences:
+    return "–"
+  values = np.array(list(differences.values()))
+  spread = f" ± {values.std(ddof=1):.0f}" if len(values) > 1 else ""
+  return f"{values.mean():+.0f}{spread} (" + ", ".join(f"s{s} {d:+.0f}" for s, d in differences.items()) + ")"
+
+
+def ssl_table(summary: dict, treatments: tuple, per_class: list[int], rows: list[dict]) -> list[str]:
+  """The semi-supervised treatments, a row per treatment and N: test errors per 10k (mean ± std) and the paired
+  difference from each label-spreading treatment run (mean ± std over the subsets both ran, then each one's)."""
+  titles = dict(treatments)
+  references = [r for r in REFERENCES if r in titles]
+  lines = []
+  for treatment in (t for t in ssl.KEYS if t in titles):
+    for n in (n for n in per_class if (treatment, n) in summary):
+      entry = summary[treatment, n]
+      deltas = [_paired_cell(paired_differences(rows, treatment, r, n)) for r in references]
+      lines.append([titles[treatment], str(n), _cell(entry, True, entry["subsets"]), *deltas])
+  header = ["treatment", "N / class", "errors per 10k", *(f"Δ errors vs {titles[r]}" for r in references)]
+  return cells.markdown_table(header, lines)
+
+
+def ssl_section(summary: dict, treatments: tuple, per_class: list[int], rows: list[dict]) -> list[str]:
+  """few_labels.md's semi-supervised section ([] when no semi-supervised treatment was asked for)."""
+  if not any(t in ssl.KEYS for t, _ in treatments):
+    return []
+  failed = [r for r in rows if r.get("failed") and r["treatment"] == "ssl_pseudo_cnn_gan"]
+  return [
+    "",
+    "## Semi-supervised GAN: each subset's own run (Δ: paired by subset, negative = fewer errors)",
+    "",
+    *ssl_table(summary, treatments, per_class, rows),
+    "",
+    "G's digits named by its critic (critic's labels + its GAN):",
+    "",
+    *gan_table(summary, per_class, "ssl_pseudo_cnn_gan"),
+    "",
+    *[f"- N = {r['n_per_class']}, subset {r['label_seed']}: no synthetic set ({r['failed']})" for r in failed],
+  ]
 
 
 def wall_lines(summary: dict, treatments: tuple, per_class: list[int]) -> list[str]:
@@ -88,7 +147,7 @@ def wall_lines(summary: dict, treatments: tuple, per_class: list[int]) -> list[s
 
 def tables(summary: dict, treatments: tuple, per_class: list[int], rows: list[dict]) -> list[str]:
   """few_labels.md's sections: accuracy, errors per 10k with the published numbers, the synthetic sets (and
-  the subsets without one), the mean wall time per cell."""
+  the subsets without one), the semi-supervised treatments if any, the mean wall time per cell."""
   return [
     "## Test accuracy (%)",
     "",
@@ -109,6 +168,7 @@ def tables(summary: dict, treatments: tuple, per_class: list[int], rows: list[di
       for r in rows
       if r.get("failed") and r["treatment"] == "classic+gan"
     ],
+    *ssl_section(summary, treatments, per_class, rows),
     "",
     "## Mean wall time per cell (s; pseudo-labels: all self-training rounds)",
     "",
