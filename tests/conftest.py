@@ -5,6 +5,7 @@ Tests run on JAX's default devices (one CPU). A test marked `@pytest.mark.device
 this process has fewer, it runs in a child pytest given n fake CPU devices (run_with_devices below).
 """
 
+import contextlib
 import dataclasses
 import gzip
 import json
@@ -21,6 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # configs/ is imported as a package, as main.py does
 
 from configs import tiny
+from ganjax import runtime
 from ganjax.data import mnist, mnist_builder
 
 SHARED_MNIST_IDX = os.path.join(REPO, "..", "shared", "mnist")
@@ -59,12 +61,35 @@ def run_with_devices(node_ids: list[str], num_devices: int) -> tuple[dict[str, t
   return outcomes, (child.stdout + child.stderr)[-3000:]
 
 
+TEST_CACHE_MAX_BYTES = 2 << 30  # past this the test compilation cache is emptied at the start of a session
+
+
 def pytest_configure(config):
   config.stash[_DEVICE_RESULTS] = {}
-  # The scripts the tests start (main.py, experiments/*.py) share one compilation cache for this session,
-  # not the user's ~/.cache/ganjax/xla; a child pytest of run_with_devices inherits its parent's.
-  if "GANJAX_COMPILATION_CACHE" not in os.environ:
-    os.environ["GANJAX_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="ganjax_test_xla_cache_")
+  # Compiled programs persist across sessions in a cache of the tests' own (not a run's ~/.cache/ganjax/xla),
+  # shared by the tests, the scripts they start (main.py, experiments/*.py) and a child of run_with_devices.
+  # Every program is kept, op-by-op ones included: a rerun of the fast loop then compiles only what changed
+  # (JAX keys entries by program, XLA flags and versions). GANJAX_COMPILATION_CACHE=<dir> moves it, =0 turns it off.
+  if runtime.CACHE_ENV not in os.environ:
+    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    os.environ[runtime.CACHE_ENV] = os.path.join(cache_home, "ganjax", "tests_xla")
+  path = runtime.configure_compilation_cache()
+  if path:
+    import jax  # noqa: PLC0415  (XLA_FLAGS are final: a child of run_with_devices is started with its own)
+
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    _empty_if_over(path, TEST_CACHE_MAX_BYTES)
+
+
+def _empty_if_over(path: str, max_bytes: int) -> None:
+  """Remove every file in `path` when together they hold more than max_bytes."""
+  with contextlib.suppress(OSError):  # another session may be emptying it at the same time
+    files = [entry for entry in os.scandir(path) if entry.is_file()]
+    if sum(entry.stat().st_size for entry in files) > max_bytes:
+      for entry in files:
+        with contextlib.suppress(OSError):
+          os.remove(entry.path)
 
 
 def pytest_runtest_logreport(report):

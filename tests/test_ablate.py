@@ -82,6 +82,7 @@ def test_a_bad_sweep_is_one_clear_error_before_anything_trains(tmp_path, sweep, 
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_diverged_cell_is_recorded_as_a_result_and_not_retried(tmp_path, mnist_data_dir, monkeypatch, capsys):
   calls = []
 

@@ -78,8 +78,10 @@ def test_another_cgan_config_or_diffaugment_names_its_own_cgans_and_cells_and_re
   "flag, message",
   [
     ("--regimes=c", "--regimes=c; allowed: a, b"),
-    ("--gan_config=gan", "--gan_config=gan; allowed: cwgan_gp, cwgan_gp_tuned"),
-    ("--critic_augment=flip", "--critic_augment=flip: 'flip' is not a critic augmentation"),
+    pytest.param("--gan_config=gan", "--gan_config=gan; allowed: cwgan_gp, cwgan_gp_tuned", marks=pytest.mark.slow),
+    pytest.param(
+      "--critic_augment=flip", "--critic_augment=flip: 'flip' is not a critic augmentation", marks=pytest.mark.slow
+    ),
   ],
 )
 def test_a_bad_gan_flag_is_named_before_any_cell_runs(tmp_path, flag, message):
@@ -89,6 +91,7 @@ def test_a_bad_gan_flag_is_named_before_any_cell_runs(tmp_path, flag, message):
   assert not os.listdir(tmp_path)
 
 
+@pytest.mark.slow
 def test_few_labels_is_no_longer_an_augment_flag_and_points_to_its_script(tmp_path):
   command = [sys.executable, "experiments/augment.py", "--few_labels", "--quick_test", f"--out_dir={tmp_path}"]
   output = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)

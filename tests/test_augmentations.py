@@ -36,6 +36,7 @@ def test_output_keeps_shape_dtype_and_range(name):
   assert not np.allclose(out, images)  # it did something
 
 
+@pytest.mark.slow
 def test_identity_parameters_return_the_input():
   images = jnp.asarray(digits())
   key = jax.random.key(1)
@@ -75,6 +76,7 @@ def ink_to_the_edges(batch: int = 2) -> np.ndarray:
   return np.random.default_rng(1).uniform(-1.0, 1.0, (batch, 28, 28, 1)).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_affine_maps_are_dm_pix_rotate_and_affine_transform():
   image = jnp.asarray(ink_to_the_edges(1)[0])
   grid = augmentations.affine_grid(augmentations.identity_grid(28, 28), 0.3, 1.0, jnp.zeros(2))
@@ -92,6 +94,7 @@ def test_affine_maps_are_dm_pix_rotate_and_affine_transform():
   np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_elastic_is_dm_pix_elastic_deformation_with_one_key_per_example():
   images = jnp.asarray(ink_to_the_edges(3))
   out = augmentations.elastic(jax.random.key(9), images)
@@ -102,7 +105,7 @@ def test_elastic_is_dm_pix_elastic_deformation_with_one_key_per_example():
   np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", AUGMENTS)
+@pytest.mark.parametrize("name", [pytest.param("classic", marks=pytest.mark.slow), "random_affine", "elastic"])
 def test_same_key_same_output_and_each_example_gets_its_own_transform(name):
   augment = AUGMENTS[name]
   images = jnp.asarray(np.repeat(digits(1), 6, axis=0))  # six copies of one image
@@ -115,6 +118,7 @@ def test_same_key_same_output_and_each_example_gets_its_own_transform(name):
       assert np.abs(flat[i] - flat[j]).max() > 1e-3, (i, j)
 
 
+@pytest.mark.slow
 def test_jits_with_a_bound_strength_and_matches_eager():
   augment = functools.partial(augmentations.classic, strength=0.5, probability=0.8)
   images, key = jnp.asarray(digits(8)), jax.random.key(5)
@@ -127,6 +131,7 @@ def test_background_stays_background(name):
   np.testing.assert_allclose(AUGMENTS[name](jax.random.key(6), blank), blank, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_elastic_displacement_has_simards_magnitude():
   # alpha 34, sigma 4 on 28x28: about 1.4 px RMS in the interior (zero padding lowers it near the edges).
   fields = jax.vmap(lambda k: augmentations.elastic_displacement(k, 28, 28, 34.0, 4.0))(

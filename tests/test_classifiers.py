@@ -32,7 +32,11 @@ def real_mnist():
   return (*mnist.load_split(config, "train"), *mnist.load_split(config, "test"))
 
 
-@pytest.mark.parametrize("model", [classifiers.EvaluatorCNN(), classifiers.SmallCNN()], ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize(
+  "model",
+  [pytest.param(classifiers.EvaluatorCNN(), marks=pytest.mark.slow), classifiers.SmallCNN()],
+  ids=lambda m: type(m).__name__,
+)
 def test_models_map_images_to_logits_and_128_features(model):
   images = jnp.zeros((3, 28, 28, 1))
   variables = jax.jit(model.init)(jax.random.key(0), images)
@@ -51,6 +55,7 @@ def test_parameter_counts_are_pinned():
   assert count(classifiers.SmallCNN()) == 184_586
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_in_the_key():
   images, labels = random_set(40)
   first = classifiers.train_classifier(TINY_RECIPE, images, labels, jax.random.key(0))
@@ -69,6 +74,7 @@ def test_batches_are_successive_slices_of_per_epoch_permutations():
   assert len({tuple(stream[10 * e : 10 * e + 10]) for e in range(4)}) == 4
 
 
+@pytest.mark.slow
 def test_training_set_smaller_than_a_batch_works():
   images, labels = random_set(5)
   recipe = dataclasses.replace(TINY_RECIPE, batch_size=16, num_steps=3)
@@ -85,6 +91,7 @@ def test_zero_steps_return_the_initial_params_and_training_moves_them():
   assert not np.array_equal(initial["Conv_0"]["kernel"], trained["Conv_0"]["kernel"])
 
 
+@pytest.mark.slow
 def test_augment_runs_inside_the_step_on_float_batches():
   images, labels = random_set(32)
   seen = []

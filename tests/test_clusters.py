@@ -69,6 +69,7 @@ def test_load_or_compute_keeps_the_clusters_in_the_workdir_and_reuses_them(tmp_p
     np.testing.assert_array_equal(f["key_data"], jax.random.key_data(jax.random.key(1)))
 
 
+@pytest.mark.slow
 def test_within_classes_clusters_each_label_apart_and_is_kept_apart_from_plain_clusters(tmp_path):
   images, groups = blobs()
   labels = np.arange(90) % 2  # two 'digits', each holding all three groups
@@ -86,6 +87,7 @@ def test_within_classes_clusters_each_label_apart_and_is_kept_apart_from_plain_c
   np.testing.assert_array_equal(again, assignments)
 
 
+@pytest.mark.slow
 def test_training_labels_are_the_digits_or_the_kept_clusters_with_their_shares(tmp_path):
   images, groups = blobs()
   digits, key = groups.astype(np.int32), jax.random.key(0)

@@ -106,6 +106,7 @@ def served_directory():
     server.shutdown()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(SHARED_MNIST_IDX), reason="needs the MNIST IDX files in ../shared/mnist")
 def test_download_and_tensorflow_free_preparation_give_tfds_mnist(tmp_path, served_directory, mnist_data_dir):
   config = tiny.get_config()

@@ -115,6 +115,7 @@ def test_the_critic_sees_only_augmented_images_real_and_fake_and_g_learns_throug
   jax.tree.map(np.testing.assert_array_equal, new_state.generator_params, state.generator_params)
 
 
+@pytest.mark.slow
 def test_every_critic_input_passes_through_the_augmentation_once(monkeypatch):
   seen = []
 

@@ -73,6 +73,7 @@ def test_missing_asset_says_how_to_rebuild(asset_copy, missing):
     evaluator.load(str(asset_copy / evaluator.WEIGHTS_FILE))
 
 
+@pytest.mark.slow
 def test_train_and_save_writes_weights_that_load_back(tmp_path, tiny_config):
   out_dir = tmp_path / "assets"
   info = evaluator.train_and_save(tiny_config, str(out_dir), seed=3, recipe=TINY_RECIPE, min_accuracy=0.0)

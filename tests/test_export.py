@@ -178,6 +178,7 @@ def test_the_evaluator_filter_loads_the_shipped_evaluator_and_records_its_hash(
   assert provenance["label_source"] == "conditioning" and len(labels) == 10
 
 
+@pytest.mark.slow
 def test_an_unconditional_export_is_labelled_by_the_evaluator(unconditional_run, tmp_path):
   evaluator = HashEvaluator()
   images, labels, provenance = export_to(tmp_path, unconditional_run, num_per_class=4, evaluator=evaluator)
@@ -187,6 +188,7 @@ def test_an_unconditional_export_is_labelled_by_the_evaluator(unconditional_run,
   np.testing.assert_array_equal(evaluator.probabilities(images).argmax(-1), labels)
 
 
+@pytest.mark.slow
 def test_an_unconditional_export_without_ema_samples_the_live_generator(unconditional_run, tmp_path):
   evaluator = HashEvaluator()
   ema_images, _, _ = export_to(tmp_path, unconditional_run, "ema.npz", num_per_class=2, evaluator=evaluator)
@@ -197,6 +199,7 @@ def test_an_unconditional_export_without_ema_samples_the_live_generator(uncondit
   assert not np.array_equal(ema_images, live_images)
 
 
+@pytest.mark.slow
 def test_an_unconditional_generator_that_never_draws_a_digit_is_a_clear_error(unconditional_run, tmp_path):
   with pytest.raises(ConfigError, match=r"the generator rarely draws digit 0 \(0 of \d+ samples\).*num_per_class=2"):
     export_to(tmp_path, unconditional_run, num_per_class=2, evaluator=HashEvaluator(only_class=3))

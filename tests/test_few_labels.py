@@ -271,7 +271,7 @@ def test_the_few_labels_benchmark_runs_end_to_end_and_resumes(tiny_config, tmp_p
   )
 
 
-@pytest.mark.parametrize("subsets", ["10", "10:0", "ten:5"])
+@pytest.mark.parametrize("subsets", ["10", *(pytest.param(s, marks=pytest.mark.slow) for s in ("10:0", "ten:5"))])
 def test_the_benchmark_script_names_a_bad_subsets_flag_before_any_cell_runs(tmp_path, subsets):
   import subprocess
   import sys

@@ -26,7 +26,7 @@ def assert_same_function_and_gradients(reference: nn.Module, phase: nn.Module, x
 
 
 @pytest.mark.parametrize("hybrid", [False, True])
-@pytest.mark.parametrize("size, channels, features", [(28, 1, 6), (14, 5, 3)])
+@pytest.mark.parametrize("size, channels, features", [(28, 1, 6), pytest.param(14, 5, 3, marks=pytest.mark.slow)])
 def test_phase_conv_is_a_stride2_same_conv(size, channels, features, hybrid):
   x = jax.random.normal(jax.random.key(0), (2, size, size, channels))
   assert_same_function_and_gradients(
@@ -35,7 +35,7 @@ def test_phase_conv_is_a_stride2_same_conv(size, channels, features, hybrid):
 
 
 @pytest.mark.parametrize("hybrid", [False, True])
-@pytest.mark.parametrize("size, channels, features", [(7, 6, 4), (14, 3, 1)])
+@pytest.mark.parametrize("size, channels, features", [(7, 6, 4), pytest.param(14, 3, 1, marks=pytest.mark.slow)])
 def test_phase_conv_transpose_is_a_stride2_same_conv_transpose(size, channels, features, hybrid):
   x = jax.random.normal(jax.random.key(0), (2, size, size, channels))
   assert_same_function_and_gradients(

@@ -15,6 +15,7 @@ def count(tree) -> int:
   return sum(x.size for x in jax.tree.leaves(tree))
 
 
+@pytest.mark.slow
 def test_paper_models_have_the_tf_tutorial_parameter_counts():
   setup = steps.make_setup(default.get_config())
   state = steps.create_state(setup, jax.random.key(0))

@@ -5,7 +5,9 @@ import hashlib
 import json
 import logging
 import os
+import pathlib
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +18,8 @@ import ml_collections
 import numpy as np
 import pytest
 from conftest import REPO
+
+from configs import tiny
 
 from ganjax import periodic, progress, saved_run, train
 from ganjax import workdir as workdir_lib
@@ -40,10 +44,28 @@ def records(workdir) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k not in timing} for line in f]
 
 
-def test_a_second_writer_is_refused_and_changes_nothing(tmp_path, tiny_config):
+@pytest.fixture(scope="module")
+def four_steps(tmp_path_factory, mnist_data_dir) -> str:
+  """A finished run of tiny_config with num_train_steps=4, trained once for the tests that refuse to resume it.
+  Read-only: they work on a copy (four_step_run)."""
+  config = tiny.get_config()
+  config.data_dir, config.download, config.num_train_steps = mnist_data_dir, False, 4
+  workdir = str(tmp_path_factory.mktemp("four_steps") / "run")
+  train.train_and_evaluate(config, workdir)
+  return workdir
+
+
+@pytest.fixture
+def four_step_run(four_steps, tmp_path) -> str:
+  """A copy of four_steps at tmp_path/run: what `tiny_config.num_train_steps = 4` and a run into it leave."""
   workdir = str(tmp_path / "run")
+  shutil.copytree(four_steps, workdir)
+  return workdir
+
+
+def test_a_second_writer_is_refused_and_changes_nothing(four_step_run, tiny_config):
+  workdir = four_step_run
   tiny_config.num_train_steps = 4
-  train.train_and_evaluate(tiny_config, workdir)
   before = snapshot(workdir)
   with workdir_lib.WorkdirLock(workdir):  # another run holding the workdir
     tiny_config.num_train_steps, tiny_config.seed = 8, 3
@@ -62,10 +84,9 @@ def test_a_second_writer_is_refused_and_changes_nothing(tmp_path, tiny_config):
     ("data_dir", "/nonexistent/tfds", DataError, "MNIST is not prepared in data dir '/nonexistent/tfds'"),
   ],
 )
-def test_a_failed_start_leaves_the_workdir_byte_identical(tmp_path, tiny_config, field, value, error, message):
-  workdir = str(tmp_path / "run")
+def test_a_failed_start_leaves_the_workdir_byte_identical(four_step_run, tiny_config, field, value, error, message):
+  workdir = four_step_run
   tiny_config.num_train_steps = 4
-  train.train_and_evaluate(tiny_config, workdir)
   with open(os.path.join(workdir, workdir_lib.LOCK_FILE), "w") as f:  # what a run killed -9 leaves
     f.write("pid 1 on an earlier host (started 2026-01-01T00:00:00+00:00)\n")
   before = snapshot(workdir)
@@ -84,11 +105,10 @@ def test_a_failed_start_leaves_the_workdir_byte_identical(tmp_path, tiny_config,
   ],
 )
 def test_without_config_json_a_resume_is_checked_against_the_checkpoints_record(
-  tmp_path, tiny_config, field, value, message
+  four_step_run, tiny_config, field, value, message
 ):
-  workdir = str(tmp_path / "run")
+  workdir = four_step_run
   tiny_config.num_train_steps = 4
-  train.train_and_evaluate(tiny_config, workdir)
   os.remove(os.path.join(workdir, "config.json"))
   before = snapshot(workdir)
   tiny_config.num_train_steps = 8
@@ -105,10 +125,11 @@ def test_a_record_from_before_checkpoints_held_the_config_is_checked_by_its_seed
     saved_run.check_record({"step": 4, "seed": 0}, tiny_config, "run")
 
 
-def test_a_refused_resume_and_a_held_lock_are_reported_before_the_data_is_loaded(tmp_path, tiny_config, monkeypatch):
-  workdir = str(tmp_path / "run")
+def test_a_refused_resume_and_a_held_lock_are_reported_before_the_data_is_loaded(
+  four_step_run, tiny_config, monkeypatch
+):
+  workdir = four_step_run
   tiny_config.num_train_steps = 4
-  train.train_and_evaluate(tiny_config, workdir)
 
   def load_split(*args):
     raise AssertionError("MNIST was loaded before the workdir was checked")
@@ -137,10 +158,9 @@ def test_a_run_names_itself_in_the_lock_file_only_once_it_is_known_to_start(tmp_
   assert lock_file.read_text() == stale
 
 
-def test_a_damaged_metrics_record_refuses_the_resume_before_anything_is_rewritten(tmp_path, tiny_config):
-  workdir = tmp_path / "run"
+def test_a_damaged_metrics_record_refuses_the_resume_before_anything_is_rewritten(four_step_run, tiny_config):
+  workdir = pathlib.Path(four_step_run)
   tiny_config.num_train_steps = 4
-  train.train_and_evaluate(tiny_config, str(workdir))
   path = workdir / "metrics.jsonl"
   lines = path.read_bytes().split(b"\n")
   path.write_bytes(b"\n".join([lines[0][:-5], *lines[1:]]))  # the first of two records cut short
@@ -151,6 +171,7 @@ def test_a_damaged_metrics_record_refuses_the_resume_before_anything_is_rewritte
   assert snapshot(workdir) == before
 
 
+@pytest.mark.slow  # trains and resumes in-process; the fast loop keeps the refused resumes
 def test_a_byte_flipped_checkpoint_falls_back_to_the_previous_one_and_the_run_ends_the_same(tmp_path, tiny_config):
   tiny_config.num_train_steps = 8
   expected = train.train_and_evaluate(tiny_config, str(tmp_path / "straight"))
@@ -170,6 +191,7 @@ def test_a_byte_flipped_checkpoint_falls_back_to_the_previous_one_and_the_run_en
   assert os.path.isdir(str(workdir / "checkpoints") + "-unreadable/8")
 
 
+@pytest.mark.slow  # trains and resumes in-process; the fast loop keeps the refused resumes
 def test_metric_records_after_a_resume_are_those_of_an_uninterrupted_run(tmp_path, tiny_config):
   tiny_config.num_train_steps, tiny_config.log_every_steps, tiny_config.checkpoint_every_steps = 12, 3, 6
   train.train_and_evaluate(tiny_config, str(tmp_path / "straight"))
@@ -182,6 +204,7 @@ def test_metric_records_after_a_resume_are_those_of_an_uninterrupted_run(tmp_pat
   assert resumed == straight
 
 
+@pytest.mark.slow  # trains and resumes in-process; the fast loop keeps the refused resumes
 def test_a_resume_drops_a_torn_last_metrics_record_with_one_warning(tmp_path, tiny_config, caplog):
   workdir = tmp_path / "run"
   tiny_config.num_train_steps = 8
@@ -205,6 +228,7 @@ def test_a_loss_beyond_the_divergence_bound_stops_the_run_before_a_checkpoint(tm
   assert not os.listdir(workdir / "checkpoints")
 
 
+@pytest.mark.slow  # trains and resumes in-process; the fast loop keeps the refused resumes
 def test_divergence_after_resuming_an_unverified_checkpoint_names_it_unverified_not_good(tmp_path, tiny_config):
   workdir = tmp_path / "run"
   tiny_config.num_train_steps = 8
@@ -291,6 +315,7 @@ def corrupt_newest(workdir, step: int) -> None:
         f.truncate(0)
 
 
+@pytest.mark.slow  # trains and resumes in-process; the fast loop keeps the refused resumes
 def test_readers_skip_a_corrupt_checkpoint_without_moving_it_and_config_json_is_world_readable(tmp_path, tiny_config):
   workdir = tmp_path / "run"
   tiny_config.num_train_steps = 8
@@ -308,6 +333,7 @@ def test_readers_skip_a_corrupt_checkpoint_without_moving_it_and_config_json_is_
   )
 
 
+@pytest.mark.slow  # trains and resumes in-process; the fast loop keeps the refused resumes
 def test_the_same_step_moved_aside_twice_is_kept_twice_side_by_side(tmp_path, tiny_config):
   workdir = tmp_path / "run"
   tiny_config.num_train_steps = 8

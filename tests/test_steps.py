@@ -35,7 +35,10 @@ def adam_count(opt_state) -> int:
   return int(opt_state[0].count)
 
 
-@pytest.mark.parametrize("loss", list(losses.OBJECTIVES))
+@pytest.mark.parametrize(
+  "loss",  # each jit-compiles a step: the fast loop keeps one
+  [loss if loss == "non_saturating" else pytest.param(loss, marks=pytest.mark.slow) for loss in losses.OBJECTIVES],
+)
 def test_train_step_returns_finite_named_metrics_and_advances_the_step(loss):
   setup, state = make(loss, 2)
   state, metrics = jax.jit(lambda s, b, k: steps.train_step(setup, s, b, k))(state, random_batch(2), jax.random.key(1))
@@ -49,6 +52,7 @@ def test_train_step_returns_finite_named_metrics_and_advances_the_step(loss):
   assert int(state.step) == 1
 
 
+@pytest.mark.slow  # n_critic=5 steps op by op; test_every_real_batch_matters runs train_step in the fast loop
 def test_train_step_is_n_critic_critic_steps_on_successive_batches_then_one_generator_step():
   setup, state = make("wgan_gp", 5)
   batch, key = random_batch(5), jax.random.key(7)
@@ -147,6 +151,7 @@ def test_sampling_scales_the_noise_by_the_sampling_latent_scale():
   assert float(jnp.max(jnp.abs(steps.sample(wide, state, z) - steps.sample(setup, state, z)))) > 1e-3
 
 
+@pytest.mark.slow  # jit-compiles a step
 def test_batch_statistics_sampling_normalises_with_the_batch_and_leaves_the_moving_statistics_alone():
   setup, state = make("non_saturating", 1)
   state, _ = jax.jit(functools.partial(steps.train_step, setup))(state, random_batch(1), jax.random.key(1))
@@ -172,6 +177,7 @@ def test_batch_statistics_sampling_normalises_with_the_batch_and_leaves_the_movi
   np.testing.assert_allclose(steps.sample(batch_setup, state, z, use_ema=False), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # 6 jitted steps; test_layers/test_models check the layers fast
 @pytest.mark.parametrize("loss", ["non_saturating", "wgan_gp"])
 def test_phase_convolutions_give_the_same_update_step_as_plain_layers(loss):
   # The throughput lever must not change the maths: same state after two full steps (GP's double backward
@@ -198,6 +204,7 @@ def test_ema_decay_warms_up_then_holds():
   np.testing.assert_allclose(decays, [0.1, 11 / 20, 0.999], rtol=1e-6)
 
 
+@pytest.mark.slow  # jit-compiles a step
 def test_the_ema_follows_the_generator_with_the_documented_update():
   setup, state = make("non_saturating", 1, ema_decay=0.9)
   assert state.generator_ema_params is not None
@@ -237,6 +244,7 @@ def test_a_conditional_critic_trains_on_the_batch_labels(loss):
   )
 
 
+@pytest.mark.slow  # 31 jitted steps; the AC head is in the fast loop's digit_clusters test
 @pytest.mark.parametrize("loss", ["non_saturating", "wgan_gp"])
 def test_the_auxiliary_classifier_learns_the_real_labels_and_steers_the_generator(loss):
   fast_critic = default.adam(3e-3)  # to memorise 8 labels in a few steps
@@ -259,6 +267,7 @@ def test_the_auxiliary_classifier_learns_the_real_labels_and_steers_the_generato
   assert not np.allclose(plain.generator_params["Dense_0"]["kernel"], with_class.generator_params["Dense_0"]["kernel"])
 
 
+@pytest.mark.slow  # jit-compiles a step; the twin head is in the fast loop's Wasserstein-estimate test
 def test_the_twin_head_learns_the_fakes_digits_and_pushes_the_generator_the_other_way():
   fast_critic = default.adam(3e-3)
   setup, state = make("wgan_gp", 1, conditioning="digit", class_head="tac", critic_optimizer=fast_critic)
