@@ -148,6 +148,22 @@ class CorruptCheckpoint(ValueError):
   """The restored arrays are not the ones saved (checksum) or not finite."""
 
 
+def restore_for_reading(directory: str, template, step: int | None = None):
+  """(state, record) of checkpoint `step` (None: the newest that restores) in `directory`, on the default
+  device, in `template`'s structure (arrays or shapes), for a reader (evaluate, export, recognize): nothing
+  is created or moved. WorkdirError in one line if the directory holds no checkpoint."""
+  if os.path.isdir(directory):
+    checkpoints = Checkpoints(directory, 1, 1_000_000, writer=False)
+    try:
+      if checkpoints.steps():
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), template)
+        return checkpoints.restore_latest(abstract) if step is None else checkpoints.restore_step(step, abstract)
+    finally:
+      checkpoints.close()
+  raise WorkdirError(f"no checkpoint in {directory} yet; train first (python main.py ...)")
+
+
 def is_complete(step_directory: str) -> bool:
   return all(os.path.exists(os.path.join(step_directory, marker)) for marker in COMPLETE_MARKERS)
 

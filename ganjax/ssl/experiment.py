@@ -70,16 +70,6 @@ def load_recognizer_parts(workdir: str) -> tuple[ml_collections.ConfigDict, step
   setup = steps.make_setup(config)
   images = np.zeros((INIT_IMAGES, 28, 28, 1), np.uint8)
   template = jax.eval_shape(lambda key: steps.create_state(setup, key, images), jax.random.key(0))
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), template)
   directory = os.path.join(workdir, saved_run.CHECKPOINTS_DIR)
-  if not os.path.isdir(directory):
-    raise WorkdirError(f"no checkpoint in {directory} yet; train first (python main.py ...)")
-  checkpoints = checkpoints_lib.Checkpoints(directory, 1, 1_000_000, writer=False)
-  try:
-    restored = checkpoints.restore_latest(abstract)
-  finally:
-    checkpoints.close()
-  if restored is None:
-    raise WorkdirError(f"no checkpoint in {directory} yet; train first (python main.py ...)")
-  return config, setup, restored[0]
+  state, _ = checkpoints_lib.restore_for_reading(directory, template)
+  return config, setup, state

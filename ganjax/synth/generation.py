@@ -76,17 +76,8 @@ def refuse_semi_supervised(config: ml_collections.ConfigDict, workdir: str) -> N
 
 def _restore(workdir: str, setup: steps.GanSetup, step: int | None):
   """(state, record) of checkpoint `step` (None: the newest) of `workdir`; nothing is created on disk."""
-  if not checkpoint_steps(workdir):
-    raise WorkdirError(f"no checkpoint in {workdir}/checkpoints yet; train first (python main.py ...)")
   template = steps.create_state(setup, jax.random.key(0))
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), template)
-  directory = os.path.join(workdir, saved_run.CHECKPOINTS_DIR)
-  checkpoints = checkpoints_lib.Checkpoints(directory, 1, 1_000_000, writer=False)
-  try:
-    return checkpoints.restore_latest(abstract) if step is None else checkpoints.restore_step(step, abstract)
-  finally:
-    checkpoints.close()
+  return checkpoints_lib.restore_for_reading(os.path.join(workdir, saved_run.CHECKPOINTS_DIR), template, step)
 
 
 def checkpoint_steps(workdir: str) -> list[int]:
