@@ -137,45 +137,40 @@ class _Started:
 
 def _start(config, workdir, devices, dataset, is_main) -> _Started:
   """Build the models, load the data, restore the newest checkpoint (or start afresh) and label the training
-  images (clusters are computed once and kept in the workdir)."""
+  images (clusters are computed once and kept in the workdir; a semi_supervised run keeps only its labelled
+  few, in its recipe)."""
   train_images, digits = dataset if dataset is not None else mnist.load_split(config, "train")
-  if conditioning.Conditioning(config.conditioning).recognizes:
-    return _start_semi_supervised(config, workdir, devices, train_images, digits, is_main)
-  setup = devices.make_setup(config)
   total_steps = config_lib.total_train_steps(config, len(train_images))
-  setup = dataclasses.replace(setup, total_steps=total_steps)  # the learning-rate decays run over the whole run
+  if conditioning.Conditioning(config.conditioning).recognizes:
+    setup = ssl_experiment.recipe(config, train_images, digits)
+    new_state = setup.new_state
+  else:  # the learning-rate decays run over the whole run
+    setup = dataclasses.replace(devices.make_setup(config), total_steps=total_steps)
+    new_state = functools.partial(steps.create_state, setup)
   checkpoints = _open_checkpoints(config, workdir)
   try:
-    new_state = functools.partial(steps.create_state, setup)
     state, root_key, batches_consumed = _restore_or_start(config, workdir, new_state, devices, checkpoints, is_main)
-    labels_key = rng.stream(jax.random.key(config.seed), rng.TRAINING_LABELS)
-    train_labels, shares = clusters.training_labels(  # few_labels reads only its labelled few's digits
-      setup.conditioning, workdir, train_images, digits, labels_key, write=is_main
-    )
+    train_labels = naming_data = None
+    if isinstance(setup, steps.GanSetup):
+      state, train_labels = _label_training_images(config, workdir, setup, state, train_images, digits, is_main)
+      naming_data = (train_images, digits, train_labels)
   except BaseException:
     checkpoints.close()
     raise
-  if shares is not None and not int(state.step):  # a resumed run keeps the shares of its checkpoint
-    state = state.replace(cluster_shares=jnp.asarray(shares))
-  naming_data = (train_images, digits, train_labels)
   return _Started(
     setup, state, root_key, batches_consumed, train_images, train_labels, naming_data, checkpoints, total_steps
   )
 
 
-def _start_semi_supervised(config, workdir, devices, train_images, digits, is_main) -> _Started:
-  """_start of a semi_supervised run: the labelled few are drawn from `digits`; no other label is kept."""
-  recipe = ssl_experiment.recipe(config, train_images, digits)
-  total_steps = config_lib.total_train_steps(config, len(train_images))
-  checkpoints = _open_checkpoints(config, workdir)
-  try:
-    state, root_key, batches_consumed = _restore_or_start(
-      config, workdir, recipe.new_state, devices, checkpoints, is_main
-    )
-  except BaseException:
-    checkpoints.close()
-    raise
-  return _Started(recipe, state, root_key, batches_consumed, train_images, None, None, checkpoints, total_steps)
+def _label_training_images(config, workdir, setup, state, train_images, digits, is_main):
+  """(state, what the run trains on: digits, or clusters); a new clustered run's state gets the shares."""
+  labels_key = rng.stream(jax.random.key(config.seed), rng.TRAINING_LABELS)
+  train_labels, shares = clusters.training_labels(  # few_labels reads only its labelled few's digits
+    setup.conditioning, workdir, train_images, digits, labels_key, write=is_main
+  )
+  if shares is not None and not int(state.step):  # a resumed run keeps the shares of its checkpoint
+    state = state.replace(cluster_shares=jnp.asarray(shares))
+  return state, train_labels
 
 
 def _open_checkpoints(config, workdir) -> checkpoints_lib.Checkpoints:
