@@ -209,9 +209,13 @@ class SampleGrids(Action):
     if trained or not os.path.exists(os.path.join(self.workdir, "samples", "final.png")):
       self.save("final.png", state)
 
+  def samples(self, state: steps.TrainState) -> jax.Array:
+    """The grid's images in [-1, 1]: G of the fixed noise and labels (every process samples)."""
+    return self.sample_fn(self.unreplicate(state), self.fixed_z, self.fixed_labels)
+
   def save(self, name: str, state: steps.TrainState) -> None:
     with self.clock.not_training():
-      samples = self.sample_fn(self.unreplicate(state), self.fixed_z, self.fixed_labels)  # every process samples
+      samples = self.samples(state)
       if not self.is_main:
         return
       path = os.path.join(self.workdir, "samples", name)

@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from ganjax import images, metric_writers, plots, rng, saved_run
+from ganjax import metric_writers, periodic, plots, rng, saved_run
 from ganjax.data import mnist
 from ganjax.errors import TrainingDiverged
 from ganjax.eval import sample_quality
@@ -85,8 +85,9 @@ def test_accuracies(setup: steps.SslSetup, state: steps.SslState, images_: np.nd
   }
 
 
-class SampleGrids(Action):
-  """G's samples of the same noise after each sample epoch and at the end (G is unconditional: no rows)."""
+class SampleGrids(periodic.SampleGrids):
+  """G's samples of the same noise after each sample epoch and at the end, as periodic.SampleGrids writes them
+  (G is unconditional: no rows)."""
 
   def __init__(self, schedule: Schedule, setup: steps.SslSetup, config, root_key, workdir: str, clock, is_main):
     self.schedule, self.workdir, self.clock, self.is_main = schedule, workdir, clock, is_main
@@ -94,22 +95,8 @@ class SampleGrids(Action):
     self.fixed_z = steps.draw_latents(setup, key, config.num_sample_images)
     self.sample_fn = jax.jit(functools.partial(_sample, setup))
 
-  def __call__(self, before: Position, after: Position, state: steps.SslState, metrics: dict) -> None:
-    for epoch in self.schedule.grid_epochs(before, after):
-      self.save(f"epoch_{epoch:03d}.png", state)
-
-  def final(self, after: Position, state: steps.SslState, trained: bool) -> None:
-    if trained or not os.path.exists(os.path.join(self.workdir, "samples", "final.png")):
-      self.save("final.png", state)
-
-  def save(self, name: str, state: steps.SslState) -> None:
-    with self.clock.not_training():
-      samples = np.asarray(self.sample_fn(state, self.fixed_z))
-      if not self.is_main:
-        return
-      path = os.path.join(self.workdir, "samples", name)
-      images.save_grid(path, samples)
-    logging.info("wrote %s", path)
+  def samples(self, state: steps.SslState) -> jax.Array:
+    return self.sample_fn(state, self.fixed_z)
 
 
 def _sample(setup: steps.SslSetup, state: steps.SslState, z: jax.Array) -> jax.Array:
