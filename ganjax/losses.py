@@ -169,3 +169,20 @@ def unlabelled_loss(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array
 def feature_matching_loss(real_features: jax.Array, fake_features: jax.Array) -> jax.Array:
   """mean_j (E f_j(x) - E f_j(G(z)))^2: G matches the batch means of a critic feature layer ([B, F] each)."""
   return jnp.mean(jnp.square(jnp.mean(real_features, axis=0) - jnp.mean(fake_features, axis=0)))
+
+
+# Two optional terms on the unlabelled batch (levers of the faster recipe, off in the reference).
+
+
+def class_entropy(logits: jax.Array) -> jax.Array:
+  """E_x H(softmax(l(x))) over [B, K] logits: minimised, it pushes the unlabelled digits away from the class
+  boundaries (entropy minimisation, Grandvalet & Bengio 2005; Bad GAN's conditional-entropy term)."""
+  log_probs = jax.nn.log_softmax(logits, axis=-1)
+  return -jnp.mean(jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1))
+
+
+def consistency_loss(logits_a: jax.Array, logits_b: jax.Array) -> jax.Array:
+  """E_x ||softmax(l_a(x)) - softmax(l_b(x))||^2: two random views (shift, noise) of the same images should get
+  the same digit probabilities (the Pi-model, Laine & Aila 2017); gradients flow through both views."""
+  difference = jax.nn.softmax(logits_a, axis=-1) - jax.nn.softmax(logits_b, axis=-1)
+  return jnp.mean(jnp.sum(jnp.square(difference), axis=-1))

@@ -70,3 +70,37 @@ def test_feature_matching_loss_is_zero_for_equal_means_and_differentiable_in_the
   assert losses.feature_matching_loss(real, fake) == 0.0
   grad = jax.grad(lambda f: losses.feature_matching_loss(real, f))(fake + 1.0)
   np.testing.assert_allclose(grad, [[1.0, 1.0]])  # d/df mean_j (f_j - m_j)^2 = 2 (f_j - m_j) / 2
+
+
+def _softmax64(logits: np.ndarray) -> np.ndarray:
+  e = np.exp(logits - logits.max(axis=1, keepdims=True))
+  return e / e.sum(axis=1, keepdims=True)
+
+
+def test_class_entropy_is_the_mean_shannon_entropy_of_the_ten_class_softmax(logits):
+  real, _ = logits
+  p = _softmax64(real)
+  expected = np.mean(-np.sum(p * np.log(p), axis=1))
+  np.testing.assert_allclose(float(losses.class_entropy(jnp.asarray(real, jnp.float32))), expected, rtol=1e-5)
+
+
+def test_class_entropy_is_log_k_for_equal_logits_and_near_zero_for_a_sure_digit():
+  np.testing.assert_allclose(float(losses.class_entropy(jnp.zeros((3, 10)))), np.log(10.0), rtol=1e-6)
+  sure = jnp.zeros((2, 10)).at[:, 4].set(60.0)
+  assert float(losses.class_entropy(sure)) < 1e-20
+
+
+def test_consistency_loss_is_the_mean_squared_distance_of_the_two_softmaxes(logits):
+  real, fake = logits
+  a, b = real[:5], fake
+  expected = np.mean(np.sum(np.square(_softmax64(a) - _softmax64(b)), axis=1))
+  actual = losses.consistency_loss(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32))
+  np.testing.assert_allclose(float(actual), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_consistency_loss_is_zero_for_logits_that_differ_by_a_constant_and_pulls_both_views():
+  a = jax.random.normal(jax.random.key(1), (4, 10))
+  assert float(losses.consistency_loss(a, a + 7.0)) < 1e-12
+  b = jax.random.normal(jax.random.key(2), (4, 10))
+  grad_a, grad_b = jax.grad(losses.consistency_loss, argnums=(0, 1))(a, b)
+  assert float(jnp.abs(grad_a).sum()) > 0 and float(jnp.abs(grad_b).sum()) > 0

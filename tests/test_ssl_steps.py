@@ -1,5 +1,6 @@
 """The semi-supervised GAN's update steps and batches: what each step changes, where labelled batches come from."""
 
+import dataclasses
 import functools
 
 import jax
@@ -157,3 +158,31 @@ def test_shift_images_moves_each_image_within_the_bound():
     assert len(matches) == 1
     seen.add(matches[0])
   assert len(seen) > 10  # offsets differ between images (25 possible)
+
+
+def _critic_step(setup, state, batch):
+  return jax.jit(functools.partial(steps.critic_step, setup))(state, batch, jax.random.key(3))
+
+
+def test_the_entropy_term_adds_its_weighted_entropy_and_changes_the_update(state, batches):
+  plain, weighted = _tiny_setup(), dataclasses.replace(_tiny_setup(), entropy_weight=0.5)
+  before, plain_metrics = _critic_step(plain, state, batches.batch(0))
+  after, metrics = _critic_step(weighted, state, batches.batch(0))
+  base = metrics["labelled_loss"] + metrics["unlabelled_loss"]
+  np.testing.assert_allclose(metrics["critic_loss"], base + 0.5 * metrics["unlabelled_entropy"], rtol=1e-6)
+  assert 0.0 < float(metrics["unlabelled_entropy"]) <= np.log(10.0) + 1e-6
+  # the same draws: the base terms are the plain step's, the parameters differ by the entropy's gradient
+  np.testing.assert_allclose(metrics["unlabelled_loss"], plain_metrics["unlabelled_loss"], rtol=1e-6)
+  assert not _equal(after.critic_params, before.critic_params)
+
+
+def test_two_identical_views_cost_nothing_and_noisy_views_a_consistency_loss(state, batches):
+  quiet_critic = models.SslCritic(hidden_features=(32, 16), input_noise=0.0, hidden_noise=0.0)
+  quiet = dataclasses.replace(_tiny_setup(), critic=quiet_critic, consistency_weight=1.0)
+  _, metrics = _critic_step(quiet, state, batches.batch(0))
+  assert float(metrics["consistency_loss"]) < 1e-12  # no shift, no noise: the two views are one image
+  noisy = dataclasses.replace(_tiny_setup(), consistency_weight=2.0, unlabelled_shift=2)
+  _, metrics = _critic_step(noisy, state, batches.batch(0))
+  assert float(metrics["consistency_loss"]) > 0.0
+  base = metrics["labelled_loss"] + metrics["unlabelled_loss"]
+  np.testing.assert_allclose(metrics["critic_loss"], base + 2.0 * metrics["consistency_loss"], rtol=1e-6)

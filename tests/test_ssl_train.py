@@ -93,6 +93,7 @@ def test_resume_refuses_another_labelled_subset(ssl_run, tmp_path):
     ("num_critic_steps", 2, "semi_supervised takes 1"),
     ("collapse_patience", -1, "an integer >= 0"),
     ("ssl_critic_features", (), "one or more positive widths"),
+    ("consistency_weight", -1.0, "config.consistency_weight=-1.0 is not allowed"),
   ],
 )
 def test_bad_semi_supervised_config_is_one_line(mnist_data_dir, field, value, message):

@@ -24,7 +24,8 @@ from ganjax.ssl.models import FROZEN, NOISE, SslCritic, SslCriticOutput, SslGene
 
 PyTree = Any
 Metrics = dict[str, jax.Array]
-SHIFT_LABELLED, SHIFT_UNLABELLED = 1001, 1002  # folded into a critic step's key for the shifts (draws unchanged)
+# Folded into a critic step's key for the shifts and the second view (the other draws stay as they were).
+SHIFT_LABELLED, SHIFT_UNLABELLED, SHIFT_SECOND_VIEW = 1001, 1002, 1003
 
 
 @flax.struct.dataclass
@@ -60,6 +61,8 @@ class SslSetup:
   ema_decay: float = 0.9999
   labelled_shift: int = 0  # the labelled images move by up to this many pixels per axis (random, per image)
   unlabelled_shift: int = 0  # and the unlabelled ones the critic sees
+  entropy_weight: float = 0.0  # of the unlabelled digits' class entropy (losses.class_entropy)
+  consistency_weight: float = 0.0  # > 0: a second view of the unlabelled batch (losses.consistency_loss)
 
 
 def make_setup(config: ml_collections.ConfigDict) -> SslSetup:
@@ -80,6 +83,8 @@ def make_setup(config: ml_collections.ConfigDict) -> SslSetup:
     ema_decay=config.critic_ema_decay,
     labelled_shift=config.labelled_shift,
     unlabelled_shift=config.unlabelled_shift,
+    entropy_weight=config.unlabelled_entropy_weight,
+    consistency_weight=config.consistency_weight,
   )
 
 
@@ -133,29 +138,37 @@ def apply_critic(setup: SslSetup, params, frozen, images: jax.Array, noise_key: 
 def critic_step(setup: SslSetup, state: SslState, batch: dict[str, jax.Array], key: jax.Array):
   """One critic update on batch["labelled_image"] / ["label"], batch["unlabelled_image"] and as many fakes.
 
-  The three batches go through the critic as one: it has no batch statistics and its noise is per element.
+  The batches go through the critic as one: it has no batch statistics and its noise is per element. With a
+  consistency weight, a second view of the unlabelled batch (its own shift and noise) goes through last.
   The EMA takes the parameters before this update, as the reference's simultaneous Theano updates do.
   """
   z_key, noise_key = jax.random.split(key)
-  labelled, unlabelled = to_unit_images(batch["labelled_image"]), to_unit_images(batch["unlabelled_image"])
+  raw_unlabelled = to_unit_images(batch["unlabelled_image"])
+  labelled = to_unit_images(batch["labelled_image"])
   labelled = shift_images(jax.random.fold_in(key, SHIFT_LABELLED), labelled, setup.labelled_shift)
-  unlabelled = shift_images(jax.random.fold_in(key, SHIFT_UNLABELLED), unlabelled, setup.unlabelled_shift)
-  num_labelled, num_unlabelled = labelled.shape[0], unlabelled.shape[0]
+  views = [shift_images(jax.random.fold_in(key, SHIFT_UNLABELLED), raw_unlabelled, setup.unlabelled_shift)]
+  if setup.consistency_weight > 0:
+    views.append(shift_images(jax.random.fold_in(key, SHIFT_SECOND_VIEW), raw_unlabelled, setup.unlabelled_shift))
+  num_labelled, num_unlabelled = labelled.shape[0], raw_unlabelled.shape[0]
   fake = setup.generator.apply({"params": state.generator_params}, draw_latents(setup, z_key, num_unlabelled))
-  images = jnp.concatenate([labelled, unlabelled, jax.lax.stop_gradient(fake)])
+  images = jnp.concatenate([labelled, views[0], jax.lax.stop_gradient(fake), *views[1:]])
 
   def loss_fn(params):
     logits = apply_critic(setup, params, state.critic_frozen, images, noise_key).logits
-    labelled_logits, unlabelled_logits = logits[:num_labelled], logits[num_labelled : num_labelled + num_unlabelled]
-    fake_logits = logits[num_labelled + num_unlabelled :]
-    labelled_loss = losses.class_loss(labelled_logits, batch["label"])
-    unlabelled_loss = losses.unlabelled_loss(unlabelled_logits, fake_logits)
+    labelled_logits, logits = logits[:num_labelled], logits[num_labelled:]
+    unlabelled_logits, fake_logits = logits[:num_unlabelled], logits[num_unlabelled : 2 * num_unlabelled]
     metrics = {
-      "labelled_loss": labelled_loss,
-      "unlabelled_loss": unlabelled_loss,
+      "labelled_loss": losses.class_loss(labelled_logits, batch["label"]),
+      "unlabelled_loss": losses.unlabelled_loss(unlabelled_logits, fake_logits),
       "labelled_error": jnp.mean(jnp.argmax(labelled_logits, axis=-1) != batch["label"]),
     }
-    loss = labelled_loss + setup.unlabelled_weight * unlabelled_loss
+    loss = metrics["labelled_loss"] + setup.unlabelled_weight * metrics["unlabelled_loss"]
+    if setup.entropy_weight > 0:
+      metrics["unlabelled_entropy"] = losses.class_entropy(unlabelled_logits)
+      loss += setup.entropy_weight * metrics["unlabelled_entropy"]
+    if setup.consistency_weight > 0:
+      metrics["consistency_loss"] = losses.consistency_loss(unlabelled_logits, logits[2 * num_unlabelled :])
+      loss += setup.consistency_weight * metrics["consistency_loss"]
     return loss, {**metrics, "critic_loss": loss}
 
   grads, metrics = jax.grad(loss_fn, has_aux=True)(state.critic_params)
