@@ -4,9 +4,11 @@
   python evaluate.py --workdir=runs/cwgan_gp --all_steps --ema=False
   python evaluate.py --npz=synthetic/cwgan_gp.npz --cas          # an exported dataset, with CAS
   python evaluate.py --workdir=runs/ssl_gan --cas                 # a semi_supervised run: G's digits its critic names
+  python evaluate.py --workdir=runs/few_labels --namer_workdir=runs/ssl_gan   # few_labels, named by that critic
 
 Prints one JSON object per evaluation and writes them to --out (default: eval_step<N>[_live].json in the
-workdir, or <npz>.eval.json). Metrics: ganjax/metrics.py; README "Reading the metrics" calibrates them.
+workdir, ending _namer_<RUN's name> with --namer_workdir=RUN; or <npz>.eval.json). Metrics: ganjax/metrics.py;
+README "Reading the metrics" calibrates them.
 """
 
 import json
@@ -20,6 +22,7 @@ from ganjax import config_defaults, saved_run
 from ganjax.errors import ConfigError
 from ganjax.eval import sample_quality
 from ganjax.few_labels import naming
+from ganjax.ssl import namer as ssl_namer
 from ganjax.ssl import synthesis as ssl_synthesis
 from ganjax.synth import export, generation
 
@@ -38,6 +41,12 @@ _LATENT_SCALE = flags.DEFINE_float(
 )
 _CAS = flags.DEFINE_boolean("cas", False, "Also train a classifier on the samples (CAS; ~2 min on CPU).")
 _OUT = flags.DEFINE_string("out", None, "JSON file to write (missing directories are created).")
+_NAMER_WORKDIR = flags.DEFINE_string(
+  "namer_workdir",
+  "",
+  "A few_labels --workdir only: the semi_supervised run (same labelled few) whose averaged critic names its clusters "
+  "and checks every sample instead of the run's own namer.",
+)
 
 
 def evaluate_npz(path: str) -> list[dict]:
@@ -49,7 +58,8 @@ def evaluate_npz(path: str) -> list[dict]:
 
 
 def load_run(workdir: str) -> generation.TrainedRun:
-  run = generation.load_run(workdir, _STEP.value, load_naming=naming.load)
+  load_naming = ssl_namer.loader(_NAMER_WORKDIR.value) if _NAMER_WORKDIR.value else naming.load
+  run = generation.load_run(workdir, _STEP.value, load_naming=load_naming)
   return run.with_sampling(batch_norm=_BATCH_NORM.value, latent_scale=_LATENT_SCALE.value)
 
 
@@ -109,6 +119,7 @@ def default_out(step: int) -> str:
   suffix = "all" if _ALL_STEPS.value else f"step{step}"
   mode = f"_{_BATCH_NORM.value}_bn" if _BATCH_NORM.value else ""
   mode += f"_z{_LATENT_SCALE.value:g}" if _LATENT_SCALE.value is not None else ""
+  mode += f"_namer_{os.path.basename(os.path.abspath(_NAMER_WORKDIR.value))}" if _NAMER_WORKDIR.value else ""
   return os.path.join(_WORKDIR.value, f"eval_{suffix}{'' if _EMA.value else '_live'}{mode}.json")
 
 
@@ -119,8 +130,14 @@ def run_evaluation() -> list[dict]:
     raise ConfigError(f"--num_samples={_NUM_SAMPLES.value}; it must be >= 10")
   if _OUT.value is not None:
     cli.check_output_path("--out", _OUT.value)  # before the minutes of evaluation
+  if _NAMER_WORKDIR.value and not _WORKDIR.value:
+    raise ConfigError(
+      f"--namer_workdir={_NAMER_WORKDIR.value} needs --workdir, a few_labels run; an --npz keeps its own labels"
+    )
+  if _NAMER_WORKDIR.value:
+    ssl_namer.check(_WORKDIR.value, _NAMER_WORKDIR.value)  # a run that is not few_labels is refused here
   run, evaluate = None, None  # seconds to load: the run's step names the default output
-  if _WORKDIR.value and ssl_synthesis.is_semi_supervised(_WORKDIR.value):
+  if _WORKDIR.value and not _NAMER_WORKDIR.value and ssl_synthesis.is_semi_supervised(_WORKDIR.value):
     run, evaluate = load_semi_supervised(_WORKDIR.value), evaluate_semi_supervised
   elif _WORKDIR.value:
     run, evaluate = load_run(_WORKDIR.value), evaluate_run

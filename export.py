@@ -3,6 +3,7 @@
 python export.py --workdir=runs/cwgan_gp --num_per_class=1000 --out=synthetic/cwgan_gp.npz
 python export.py ... --filter=evaluator --keep_fraction=0.5   # keep the evaluator's most confident half
 python export.py --workdir=runs/ssl_gan --out=synthetic/ssl_gan.npz   # semi_supervised: G's digits its critic names
+python export.py --workdir=runs/few_labels --namer_workdir=runs/ssl_gan --out=x.npz  # few_labels, named by that critic
 """
 
 from absl import app, flags
@@ -23,12 +24,18 @@ _KEEP = flags.DEFINE_float("keep_fraction", 0.5, "With --filter: the fraction of
 _LATENT_SCALE = flags.DEFINE_float(
   "latent_scale", None, "Std of G's noise, > 0 (default: the run's config.sampling_latent_scale; >1: more varied)."
 )
+_NAMER_WORKDIR = flags.DEFINE_string(
+  "namer_workdir",
+  "",
+  "A few_labels --workdir only: the semi_supervised run (same labelled few) whose averaged critic names its clusters "
+  "and checks every sample instead of the run's own namer.",
+)
 flags.mark_flags_as_required(["workdir", "out"])
 
 
 def export_to_out(options: export.ExportOptions) -> dict:
   cli.check_output_path("--out", _OUT.value, ".npz")  # before the restore and the sampling
-  return export.export_dataset(_WORKDIR.value, _OUT.value, options, _STEP.value)
+  return export.export_dataset(_WORKDIR.value, _OUT.value, options, _STEP.value, namer_workdir=_NAMER_WORKDIR.value)
 
 
 def main(argv):
@@ -43,6 +50,9 @@ def main(argv):
     f"{provenance['label_source']}, step {provenance['checkpoint_step']}, ema={provenance['use_ema']}, "
     f"filter={options.filter}) to {_OUT.value}"
   )
+  if _NAMER_WORKDIR.value:
+    namer = provenance["few_labels"]
+    print(f"named by the critic of {namer['workdir']} (step {namer['step']})")
 
 
 if __name__ == "__main__":

@@ -170,10 +170,22 @@ class CriticNaming:
     return (predicted == digits) & (probabilities[np.arange(len(digits)), digits] >= self.min_confidence)
 
 
-def name_clusters(naming: CriticNaming, images: np.ndarray, assignments: np.ndarray, num_clusters: int):
-  """`naming` with the clusters of a label-free GAN named: P(cluster | d) is the share of the training images the
-  critic reads as d that fall in each cluster (`assignments`: each image's cluster, in `images` order)."""
-  table = naming_lib.cluster_given_digit(assignments, naming.recognizer.predict(images), num_clusters)
+def name_clusters(
+  naming: CriticNaming,
+  images: np.ndarray,
+  assignments: np.ndarray,
+  num_clusters: int,
+  labelled_indices: np.ndarray | None = None,
+  labelled_labels: np.ndarray | None = None,
+) -> CriticNaming:
+  """`naming` with the clusters of a label-free GAN named: P(cluster | d) is the share of the training images
+  labelled d that fall in each cluster (`assignments`: each image's cluster, in `images` order). An image is
+  labelled by the critic's digit (its argmax), except the labelled few (`labelled_indices`, positions in
+  `images`), which keep their `labelled_labels`, as ganjax/few_labels/naming.py's name labels them."""
+  digits = naming.recognizer.predict(images)
+  if labelled_indices is not None:
+    digits[np.asarray(labelled_indices)] = np.asarray(labelled_labels, np.int32)
+  table = naming_lib.cluster_given_digit(assignments, digits, num_clusters)
   return dataclasses.replace(naming, cluster_given_digit=table)
 
 

@@ -6,7 +6,8 @@ The .npz holds `images` uint8 [N, 28, 28], `labels` int32 [N] (class-balanced) a
 string: the run's config (with the noise scale sampled at), the checkpoint step, the seed, EMA or not, the
 filter and the evaluator's hash when one was used. A PNG grid per class is written beside it. Conditional
 runs are labelled by their own conditioning; unconditional runs by the evaluator classifier's prediction
-(recorded as label_source); a semi_supervised run's samples by its critic (ganjax/ssl/synthesis.py).
+(recorded as label_source); a semi_supervised run's samples by its critic (ganjax/ssl/synthesis.py); a few_labels
+run's by its namer, or by a semi_supervised run's critic (namer_workdir, ganjax/ssl/namer.py).
 """
 
 import dataclasses
@@ -24,6 +25,7 @@ from ganjax.config import is_valid_latent_scale
 from ganjax.data import mnist
 from ganjax.errors import ConfigError
 from ganjax.few_labels import naming as few_labels_naming
+from ganjax.ssl import namer as ssl_namer
 from ganjax.ssl import synthesis as ssl_synthesis
 from ganjax.synth import generation
 
@@ -124,12 +126,25 @@ def sample_dataset(run: generation.TrainedRun, options: ExportOptions, evaluator
   return candidates[keep], labels[keep], label_source, (evaluator.sha256 if needs_evaluator else None)
 
 
-def export_dataset(workdir: str, out_path: str, options: ExportOptions, step: int | None = None, evaluator=None):
-  """Write the .npz (and per-class PNG grids) for run `workdir`; returns the provenance dict."""
+def export_dataset(
+  workdir: str,
+  out_path: str,
+  options: ExportOptions,
+  step: int | None = None,
+  evaluator=None,
+  namer_workdir: str | None = None,
+):
+  """Write the .npz (and per-class PNG grids) for run `workdir`; returns the provenance dict. With
+  `namer_workdir` (a few_labels run only) a semi_supervised run's critic names the digits (ganjax/ssl/namer.py)."""
   options.validate()  # before the (slow) restore
-  if ssl_synthesis.is_semi_supervised(workdir):
+  if namer_workdir:
+    ssl_namer.check(workdir, namer_workdir)  # a run that is not few_labels is refused here
+    load_naming = ssl_namer.loader(namer_workdir)
+  elif ssl_synthesis.is_semi_supervised(workdir):
     return _export_semi_supervised(workdir, out_path, options, step)
-  run = generation.load_run(workdir, step, load_naming=few_labels_naming.load)
+  else:
+    load_naming = few_labels_naming.load
+  run = generation.load_run(workdir, step, load_naming=load_naming)
   run = run.with_sampling(latent_scale=options.latent_scale)
   images_, labels, label_source, evaluator_sha = sample_dataset(run, options, evaluator)
   provenance = {

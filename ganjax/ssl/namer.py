@@ -1,0 +1,97 @@
+"""A semi_supervised run's averaged critic as the namer of a few_labels run (export.py and evaluate.py
+--namer_workdir): it names the GAN's k-means clusters and checks every sample in place of the run's own namer,
+whose few_labels.npz is neither read nor trained; neither run is modified.
+
+As ganjax/few_labels/naming.py names them: digit d draws cluster k with probability P(k | d), the share of the
+training images labelled d that fall in k, the labelled few with their true labels and every other image with
+the critic's digit (its argmax); a sample is kept when the critic reads its digit with probability >= the
+few_labels run's few_labels_min_confidence. The labelled few must be the same images in both runs, so the
+critic's run must match the few_labels run's LABELLED_FEW_FIELDS.
+"""
+
+import functools
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+from ganjax import conditioning, saved_run
+from ganjax.data import labelled, mnist
+from ganjax.errors import ConfigError, WorkdirError
+from ganjax.ssl import recognizer
+from ganjax.synth import generation
+
+# What draws the labelled few: the same values give the same labelled images (ganjax/data/labelled.py).
+LABELLED_FEW_FIELDS = ("labels_per_class", "label_seed", "train_subset", "examples_per_class")
+TRAIN_COMMAND = "python main.py --config=configs/ssl_gan.py"
+
+
+def check(workdir: str, namer_workdir: str) -> None:
+  """ConfigError / WorkdirError in one line, in seconds and before anything is restored or written, unless
+  `workdir` holds a few_labels run and `namer_workdir` a trained semi_supervised run of the same labelled few."""
+  flag = f"--namer_workdir={namer_workdir}"
+  config = saved_run.load(workdir)
+  kind = conditioning.Conditioning(config.get("conditioning", "none"), config.get("num_clusters", 0))
+  if not (kind.needs_naming and kind.self_conditioned):  # few_labels: named clusters of a label-free GAN
+    raise ConfigError(
+      f"{flag} names the clusters of a few_labels run, and {workdir} holds a run with conditioning "
+      f"{config.get('conditioning')!r}; leave --namer_workdir out"
+    )
+  if not os.path.exists(os.path.join(namer_workdir, saved_run.CONFIG_FILE)):
+    raise WorkdirError(f"{flag} holds no run; give a semi_supervised run's workdir (trained with {TRAIN_COMMAND})")
+  namer_config = saved_run.load(namer_workdir)
+  if not conditioning.Conditioning(namer_config.get("conditioning", "none")).recognizes:
+    raise ConfigError(
+      f"{flag} holds a run with conditioning {namer_config.get('conditioning')!r}; the namer is the critic of a "
+      f"semi_supervised run ({TRAIN_COMMAND})"
+    )
+  differ = [field for field in LABELLED_FEW_FIELDS if namer_config.get(field) != config.get(field)]
+  if differ:
+    found = ", ".join(f"{field}={namer_config.get(field)!r}" for field in differ)
+    wanted = ", ".join(f"{field}={config.get(field)!r}" for field in differ)
+    raise ConfigError(
+      f"{flag} was trained on other labelled images ({found}) than {workdir} ({wanted}); the labelled few must "
+      f"be the same: give a semi_supervised run with {wanted}"
+    )
+  if not generation.checkpoint_steps(namer_workdir):
+    raise WorkdirError(f"{flag} has no checkpoint yet; train it first ({TRAIN_COMMAND} --workdir={namer_workdir})")
+
+
+def _assignments(workdir: str, num_images: int) -> np.ndarray:
+  """The cluster of each of the run's training images (its clusters.npz), or WorkdirError in one line."""
+  path = os.path.join(workdir, saved_run.CLUSTERS_FILE)
+  if not os.path.exists(path):
+    raise WorkdirError(f"{path} is missing: a few_labels run writes it when it starts; rerun its training command")
+  with np.load(path) as f:
+    assignments = f["assignments"]
+  if assignments.shape != (num_images,):
+    raise WorkdirError(f"{path} holds {len(assignments)} clusters for {num_images} training images; rerun the run")
+  return assignments
+
+
+def critic_naming(workdir: str, namer_workdir: str) -> recognizer.CriticNaming:
+  """The naming of the few_labels run in `workdir` by the averaged critic of the semi_supervised run in
+  `namer_workdir` (its newest verified checkpoint). Its provenance names the critic's workdir and step next to
+  the labelled few (labels_per_class, label_seed, labelled_indices)."""
+  check(workdir, namer_workdir)
+  workdir, namer_workdir = os.path.abspath(workdir), os.path.abspath(namer_workdir)
+  config = saved_run.load(workdir)
+  _, critic, step = recognizer.load(namer_workdir)
+  images, labels = mnist.load_split(config, "train")
+  assignments = _assignments(workdir, len(images))
+  labelled_indices = labelled.draw_labelled(labels, config.labels_per_class, config.label_seed)
+  source = {
+    "workdir": namer_workdir,
+    "step": step,
+    "labels_per_class": config.labels_per_class,
+    "label_seed": config.label_seed,
+    "labelled_indices": [int(i) for i in labelled_indices],
+  }
+  naming = recognizer.CriticNaming(critic, config.few_labels_min_confidence, source)
+  labelled_labels = np.asarray(labels)[labelled_indices]  # the only training labels read
+  return recognizer.name_clusters(naming, images, assignments, config.num_clusters, labelled_indices, labelled_labels)
+
+
+def loader(namer_workdir: str) -> Callable[[str], recognizer.CriticNaming]:
+  """workdir -> critic_naming(workdir, namer_workdir): generation.load_run's load_naming."""
+  return functools.partial(critic_naming, namer_workdir=namer_workdir)
