@@ -96,6 +96,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.critic_ema_decay = 0.9999  # the critic's moving average, which evaluation and recognition read
   config.labelled_shift = 0  # > 0: the labelled images move by up to this many pixels per axis, each its own
   config.unlabelled_shift = 0  # and the unlabelled images the critic sees (G's feature-matching batch does not)
+  config.labelled_augment = 0.0  # > 0: then a classic augmentation (affine + elastic) of this strength (1: full)
+  config.unlabelled_augment = 0.0  # of the unlabelled images the critic sees
   config.unlabelled_entropy_weight = 0.0  # > 0: the critic also minimises its unlabelled digits' class entropy
   config.consistency_weight = 0.0  # > 0: and the distance of its digit probabilities on two views of each image
   # The run stops as collapsed when, over this many metric windows in a row (0: never), the unlabelled loss is

@@ -186,3 +186,21 @@ def test_two_identical_views_cost_nothing_and_noisy_views_a_consistency_loss(sta
   assert float(metrics["consistency_loss"]) > 0.0
   base = metrics["labelled_loss"] + metrics["unlabelled_loss"]
   np.testing.assert_allclose(metrics["critic_loss"], base + 2.0 * metrics["consistency_loss"], rtol=1e-6)
+
+
+def test_a_real_view_is_the_shift_alone_without_augmentation_and_stays_in_unit_range_with_it():
+  images = jnp.asarray(np.random.default_rng(1).uniform(0.0, 1.0, (8, 28, 28, 1)), jnp.float32)
+  key = jax.random.key(5)
+  np.testing.assert_array_equal(steps.real_view(key, images, 2, 0.0), steps.shift_images(key, images, 2))
+  augmented = np.asarray(steps.real_view(key, images, 2, 1.0))
+  assert augmented.min() >= 0.0 and augmented.max() <= 1.0
+  assert not np.allclose(augmented, np.asarray(steps.shift_images(key, images, 2)), atol=0.05)
+  np.testing.assert_array_equal(augmented, steps.real_view(key, images, 2, 1.0))  # the key decides
+
+
+def test_augmenting_the_real_views_changes_the_critic_step_and_not_its_loss_terms(state, batches):
+  _, plain = _critic_step(_tiny_setup(), state, batches.batch(0))
+  augmented = dataclasses.replace(_tiny_setup(), labelled_augment=1.0, unlabelled_augment=1.0)
+  _, metrics = _critic_step(augmented, state, batches.batch(0))
+  assert set(metrics) == set(plain)
+  assert float(metrics["labelled_loss"]) != float(plain["labelled_loss"])

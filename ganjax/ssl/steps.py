@@ -21,10 +21,11 @@ import optax
 
 from ganjax import losses, optimizers
 from ganjax.ssl.models import FROZEN, NOISE, SslCritic, SslCriticOutput, SslGenerator, init_critic
+from ganjax.synth import augmentations
 
 PyTree = Any
 Metrics = dict[str, jax.Array]
-# Folded into a critic step's key for the shifts and the second view (the other draws stay as they were).
+# Folded into a critic step's key, one per view of real images (its shift, then its augmentation).
 SHIFT_LABELLED, SHIFT_UNLABELLED, SHIFT_SECOND_VIEW = 1001, 1002, 1003
 
 
@@ -61,6 +62,8 @@ class SslSetup:
   ema_decay: float = 0.9999
   labelled_shift: int = 0  # the labelled images move by up to this many pixels per axis (random, per image)
   unlabelled_shift: int = 0  # and the unlabelled ones the critic sees
+  labelled_augment: float = 0.0  # > 0: and then a classic augmentation (affine + elastic) of this strength
+  unlabelled_augment: float = 0.0  # of the unlabelled ones (both views)
   entropy_weight: float = 0.0  # of the unlabelled digits' class entropy (losses.class_entropy)
   consistency_weight: float = 0.0  # > 0: a second view of the unlabelled batch (losses.consistency_loss)
 
@@ -83,6 +86,8 @@ def make_setup(config: ml_collections.ConfigDict) -> SslSetup:
     ema_decay=config.critic_ema_decay,
     labelled_shift=config.labelled_shift,
     unlabelled_shift=config.unlabelled_shift,
+    labelled_augment=config.labelled_augment,
+    unlabelled_augment=config.unlabelled_augment,
     entropy_weight=config.unlabelled_entropy_weight,
     consistency_weight=config.consistency_weight,
   )
@@ -122,6 +127,16 @@ def shift_images(key: jax.Array, images: jax.Array, max_shift: int) -> jax.Array
   return jax.vmap(crop)(padded, offsets)
 
 
+def real_view(key: jax.Array, images: jax.Array, max_shift: int, augment_strength: float) -> jax.Array:
+  """What the critic sees of real images in [0, 1]: shift_images with `key`, then, with a strength > 0,
+  augmentations.classic (affine + elastic, its own key folded from `key`). The identity when both are 0."""
+  images = shift_images(key, images, max_shift)
+  if augment_strength == 0:
+    return images
+  augmented = augmentations.classic(jax.random.fold_in(key, 1), 2.0 * images - 1.0, augment_strength)
+  return (augmented + 1.0) / 2.0
+
+
 def draw_latents(setup: SslSetup, key: jax.Array, batch_size: int) -> jax.Array:
   """z ~ U[0, 1]^latent_dim, [batch_size, latent_dim]."""
   return jax.random.uniform(key, (batch_size, setup.latent_dim))
@@ -145,10 +160,12 @@ def critic_step(setup: SslSetup, state: SslState, batch: dict[str, jax.Array], k
   z_key, noise_key = jax.random.split(key)
   raw_unlabelled = to_unit_images(batch["unlabelled_image"])
   labelled = to_unit_images(batch["labelled_image"])
-  labelled = shift_images(jax.random.fold_in(key, SHIFT_LABELLED), labelled, setup.labelled_shift)
-  views = [shift_images(jax.random.fold_in(key, SHIFT_UNLABELLED), raw_unlabelled, setup.unlabelled_shift)]
-  if setup.consistency_weight > 0:
-    views.append(shift_images(jax.random.fold_in(key, SHIFT_SECOND_VIEW), raw_unlabelled, setup.unlabelled_shift))
+  labelled = real_view(jax.random.fold_in(key, SHIFT_LABELLED), labelled, setup.labelled_shift, setup.labelled_augment)
+  unlabelled_streams = (SHIFT_UNLABELLED, SHIFT_SECOND_VIEW) if setup.consistency_weight > 0 else (SHIFT_UNLABELLED,)
+  views = [
+    real_view(jax.random.fold_in(key, stream), raw_unlabelled, setup.unlabelled_shift, setup.unlabelled_augment)
+    for stream in unlabelled_streams
+  ]
   num_labelled, num_unlabelled = labelled.shape[0], raw_unlabelled.shape[0]
   fake = setup.generator.apply({"params": state.generator_params}, draw_latents(setup, z_key, num_unlabelled))
   images = jnp.concatenate([labelled, views[0], jax.lax.stop_gradient(fake), *views[1:]])
