@@ -1,6 +1,7 @@
 """What changes with the generator step inside the update steps: the learning-rate decay and the EMA's decay.
 
-Pure functions of the step (traced inside the jitted train_step); the static choices come from the GanSetup.
+Pure functions of the step (traced inside the jitted train_step); the static choices come from the setup (a
+GanSetup, or the semi-supervised GAN's SslSetup, which has the same decay fields).
 """
 
 from typing import TYPE_CHECKING

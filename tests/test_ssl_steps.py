@@ -204,3 +204,14 @@ def test_augmenting_the_real_views_changes_the_critic_step_and_not_its_loss_term
   _, metrics = _critic_step(augmented, state, batches.batch(0))
   assert set(metrics) == set(plain)
   assert float(metrics["labelled_loss"]) != float(plain["labelled_loss"])
+
+
+def test_a_linear_decay_leaves_the_first_update_whole_and_stops_both_models_at_the_end(state, batches):
+  decayed = dataclasses.replace(_tiny_setup(), learning_rate_decay="linear", total_steps=10)
+  batch = batches.batch(0)
+  train = jax.jit(lambda setup, s: steps.train_step(setup, s, batch, jax.random.key(4)), static_argnums=0)
+  assert _equal(train(decayed, state)[0], train(_tiny_setup(), state)[0])  # scale 1 at step 0
+  at_end = state.replace(step=jnp.full((), 10, jnp.int32))
+  after, _ = train(decayed, at_end)
+  assert _equal(after.critic_params, state.critic_params) and _equal(after.generator_params, state.generator_params)
+  assert not _equal(after.critic_opt_state, state.critic_opt_state)  # the moments still move; the step is 0

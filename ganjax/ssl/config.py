@@ -24,8 +24,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     require(is_number(config[field]) and 0 <= config[field] < 1, field, config[field], "it must be in [0, 1)")
   patience = config.collapse_patience
   require(is_int(patience) and patience >= 0, "collapse_patience", patience, "an integer >= 0 (0: never stop)")
-  decay = config.learning_rate_decay
-  require(decay == "none", "learning_rate_decay", decay, "semi_supervised takes none (a constant rate)")
   require(config.num_critic_steps == 1, "num_critic_steps", config.num_critic_steps, "semi_supervised takes 1")
   require(
     config.num_devices == 1 and config.parallel == "jit",

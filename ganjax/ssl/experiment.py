@@ -15,6 +15,7 @@ import ml_collections
 import numpy as np
 
 from ganjax import checkpoints as checkpoints_lib
+from ganjax import config as config_lib
 from ganjax import rng, saved_run
 from ganjax.data import labelled as labelled_lib
 from ganjax.errors import WorkdirError
@@ -50,7 +51,8 @@ def recipe(config: ml_collections.ConfigDict, images: np.ndarray, digits: np.nda
   """The recipe of a validated semi_supervised config on the training images and their digits."""
   labelled_indices = labelled_lib.draw_labelled(digits, config.labels_per_class, config.label_seed)
   labelled_labels = np.asarray(digits)[labelled_indices].astype(np.int32)
-  return SslRecipe(steps.make_setup(config), images, labelled_indices, labelled_labels)
+  setup = steps.make_setup(config, config_lib.total_train_steps(config, len(images)))
+  return SslRecipe(setup, images, labelled_indices, labelled_labels)
 
 
 def step_batches(batches: data.SslBatches) -> Callable:

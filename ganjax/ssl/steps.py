@@ -19,7 +19,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from ganjax import losses, optimizers
+from ganjax import losses, optimizers, schedules
 from ganjax.ssl.models import FROZEN, NOISE, SslCritic, SslCriticOutput, SslGenerator, init_critic
 from ganjax.synth import augmentations
 
@@ -66,10 +66,14 @@ class SslSetup:
   unlabelled_augment: float = 0.0  # of the unlabelled ones (both views)
   entropy_weight: float = 0.0  # of the unlabelled digits' class entropy (losses.class_entropy)
   consistency_weight: float = 0.0  # > 0: a second view of the unlabelled batch (losses.consistency_loss)
+  learning_rate_decay: str = "none"  # none | linear | cosine: both step sizes over the run (ganjax/schedules.py)
+  learning_rate_decay_start: float = 0.0  # the fraction of the run after which the decay starts
+  total_steps: int = 0  # the run's iterations (recipe sets them; a decay needs them)
 
 
-def make_setup(config: ml_collections.ConfigDict) -> SslSetup:
-  """The setup of a validated semi_supervised config (ganjax/config_defaults.py's semi-supervised fields)."""
+def make_setup(config: ml_collections.ConfigDict, total_steps: int = 0) -> SslSetup:
+  """The setup of a validated semi_supervised config (ganjax/config_defaults.py's semi-supervised fields) for a
+  run of `total_steps` iterations (needed only by a learning-rate decay)."""
   critic = SslCritic(
     hidden_features=tuple(config.ssl_critic_features),
     input_noise=config.critic_input_noise,
@@ -90,6 +94,9 @@ def make_setup(config: ml_collections.ConfigDict) -> SslSetup:
     unlabelled_augment=config.unlabelled_augment,
     entropy_weight=config.unlabelled_entropy_weight,
     consistency_weight=config.consistency_weight,
+    learning_rate_decay=config.learning_rate_decay,
+    learning_rate_decay_start=config.learning_rate_decay_start,
+    total_steps=total_steps,
   )
 
 
@@ -190,6 +197,7 @@ def critic_step(setup: SslSetup, state: SslState, batch: dict[str, jax.Array], k
 
   grads, metrics = jax.grad(loss_fn, has_aux=True)(state.critic_params)
   updates, opt_state = setup.critic_optimizer.update(grads, state.critic_opt_state, state.critic_params)
+  updates = schedules.scale_updates(setup, updates, state.step)
   ema = jax.tree.map(lambda a, p: a + (1.0 - setup.ema_decay) * (p - a), state.critic_ema_params, state.critic_params)
   state = state.replace(
     critic_params=optax.apply_updates(state.critic_params, updates),
@@ -214,6 +222,7 @@ def generator_step(setup: SslSetup, state: SslState, real_images: jax.Array, key
 
   loss, grads = jax.value_and_grad(loss_fn)(state.generator_params)
   updates, opt_state = setup.generator_optimizer.update(grads, state.generator_opt_state, state.generator_params)
+  updates = schedules.scale_updates(setup, updates, state.step)
   state = state.replace(
     generator_params=optax.apply_updates(state.generator_params, updates), generator_opt_state=opt_state
   )
