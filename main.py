@@ -11,7 +11,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from ganjax import cli, train
+from ganjax import cli, runtime, train
 from ganjax.few_labels import naming
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file (configs/*.py).", lock_config=True)
@@ -39,7 +39,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   # a run that samples digits through a naming (conditioning few_labels) self-trains its namer when it first does
-  cli.run(train.train_and_evaluate, _CONFIG.value, _WORKDIR.value, prepare_naming=naming.load_or_build)
+  config = _CONFIG.value
+  cpu_flags = runtime.cpu_flags_for(config)
+  cli.run(train.train_and_evaluate, config, _WORKDIR.value, prepare_naming=naming.load_or_build, cpu_flags=cpu_flags)
 
 
 if __name__ == "__main__":

@@ -33,3 +33,10 @@ def test_cpu_model_names_the_cpu_from_cpuinfo_else_the_platform(tmp_path):
   cpuinfo.write_text("processor\t: 0\n")  # no model name (e.g. some ARM kernels)
   fallback = runtime.cpu_model(str(cpuinfo))
   assert fallback and fallback == runtime.cpu_model(str(tmp_path / "missing"))
+
+
+def test_the_semi_supervised_gan_keeps_xlas_defaults_and_the_other_runs_get_the_cpu_flags():
+  assert runtime.cpu_flags_for({"conditioning": "semi_supervised"}) == ()
+  assert runtime.cpu_flags_for({"conditioning": "none"}) == runtime.CPU_FLAGS
+  environ = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+  assert runtime.configure_xla(environ, cpu_flags=()) == "--xla_force_host_platform_device_count=2"
