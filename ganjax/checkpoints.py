@@ -33,8 +33,12 @@ class Checkpoints:
     self.unverified: set[int] = set()  # steps restored without a checksum over all they hold
     self.manager = ocp.CheckpointManager(
       self.directory,
-      options=ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=writer, cleanup_tmp_directories=writer, read_only=not writer
+      options=ocp.CheckpointManagerOptions(  # a reader's options are those orbax forces on read_only (no warnings)
+        max_to_keep=keep if writer else None,
+        save_interval_steps=1 if writer else 0,
+        create=writer,
+        cleanup_tmp_directories=writer,
+        read_only=not writer,
       ),
     )
 

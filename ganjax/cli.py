@@ -26,6 +26,8 @@ class _OnlyGanjaxInfo(std_logging.Filter):
   def filter(self, record):
     if "OpenCV is not installed" in record.getMessage():  # tfds's hint; Pillow decodes MNIST fine
       return False
+    if record.getMessage().startswith("Given directory is read only"):  # orbax, on every read-only checkpoint load
+      return False
     if disk_full(record.exc_info[1] if record.exc_info else None) or _ENOSPC_TEXT in record.getMessage():
       return False  # a background save's pages of traceback: the error reaches run() as one line
     pathname = os.path.abspath(record.pathname)

@@ -137,3 +137,16 @@ def test_when_every_checkpoint_is_corrupt_the_error_says_so_and_does_not_blame_t
   assert "is corrupt: step 8: the arrays or the record do not match the checksum" in message, message
   assert "step 4: " in message and "config" not in message and "\n" not in message
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["4", "8"]  # nothing moved
+
+
+def test_a_reader_restores_without_orbaxs_read_only_warnings_and_keeps_every_checkpoint(tmp_path, caplog):
+  writer, states, abstract = saved_steps(tmp_path)
+  writer.close()
+  with caplog.at_level(logging.WARNING):
+    reader = checkpoints.Checkpoints(str(tmp_path / "checkpoints"), every_steps=1, keep=1, writer=False)
+    restored, record = reader.restore_latest(abstract)
+    reader.close()
+  assert record["step"] == 8
+  jax.tree.map(np.testing.assert_array_equal, restored.generator_params, states[8].generator_params)
+  assert not [r for r in caplog.records if "read_only=True" in r.getMessage()]
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["4", "8"]  # keep=1 does not make a reader delete

@@ -161,7 +161,7 @@ def critic_step(setup: SslSetup, state: SslState, batch: dict[str, jax.Array], k
   """One critic update on batch["labelled_image"] / ["label"], batch["unlabelled_image"] and as many fakes.
 
   The batches go through the critic as one: it has no batch statistics and its noise is per element. With a
-  consistency weight, a second view of the unlabelled batch (its own shift and noise) goes through last.
+  consistency weight, a second view of the unlabelled batch (its own shift, augmentation and noise) goes last.
   The EMA takes the parameters before this update, as the reference's simultaneous Theano updates do.
   """
   z_key, noise_key = jax.random.split(key)
