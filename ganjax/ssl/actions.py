@@ -7,7 +7,6 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -122,7 +121,7 @@ class CheckCollapse(Action):
   def __call__(self, before: Position, after: Position, state: steps.SslState, metrics: dict) -> None:
     if self.patience <= 0:
       return
-    self.pending.append(jnp.stack([metrics["unlabelled_loss"], metrics["generator_loss"]]))
+    self.pending.append((metrics["unlabelled_loss"], metrics["generator_loss"]))  # no device op per step
     if not self.schedule.record(before, after):
       return
     unlabelled, generator = (float(v) for v in np.mean(np.asarray(jax.device_get(self.pending)), axis=0))
