@@ -84,6 +84,14 @@ def test_report_confusion_sums_to_the_images_and_its_diagonal_is_the_accuracy(ti
   np.testing.assert_array_equal(confusion.sum(axis=1), np.bincount(labels, minlength=10))
 
 
+def test_report_errors_per_10k_is_the_exact_count_scaled_not_a_rounded_accuracy():
+  predicted = np.arange(100) % 10
+  labels = predicted.copy()
+  labels[:7] = (labels[:7] + 1) % 10  # 7 errors in 100: 700 per 10k (7 / 100 * 10_000 is 700.0000000000001)
+  result = recognizer.report(_forced(), _digit_images(predicted), labels)
+  assert result["num_errors"] == 7 and result["errors_per_10k"] == 700.0
+
+
 def test_report_of_forced_predictions_counts_each_error_where_it_belongs():
   predicted = np.arange(40) % 10
   labels = predicted.copy()

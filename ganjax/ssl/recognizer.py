@@ -94,7 +94,7 @@ def report(recognizer: Recognizer, images: np.ndarray, labels: np.ndarray) -> di
   per_digit = [int(confusion[d, d]) / int(row) if row else None for d, row in enumerate(confusion.sum(axis=1))]
   return {
     "accuracy": num_correct / len(labels),
-    "errors_per_10k": num_errors / len(labels) * 10_000,
+    "errors_per_10k": num_errors * 10_000 / len(labels),  # exact for 10k images (238.0, not 238.00000000000003)
     "num_images": len(labels),
     "num_errors": num_errors,
     "confusion": confusion.tolist(),
