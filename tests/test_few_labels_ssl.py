@@ -152,6 +152,9 @@ def test_the_report_pairs_each_semi_supervised_treatment_with_label_spreading_su
   assert "## Semi-supervised GAN" in section and "| 10 | 97.00 | 95.00 | 1 |" in section
   assert "N = 10, subset 1: no synthetic set (the critic named digit 4 in only 3)" in section
   assert "Semi-supervised" not in "\n".join(report.tables(summary, benchmark.Settings().treatments, [10], rows))
+  critic_only = benchmark.Settings(ssl_workdirs=PATTERN).treatments  # no strong CNN: no synthetic-set table
+  critic_section = "\n".join(report.tables(report.summarize(rows, critic_only), critic_only, [10], rows))
+  assert "## Semi-supervised GAN" in critic_section and "named by its critic" not in critic_section
 
 
 @pytest.mark.slow

@@ -122,12 +122,16 @@ def ssl_section(summary: dict, treatments: tuple, per_class: list[int], rows: li
   """few_labels.md's semi-supervised section ([] when no semi-supervised treatment was asked for)."""
   if not any(t in ssl.KEYS for t, _ in treatments):
     return []
-  failed = [r for r in rows if r.get("failed") and r["treatment"] == "ssl_pseudo_cnn_gan"]
-  return [
+  lines = [
     "",
     "## Semi-supervised GAN: each subset's own run (Δ: paired by subset, negative = fewer errors)",
     "",
     *ssl_table(summary, treatments, per_class, rows),
+  ]
+  if "ssl_pseudo_cnn_gan" not in dict(treatments):  # the critic alone (no strong CNN): no synthetic sets
+    return lines
+  failed = [r for r in rows if r.get("failed") and r["treatment"] == "ssl_pseudo_cnn_gan"]
+  return lines + [
     "",
     "G's digits named by its critic (critic's labels + its GAN):",
     "",
