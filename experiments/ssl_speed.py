@@ -80,7 +80,8 @@ def main(argv):
       record.update(window(_ITERATIONS.value, _WARMUP.value), hardware=cells.hardware()["line"])
       print(json.dumps(record), flush=True)
       windows.append(record)
-  medians = {f: statistics.median(w["iters_per_s"] for w in windows if w["framework"] == f) for f in ("ganjax", "torch")}
+  frameworks = ("ganjax", "torch")
+  medians = {f: statistics.median(w["iters_per_s"] for w in windows if w["framework"] == f) for f in frameworks}
   summary = {"record": "summary", **{f"{f}_iters_per_s": round(v, 2) for f, v in medians.items()}}
   summary["ratio"] = round(medians["ganjax"] / medians["torch"], 3)
   print(json.dumps(summary), flush=True)

@@ -54,9 +54,9 @@ def check_output_path(flag_name: str, path: str, suffix: str | None = None) -> N
 
 
 def run(fn: Callable, *args, cpu_flags: tuple[str, ...] = runtime.CPU_FLAGS, **kwargs):
-  """Call fn after the process-level set-up (XLA's flags: `cpu_flags` by default). A GanjaxError becomes one 'error: ...' line and exit status 1; a
-  run stopped by a signal, its one 'stopped at step N ...' line and 128 + the signal number; a Ctrl-C before
-  training (or a second one), one line and 130."""
+  """Call fn after the process-level set-up (XLA's flags: `cpu_flags` by default). A GanjaxError becomes one
+  'error: ...' line and exit status 1; a run stopped by a signal, its one 'stopped at step N ...' line and
+  128 + the signal number; a Ctrl-C before training (or a second one), one line and 130."""
   logging.get_absl_handler().python_handler.addFilter(_OnlyGanjaxInfo(sys.argv[0]))
   runtime.configure_xla(cpu_flags=cpu_flags)  # before JAX's first computation starts its backends
   runtime.configure_compilation_cache()
