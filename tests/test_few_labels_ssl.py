@@ -155,6 +155,10 @@ def test_the_report_pairs_each_semi_supervised_treatment_with_label_spreading_su
   critic_only = benchmark.Settings(ssl_workdirs=PATTERN).treatments  # no strong CNN: no synthetic-set table
   critic_section = "\n".join(report.tables(report.summarize(rows, critic_only), critic_only, [10], rows))
   assert "## Semi-supervised GAN" in critic_section and "named by its critic" not in critic_section
+  assert "The synthetic sets" not in critic_section  # no label-free GAN cell either
+  with_gan = rows + [_row("classic+gan", 10, 0, 0.96, label_agreement=0.98, cas=0.96)]
+  gan_section = "\n".join(report.tables(report.summarize(with_gan, critic_only), critic_only, [10], with_gan))
+  assert "## The synthetic sets" in gan_section and "| 10 | 98.00 | 96.00 | 1 |" in gan_section
 
 
 @pytest.mark.slow

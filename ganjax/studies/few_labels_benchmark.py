@@ -259,12 +259,13 @@ def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command:
   """few_labels.md: the command, the settings, the tables (accuracy, errors per 10k, the GAN's sets, wall times)."""
   per_class = [n for n, _ in settings.subsets]
   strong = f"Strong CNN: EvaluatorCNN from scratch, {settings.strong_steps} steps x 128, +-2 px shifts. "
+  digits = f"{settings.synthetic_per_class} digits per class for each subset"
+  checked = f"checked by its namer (min confidence {settings.min_confidence:g})"
+  gan = f"GAN: {gan_id(settings)}, {digits}, {checked}. " if settings.gan_workdir else "GAN: none. "
   about = (
     f"Classifier: SmallCNN, {settings.classifier_steps} steps x batch 64 whatever the training set. Self-training: "
     f"{settings.rounds} pseudo-labelling rounds after the labelled-only one, labeller {settings.labeller}. "
-    f"{strong if settings.strong_steps else ''}GAN: {gan_id(settings) or 'none'}, "
-    f"{settings.synthetic_per_class} digits per class for each subset, checked by its namer (min confidence "
-    f"{settings.min_confidence:g}). Mean ± std (ddof 1) over label subsets (label seeds 0, 1, ...)."
+    f"{strong if settings.strong_steps else ''}{gan}Mean ± std (ddof 1) over label subsets (label seeds 0, 1, ...)."
     + (f" Semi-supervised runs: {settings.ssl_workdirs}." if settings.ssl_workdirs else "")
   )
   summary = report.summarize(rows, settings.treatments)

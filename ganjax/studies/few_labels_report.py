@@ -151,7 +151,11 @@ def wall_lines(summary: dict, treatments: tuple, per_class: list[int]) -> list[s
 
 def tables(summary: dict, treatments: tuple, per_class: list[int], rows: list[dict]) -> list[str]:
   """few_labels.md's sections: accuracy, errors per 10k with the published numbers, the synthetic sets (and
-  the subsets without one), the semi-supervised treatments if any, the mean wall time per cell."""
+  the subsets without one; none without GAN cells), the semi-supervised treatments if any, the mean wall time
+  per cell."""
+  failed = [r for r in rows if r.get("failed") and r["treatment"] == "classic+gan"]
+  synthetic = bool(failed) or any(("classic+gan", n) in summary for n in per_class)
+  sets = ["## The synthetic sets (each subset's naming of the one GAN)", "", *gan_table(summary, per_class), ""]
   return [
     "## Test accuracy (%)",
     "",
@@ -163,15 +167,8 @@ def tables(summary: dict, treatments: tuple, per_class: list[int], rows: list[di
     "",
     "Published at N = 10 (100 labels): " + "; ".join(f"{name}: {value}" for name, value in PUBLISHED_N10) + ".",
     "",
-    "## The synthetic sets (each subset's naming of the one GAN)",
-    "",
-    *gan_table(summary, per_class),
-    "",
-    *[
-      f"- N = {r['n_per_class']}, subset {r['label_seed']}: no synthetic set ({r['failed']})"
-      for r in rows
-      if r.get("failed") and r["treatment"] == "classic+gan"
-    ],
+    *(sets if synthetic else []),
+    *[f"- N = {r['n_per_class']}, subset {r['label_seed']}: no synthetic set ({r['failed']})" for r in failed],
     *ssl_section(summary, treatments, per_class, rows),
     "",
     "## Mean wall time per cell (s; pseudo-labels: all self-training rounds)",
