@@ -118,26 +118,35 @@ def ssl_table(summary: dict, treatments: tuple, per_class: list[int], rows: list
   return cells.markdown_table(header, lines)
 
 
+SYNTHETIC_SETS_TITLE = "## The synthetic sets (each subset's naming of the one GAN)"
+CRITIC_SETS_TITLE = "G's digits named by its critic (critic's labels + its GAN):"
+
+
+def synthetic_sets(summary: dict, treatments: tuple, per_class: list[int], rows: list[dict], treatment: str, title):
+  """`title`, the table of `treatment`'s synthetic sets and a line per subset that got none; [] unless the
+  treatment is asked for and has a cell (none without a GAN, or for the critic alone): no empty table."""
+  failed = [r for r in rows if r.get("failed") and r["treatment"] == treatment]
+  if treatment not in dict(treatments) or not (failed or any((treatment, n) in summary for n in per_class)):
+    return []
+  return [
+    *title,
+    "",
+    *gan_table(summary, per_class, treatment),
+    "",
+    *[f"- N = {r['n_per_class']}, subset {r['label_seed']}: no synthetic set ({r['failed']})" for r in failed],
+  ]
+
+
 def ssl_section(summary: dict, treatments: tuple, per_class: list[int], rows: list[dict]) -> list[str]:
   """few_labels.md's semi-supervised section ([] when no semi-supervised treatment was asked for)."""
   if not any(t in ssl.KEYS for t, _ in treatments):
     return []
-  lines = [
+  return [
     "",
     "## Semi-supervised GAN: each subset's own run (Δ: paired by subset, negative = fewer errors)",
     "",
     *ssl_table(summary, treatments, per_class, rows),
-  ]
-  if "ssl_pseudo_cnn_gan" not in dict(treatments):  # the critic alone (no strong CNN): no synthetic sets
-    return lines
-  failed = [r for r in rows if r.get("failed") and r["treatment"] == "ssl_pseudo_cnn_gan"]
-  return lines + [
-    "",
-    "G's digits named by its critic (critic's labels + its GAN):",
-    "",
-    *gan_table(summary, per_class, "ssl_pseudo_cnn_gan"),
-    "",
-    *[f"- N = {r['n_per_class']}, subset {r['label_seed']}: no synthetic set ({r['failed']})" for r in failed],
+    *synthetic_sets(summary, treatments, per_class, rows, "ssl_pseudo_cnn_gan", ["", CRITIC_SETS_TITLE]),
   ]
 
 
@@ -153,9 +162,6 @@ def tables(summary: dict, treatments: tuple, per_class: list[int], rows: list[di
   """few_labels.md's sections: accuracy, errors per 10k with the published numbers, the synthetic sets (and
   the subsets without one; none without GAN cells), the semi-supervised treatments if any, the mean wall time
   per cell."""
-  failed = [r for r in rows if r.get("failed") and r["treatment"] == "classic+gan"]
-  synthetic = bool(failed) or any(("classic+gan", n) in summary for n in per_class)
-  sets = ["## The synthetic sets (each subset's naming of the one GAN)", "", *gan_table(summary, per_class), ""]
   return [
     "## Test accuracy (%)",
     "",
@@ -167,8 +173,7 @@ def tables(summary: dict, treatments: tuple, per_class: list[int], rows: list[di
     "",
     "Published at N = 10 (100 labels): " + "; ".join(f"{name}: {value}" for name, value in PUBLISHED_N10) + ".",
     "",
-    *(sets if synthetic else []),
-    *[f"- N = {r['n_per_class']}, subset {r['label_seed']}: no synthetic set ({r['failed']})" for r in failed],
+    *synthetic_sets(summary, treatments, per_class, rows, "classic+gan", [SYNTHETIC_SETS_TITLE]),
     *ssl_section(summary, treatments, per_class, rows),
     "",
     "## Mean wall time per cell (s; pseudo-labels: all self-training rounds)",
