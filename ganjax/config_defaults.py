@@ -100,6 +100,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.unlabelled_augment = 0.0  # of the unlabelled images the critic sees
   config.unlabelled_entropy_weight = 0.0  # > 0: the critic also minimises its unlabelled digits' class entropy
   config.consistency_weight = 0.0  # > 0: and the distance of its digit probabilities on two views of each image
+  config.class_balance_weight = 0.0  # > 0: and how far its average digit probabilities are from uniform
   # The run stops as collapsed when, over this many metric windows in a row (0: never), the unlabelled loss is
   # below the first bound and G's feature-matching loss above the second (ganjax/ssl/actions.py CheckCollapse).
   config.collapse_patience = 3

@@ -186,3 +186,12 @@ def consistency_loss(logits_a: jax.Array, logits_b: jax.Array) -> jax.Array:
   the same digit probabilities (the Pi-model, Laine & Aila 2017); gradients flow through both views."""
   difference = jax.nn.softmax(logits_a, axis=-1) - jax.nn.softmax(logits_b, axis=-1)
   return jnp.mean(jnp.sum(jnp.square(difference), axis=-1))
+
+
+def class_balance_loss(logits: jax.Array) -> jax.Array:
+  """KL(uniform || mean_x softmax(l(x))) over [B, K] logits: zero when the batch's average digit probabilities are
+  uniform. Minimised on the unlabelled batch, it resists a whole mode of one digit being read as another (the
+  marginal term of CatGAN, Springenberg 2016; ReMixMatch's distribution alignment), MNIST's digits being ~1/K
+  each."""
+  mean_probs = jnp.mean(jax.nn.softmax(logits, axis=-1), axis=0)
+  return -jnp.log(logits.shape[-1]) - jnp.mean(jnp.log(mean_probs))

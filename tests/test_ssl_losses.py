@@ -104,3 +104,20 @@ def test_consistency_loss_is_zero_for_logits_that_differ_by_a_constant_and_pulls
   b = jax.random.normal(jax.random.key(2), (4, 10))
   grad_a, grad_b = jax.grad(losses.consistency_loss, argnums=(0, 1))(a, b)
   assert float(jnp.abs(grad_a).sum()) > 0 and float(jnp.abs(grad_b).sum()) > 0
+
+
+def test_class_balance_loss_is_the_kl_from_uniform_to_the_batch_mean_softmax(logits):
+  real, _ = logits
+  mean_probs = _softmax64(real).mean(axis=0)
+  expected = np.sum(0.1 * np.log(0.1 / mean_probs))  # KL(uniform || mean softmax)
+  actual = losses.class_balance_loss(jnp.asarray(real, jnp.float32))
+  np.testing.assert_allclose(float(actual), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_class_balance_loss_is_zero_for_a_balanced_batch_and_grows_as_one_digit_takes_over():
+  # ten images, each sure of a different digit: the batch's mean is uniform although no image is
+  balanced = 60.0 * jnp.eye(10)
+  assert abs(float(losses.class_balance_loss(balanced))) < 1e-6
+  skewed = balanced.at[7].set(balanced[9])  # the 7 read as a 9: 7 has (almost) no mass left
+  one_more = skewed.at[4].set(balanced[9])
+  assert float(losses.class_balance_loss(one_more)) > float(losses.class_balance_loss(skewed)) > 1.0

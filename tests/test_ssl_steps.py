@@ -176,6 +176,18 @@ def test_the_entropy_term_adds_its_weighted_entropy_and_changes_the_update(state
   assert not _equal(after.critic_params, before.critic_params)
 
 
+def test_the_class_balance_term_adds_its_weighted_loss_and_changes_the_update(state, batches):
+  plain, weighted = _tiny_setup(), dataclasses.replace(_tiny_setup(), class_balance_weight=2.0)
+  before, plain_metrics = _critic_step(plain, state, batches.batch(0))
+  after, metrics = _critic_step(weighted, state, batches.batch(0))
+  base = metrics["labelled_loss"] + metrics["unlabelled_loss"]
+  np.testing.assert_allclose(metrics["critic_loss"], base + 2.0 * metrics["class_balance_loss"], rtol=1e-6)
+  assert 0.0 < float(metrics["class_balance_loss"]) < 0.5  # a KL from uniform; a fresh critic is near uniform
+  np.testing.assert_allclose(metrics["unlabelled_loss"], plain_metrics["unlabelled_loss"], rtol=1e-6)
+  assert "class_balance_loss" not in plain_metrics
+  assert not _equal(after.critic_params, before.critic_params)
+
+
 def test_two_identical_views_cost_nothing_and_noisy_views_a_consistency_loss(state, batches):
   quiet_critic = models.SslCritic(hidden_features=(32, 16), input_noise=0.0, hidden_noise=0.0)
   quiet = dataclasses.replace(_tiny_setup(), critic=quiet_critic, consistency_weight=1.0)

@@ -94,6 +94,7 @@ def test_resume_refuses_another_labelled_subset(ssl_run, tmp_path):
     ("collapse_patience", -1, "an integer >= 0"),
     ("ssl_critic_features", (), "one or more positive widths"),
     ("consistency_weight", -1.0, "config.consistency_weight=-1.0 is not allowed"),
+    ("class_balance_weight", -0.5, "config.class_balance_weight=-0.5 is not allowed"),
   ],
 )
 def test_bad_semi_supervised_config_is_one_line(mnist_data_dir, field, value, message):

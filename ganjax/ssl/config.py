@@ -13,8 +13,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
       len(widths) >= 1 and all(is_int(w) and w >= 1 for w in widths), field, widths, "one or more positive widths"
     )
   numbers = ("critic_input_noise", "critic_hidden_noise", "unlabelled_weight", "collapse_generator_loss")
-  levers = ("unlabelled_entropy_weight", "consistency_weight", "labelled_augment", "unlabelled_augment")
-  for field in (*numbers, *levers):
+  levers = ("unlabelled_entropy_weight", "consistency_weight", "class_balance_weight")
+  augments = ("labelled_augment", "unlabelled_augment")
+  for field in (*numbers, *levers, *augments):
     require(is_number(config[field]) and config[field] >= 0, field, config[field], "it must be a number >= 0")
   require(isinstance(config.freeze_hidden_scales, bool), "freeze_hidden_scales", config.freeze_hidden_scales, "a bool")
   positive_ints(config, "labelled_batch_size")

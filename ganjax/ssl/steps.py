@@ -66,6 +66,7 @@ class SslSetup:
   unlabelled_augment: float = 0.0  # of the unlabelled ones (both views)
   entropy_weight: float = 0.0  # of the unlabelled digits' class entropy (losses.class_entropy)
   consistency_weight: float = 0.0  # > 0: a second view of the unlabelled batch (losses.consistency_loss)
+  class_balance_weight: float = 0.0  # of the unlabelled batch's average digit probabilities' distance to uniform
   learning_rate_decay: str = "none"  # none | linear | cosine: both step sizes over the run (ganjax/schedules.py)
   learning_rate_decay_start: float = 0.0  # the fraction of the run after which the decay starts
   total_steps: int = 0  # the run's iterations (recipe sets them; a decay needs them)
@@ -94,6 +95,7 @@ def make_setup(config: ml_collections.ConfigDict, total_steps: int = 0) -> SslSe
     unlabelled_augment=config.unlabelled_augment,
     entropy_weight=config.unlabelled_entropy_weight,
     consistency_weight=config.consistency_weight,
+    class_balance_weight=config.class_balance_weight,
     learning_rate_decay=config.learning_rate_decay,
     learning_rate_decay_start=config.learning_rate_decay_start,
     total_steps=total_steps,
@@ -193,6 +195,9 @@ def critic_step(setup: SslSetup, state: SslState, batch: dict[str, jax.Array], k
     if setup.consistency_weight > 0:
       metrics["consistency_loss"] = losses.consistency_loss(unlabelled_logits, logits[2 * num_unlabelled :])
       loss += setup.consistency_weight * metrics["consistency_loss"]
+    if setup.class_balance_weight > 0:
+      metrics["class_balance_loss"] = losses.class_balance_loss(unlabelled_logits)
+      loss += setup.class_balance_weight * metrics["class_balance_loss"]
     return loss, {**metrics, "critic_loss": loss}
 
   grads, metrics = jax.grad(loss_fn, has_aux=True)(state.critic_params)
