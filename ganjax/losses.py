@@ -188,10 +188,16 @@ def consistency_loss(logits_a: jax.Array, logits_b: jax.Array) -> jax.Array:
   return jnp.mean(jnp.sum(jnp.square(difference), axis=-1))
 
 
-def class_balance_loss(logits: jax.Array) -> jax.Array:
-  """KL(uniform || mean_x softmax(l(x))) over [B, K] logits: zero when the batch's average digit probabilities are
-  uniform. Minimised on the unlabelled batch, it resists a whole mode of one digit being read as another (the
-  marginal term of CatGAN, Springenberg 2016; ReMixMatch's distribution alignment), MNIST's digits being ~1/K
-  each."""
+def class_balance_loss(logits: jax.Array, running_mean_probs: jax.Array | None = None) -> jax.Array:
+  """KL(uniform || m) of the average digit probabilities m over [B, K] logits: zero when m is uniform.
+
+  Minimised on the unlabelled batch, it resists a whole mode of one digit being read as another, MNIST's digits
+  being ~1/K each (CatGAN's marginal term, Springenberg 2016). m is the batch's mean softmax or, given
+  running_mean_probs (a moving average over batches that already includes this one), that average with this
+  batch's gradient: the push then follows the population's imbalance, not one batch's draw (as ReMixMatch's
+  distribution alignment).
+  """
   mean_probs = jnp.mean(jax.nn.softmax(logits, axis=-1), axis=0)
+  if running_mean_probs is not None:
+    mean_probs = running_mean_probs + mean_probs - jax.lax.stop_gradient(mean_probs)
   return -jnp.log(logits.shape[-1]) - jnp.mean(jnp.log(mean_probs))

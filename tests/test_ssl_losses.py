@@ -121,3 +121,19 @@ def test_class_balance_loss_is_zero_for_a_balanced_batch_and_grows_as_one_digit_
   skewed = balanced.at[7].set(balanced[9])  # the 7 read as a 9: 7 has (almost) no mass left
   one_more = skewed.at[4].set(balanced[9])
   assert float(losses.class_balance_loss(one_more)) > float(losses.class_balance_loss(skewed)) > 1.0
+
+
+def test_class_balance_loss_with_a_running_average_takes_its_value_and_pushes_the_rare_digits(logits):
+  real, _ = logits
+  running = np.full(10, 0.1)
+  running[7], running[9] = 0.05, 0.15  # 7s under-read, 9s over-read so far
+  real = jnp.asarray(real, jnp.float32)
+  value = losses.class_balance_loss(real, jnp.asarray(running, jnp.float32))
+  # float32: log K - mean log m cancels terms of ~2.3, so the absolute error is a few ulps of 2.3
+  np.testing.assert_allclose(float(value), np.sum(0.1 * np.log(0.1 / running)), rtol=1e-5, atol=2e-6)
+  # the gradient is this batch's mean softmax weighted by -1 / (K m_k): linear in the batch, from the average
+  weights = jnp.asarray(-1.0 / (10 * running), jnp.float32)
+  linear = lambda l: jnp.sum(weights * jnp.mean(jax.nn.softmax(l, axis=-1), axis=0))  # noqa: E731
+  grad = jax.grad(losses.class_balance_loss)(real, jnp.asarray(running, jnp.float32))
+  np.testing.assert_allclose(grad, jax.grad(linear)(real), rtol=1e-5, atol=1e-7)
+  assert float(grad[:, 7].sum()) < 0 < float(grad[:, 9].sum())  # descent raises the 7 logits, lowers the 9s

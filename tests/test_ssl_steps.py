@@ -176,16 +176,23 @@ def test_the_entropy_term_adds_its_weighted_entropy_and_changes_the_update(state
   assert not _equal(after.critic_params, before.critic_params)
 
 
-def test_the_class_balance_term_adds_its_weighted_loss_and_changes_the_update(state, batches):
+def test_the_class_balance_term_adds_its_weighted_loss_and_averages_the_digit_probabilities(state, batches):
   plain, weighted = _tiny_setup(), dataclasses.replace(_tiny_setup(), class_balance_weight=2.0)
-  before, plain_metrics = _critic_step(plain, state, batches.batch(0))
-  after, metrics = _critic_step(weighted, state, batches.batch(0))
+  assert state.class_marginal is None  # off: no running average in the state (older checkpoints restore)
+  balanced = steps.create_state(weighted, jax.random.key(0), batches.init_images(100))
+  np.testing.assert_allclose(balanced.class_marginal, np.full(10, 0.1), rtol=1e-6)
+  balanced = balanced.replace(critic_params=state.critic_params, critic_frozen=state.critic_frozen)
+  _, plain_metrics = _critic_step(plain, state, batches.batch(0))
+  after, metrics = _critic_step(weighted, balanced, batches.batch(0))
   base = metrics["labelled_loss"] + metrics["unlabelled_loss"]
   np.testing.assert_allclose(metrics["critic_loss"], base + 2.0 * metrics["class_balance_loss"], rtol=1e-6)
-  assert 0.0 < float(metrics["class_balance_loss"]) < 0.5  # a KL from uniform; a fresh critic is near uniform
   np.testing.assert_allclose(metrics["unlabelled_loss"], plain_metrics["unlabelled_loss"], rtol=1e-6)
   assert "class_balance_loss" not in plain_metrics
-  assert not _equal(after.critic_params, before.critic_params)
+  marginal = np.asarray(after.class_marginal, np.float64)  # 0.99 uniform + 0.01 this batch's mean softmax
+  np.testing.assert_allclose(marginal.sum(), 1.0, rtol=1e-6)
+  assert 0 < np.abs(marginal - 0.1).max() <= 0.01 * 0.9 + 1e-7
+  expected = np.sum(0.1 * np.log(0.1 / marginal))  # KL(uniform || the running average)
+  np.testing.assert_allclose(float(metrics["class_balance_loss"]), expected, rtol=1e-3, atol=1e-6)
 
 
 def test_two_identical_views_cost_nothing_and_noisy_views_a_consistency_loss(state, batches):

@@ -27,6 +27,8 @@ PyTree = Any
 Metrics = dict[str, jax.Array]
 # Folded into a critic step's key, one per view of real images (its shift, then its augmentation).
 SHIFT_LABELLED, SHIFT_UNLABELLED, SHIFT_SECOND_VIEW = 1001, 1002, 1003
+# The class-balance term's moving average of the unlabelled digits' probabilities: ~100 batches (10k images).
+CLASS_MARGINAL_MOMENTUM = 0.99
 
 
 @flax.struct.dataclass
@@ -42,6 +44,9 @@ class SslState:
   # a <- a + (1 - decay) (p - a) after every critic update, from a = 0 and without bias correction, as the
   # reference; `averaged_critic_params` can correct the bias.
   critic_ema_params: PyTree
+  # The unlabelled batches' mean digit probabilities, averaged (CLASS_MARGINAL_MOMENTUM) from uniform; None
+  # unless the class-balance term is on.
+  class_marginal: jax.Array | None = None
 
 
 def reference_optimizer(learning_rate: float = 3e-3) -> optax.GradientTransformation:
@@ -66,7 +71,7 @@ class SslSetup:
   unlabelled_augment: float = 0.0  # of the unlabelled ones (both views)
   entropy_weight: float = 0.0  # of the unlabelled digits' class entropy (losses.class_entropy)
   consistency_weight: float = 0.0  # > 0: a second view of the unlabelled batch (losses.consistency_loss)
-  class_balance_weight: float = 0.0  # of the unlabelled batch's average digit probabilities' distance to uniform
+  class_balance_weight: float = 0.0  # of the unlabelled digits' average probabilities' distance to uniform
   learning_rate_decay: str = "none"  # none | linear | cosine: both step sizes over the run (ganjax/schedules.py)
   learning_rate_decay_start: float = 0.0  # the fraction of the run after which the decay starts
   total_steps: int = 0  # the run's iterations (recipe sets them; a decay needs them)
@@ -120,6 +125,7 @@ def create_state(setup: SslSetup, key: jax.Array, init_images: jax.Array) -> Ssl
     critic_opt_state=setup.critic_optimizer.init(critic_params),
     generator_opt_state=setup.generator_optimizer.init(generator_params),
     critic_ema_params=jax.tree.map(jnp.zeros_like, critic_params),
+    class_marginal=jnp.full((setup.critic.num_classes,), 1.0 / setup.critic.num_classes) if setup.class_balance_weight > 0 else None,
   )
 
 
@@ -195,12 +201,14 @@ def critic_step(setup: SslSetup, state: SslState, batch: dict[str, jax.Array], k
     if setup.consistency_weight > 0:
       metrics["consistency_loss"] = losses.consistency_loss(unlabelled_logits, logits[2 * num_unlabelled :])
       loss += setup.consistency_weight * metrics["consistency_loss"]
+    marginal = state.class_marginal
     if setup.class_balance_weight > 0:
-      metrics["class_balance_loss"] = losses.class_balance_loss(unlabelled_logits)
+      marginal = updated_class_marginal(state.class_marginal, unlabelled_logits)
+      metrics["class_balance_loss"] = losses.class_balance_loss(unlabelled_logits, marginal)
       loss += setup.class_balance_weight * metrics["class_balance_loss"]
-    return loss, {**metrics, "critic_loss": loss}
+    return loss, ({**metrics, "critic_loss": loss}, marginal)
 
-  grads, metrics = jax.grad(loss_fn, has_aux=True)(state.critic_params)
+  grads, (metrics, marginal) = jax.grad(loss_fn, has_aux=True)(state.critic_params)
   updates, opt_state = setup.critic_optimizer.update(grads, state.critic_opt_state, state.critic_params)
   updates = schedules.scale_updates(setup, updates, state.step)
   ema = jax.tree.map(lambda a, p: a + (1.0 - setup.ema_decay) * (p - a), state.critic_ema_params, state.critic_params)
@@ -208,8 +216,15 @@ def critic_step(setup: SslSetup, state: SslState, batch: dict[str, jax.Array], k
     critic_params=optax.apply_updates(state.critic_params, updates),
     critic_opt_state=opt_state,
     critic_ema_params=ema,
+    class_marginal=marginal,
   )
   return state, metrics
+
+
+def updated_class_marginal(marginal: jax.Array, unlabelled_logits: jax.Array) -> jax.Array:
+  """The moving average of the unlabelled batches' mean digit probabilities after this batch (no gradient)."""
+  batch_mean = jnp.mean(jax.nn.softmax(jax.lax.stop_gradient(unlabelled_logits), axis=-1), axis=0)
+  return CLASS_MARGINAL_MOMENTUM * marginal + (1.0 - CLASS_MARGINAL_MOMENTUM) * batch_mean
 
 
 def generator_step(setup: SslSetup, state: SslState, real_images: jax.Array, key: jax.Array):
