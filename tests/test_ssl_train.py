@@ -74,6 +74,20 @@ def test_resumed_run_equals_the_uninterrupted_one(ssl_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_class_balanced_run_resumes_exactly_with_its_moving_average(mnist_data_dir, tmp_path):
+  def balanced(num_epochs: int) -> ml_collections.ConfigDict:
+    config = tiny_ssl_config(mnist_data_dir, num_epochs)
+    config.class_balance_weight = 1.0
+    return config
+
+  uninterrupted = train.train_and_evaluate(balanced(2), str(tmp_path / "uninterrupted"))
+  train.train_and_evaluate(balanced(1), str(tmp_path / "resumed"))
+  resumed = train.train_and_evaluate(balanced(2), str(tmp_path / "resumed"))
+  assert resumed.class_marginal is not None and np.abs(np.asarray(resumed.class_marginal) - 0.1).max() > 0
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed), jax.device_get(uninterrupted))
+
+
+@pytest.mark.slow
 def test_resume_refuses_another_labelled_subset(ssl_run, tmp_path):
   config, workdir, _ = ssl_run
   copy = str(tmp_path / "copy")

@@ -125,8 +125,13 @@ def create_state(setup: SslSetup, key: jax.Array, init_images: jax.Array) -> Ssl
     critic_opt_state=setup.critic_optimizer.init(critic_params),
     generator_opt_state=setup.generator_optimizer.init(generator_params),
     critic_ema_params=jax.tree.map(jnp.zeros_like, critic_params),
-    class_marginal=jnp.full((setup.critic.num_classes,), 1.0 / setup.critic.num_classes) if setup.class_balance_weight > 0 else None,
+    class_marginal=uniform_marginal(setup.critic.num_classes) if setup.class_balance_weight > 0 else None,
   )
+
+
+def uniform_marginal(num_classes: int) -> jax.Array:
+  """Where the class-balance term's moving average starts: every digit 1/K."""
+  return jnp.full((num_classes,), 1.0 / num_classes)
 
 
 def shift_images(key: jax.Array, images: jax.Array, max_shift: int) -> jax.Array:
