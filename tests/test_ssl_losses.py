@@ -133,7 +133,10 @@ def test_class_balance_loss_with_a_running_average_takes_its_value_and_pushes_th
   np.testing.assert_allclose(float(value), np.sum(0.1 * np.log(0.1 / running)), rtol=1e-5, atol=2e-6)
   # the gradient is this batch's mean softmax weighted by -1 / (K m_k): linear in the batch, from the average
   weights = jnp.asarray(-1.0 / (10 * running), jnp.float32)
-  linear = lambda l: jnp.sum(weights * jnp.mean(jax.nn.softmax(l, axis=-1), axis=0))  # noqa: E731
+
+  def linear(batch_logits):
+    return jnp.sum(weights * jnp.mean(jax.nn.softmax(batch_logits, axis=-1), axis=0))
+
   grad = jax.grad(losses.class_balance_loss)(real, jnp.asarray(running, jnp.float32))
   np.testing.assert_allclose(grad, jax.grad(linear)(real), rtol=1e-5, atol=1e-7)
   assert float(grad[:, 7].sum()) < 0 < float(grad[:, 9].sum())  # descent raises the 7 logits, lowers the 9s
