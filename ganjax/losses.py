@@ -188,6 +188,14 @@ def consistency_loss(logits_a: jax.Array, logits_b: jax.Array) -> jax.Array:
   return jnp.mean(jnp.sum(jnp.square(difference), axis=-1))
 
 
+def pseudo_label_loss(logits: jax.Array, pseudo_labels: jax.Array) -> jax.Array:
+  """Mean over the batch of each image's cross-entropy to its pseudo-label (int [B]), 0 for an image without one
+  (label < 0): a teacher's confident labels anchor the unlabelled digits (pseudo-labelling, Lee 2013)."""
+  has_label = pseudo_labels >= 0
+  cross_entropy = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.where(has_label, pseudo_labels, 0))
+  return jnp.mean(jnp.where(has_label, cross_entropy, 0.0))
+
+
 def class_balance_loss(logits: jax.Array, running_mean_probs: jax.Array | None = None) -> jax.Array:
   """KL(uniform || m) of the average digit probabilities m over [B, K] logits: zero when m is uniform.
 

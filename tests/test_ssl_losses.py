@@ -140,3 +140,20 @@ def test_class_balance_loss_with_a_running_average_takes_its_value_and_pushes_th
   grad = jax.grad(losses.class_balance_loss)(real, jnp.asarray(running, jnp.float32))
   np.testing.assert_allclose(grad, jax.grad(linear)(real), rtol=1e-5, atol=1e-7)
   assert float(grad[:, 7].sum()) < 0 < float(grad[:, 9].sum())  # descent raises the 7 logits, lowers the 9s
+
+
+def test_pseudo_label_loss_is_the_cross_entropy_of_the_labelled_rows_over_the_whole_batch(logits):
+  real, _ = logits
+  pseudo = np.array([3, -1, 0, 9, -1, -1, 4])
+  log_probs = real - np.log(np.sum(np.exp(real), axis=1, keepdims=True))
+  expected = -sum(log_probs[i, label] for i, label in enumerate(pseudo) if label >= 0) / len(pseudo)
+  actual = losses.pseudo_label_loss(jnp.asarray(real, jnp.float32), jnp.asarray(pseudo))
+  np.testing.assert_allclose(float(actual), expected, rtol=1e-5)
+
+
+def test_pseudo_label_loss_ignores_the_rows_without_a_label(logits):
+  real, _ = logits
+  pseudo = jnp.asarray([3, -1, 0, 9, -1, -1, 4])
+  grad = np.asarray(jax.grad(losses.pseudo_label_loss)(jnp.asarray(real, jnp.float32), pseudo))
+  assert np.all(grad[[1, 4, 5]] == 0) and np.all(np.abs(grad[[0, 2, 3, 6]]).sum(axis=1) > 0)
+  assert float(losses.pseudo_label_loss(jnp.asarray(real, jnp.float32), jnp.full(7, -1))) == 0.0

@@ -234,3 +234,41 @@ def test_a_linear_decay_leaves_the_first_update_whole_and_stops_both_models_at_t
   after, _ = train(decayed, at_end)
   assert _equal(after.critic_params, state.critic_params) and _equal(after.generator_params, state.generator_params)
   assert not _equal(after.critic_opt_state, state.critic_opt_state)  # the moments still move; the step is 0
+
+
+def test_the_unlabelled_batch_carries_the_pseudo_labels_of_its_images(batches):
+  pseudo = np.where(np.arange(300) % 3 == 0, -1, (np.arange(300) * 7) % 10).astype(np.int32)
+  anchored = dataclasses.replace(batches, pseudo_labels=pseudo)
+  assert "pseudo_label" not in batches.batch(0)
+  for iteration in range(3):
+    batch = anchored.batch(iteration)
+    np.testing.assert_array_equal(batch["pseudo_label"], pseudo[_index_of(batch["unlabelled_image"])])
+    jax.tree.map(np.testing.assert_array_equal, {k: v for k, v in batch.items() if k != "pseudo_label"},
+                 batches.batch(iteration))  # fmt: skip
+
+
+def test_the_pseudo_label_term_adds_its_weighted_loss_and_fades_to_nothing(state, batches):
+  batch = {**batches.batch(0), "pseudo_label": np.where(np.arange(BATCH) % 2 == 0, np.arange(BATCH) % 10, -1)}
+  plain = _tiny_setup()
+  anchored = dataclasses.replace(plain, pseudo_label_weight=2.0, pseudo_label_fade_steps=10)
+  _, plain_metrics = _critic_step(plain, state, batch)
+  after, metrics = _critic_step(anchored, state, batch)
+  base = metrics["labelled_loss"] + metrics["unlabelled_loss"]
+  np.testing.assert_allclose(metrics["critic_loss"], base + 2.0 * metrics["pseudo_label_loss"], rtol=1e-6)
+  np.testing.assert_allclose(metrics["unlabelled_loss"], plain_metrics["unlabelled_loss"], rtol=1e-6)
+  assert "pseudo_label_loss" not in plain_metrics and float(metrics["pseudo_label_loss"]) > 0
+  faded_state = state.replace(step=jnp.asarray(10, jnp.int32))  # the fade is over: the plain update
+  faded, faded_metrics = _critic_step(anchored, faded_state, batch)
+  unanchored, _ = _critic_step(plain, faded_state, batch)
+  np.testing.assert_allclose(faded_metrics["critic_loss"], base, rtol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+               faded.critic_params, unanchored.critic_params)  # fmt: skip
+  assert not _equal(after.critic_params, unanchored.critic_params)
+
+
+def test_the_pseudo_label_weight_falls_linearly_over_its_fade_and_stays_without_one():
+  fading = dataclasses.replace(_tiny_setup(), pseudo_label_weight=2.0, pseudo_label_fade_steps=100)
+  scales = [float(steps.pseudo_label_scale(fading, jnp.asarray(s))) for s in (0, 25, 100, 1000)]
+  np.testing.assert_allclose(scales, [2.0, 1.5, 0.0, 0.0], rtol=1e-6)
+  constant = dataclasses.replace(fading, pseudo_label_fade_steps=0)
+  assert float(steps.pseudo_label_scale(constant, jnp.asarray(10_000))) == 2.0

@@ -88,6 +88,23 @@ def test_a_class_balanced_run_resumes_exactly_with_its_moving_average(mnist_data
 
 
 @pytest.mark.slow
+def test_an_anchored_run_fades_its_pseudo_labels_and_resumes_exactly(mnist_data_dir, tmp_path):
+  def anchored(num_epochs: int) -> ml_collections.ConfigDict:
+    config = tiny_ssl_config(mnist_data_dir, num_epochs)
+    config.pseudo_label_weight, config.pseudo_label_epochs = 1.0, 1
+    return config
+
+  uninterrupted = train.train_and_evaluate(anchored(2), str(tmp_path / "uninterrupted"))
+  train.train_and_evaluate(anchored(1), str(tmp_path / "resumed"))
+  resumed = train.train_and_evaluate(anchored(2), str(tmp_path / "resumed"))
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed), jax.device_get(uninterrupted))
+  records = [r for r in metric_writers.read_metrics(str(tmp_path / "uninterrupted")) if "pseudo_label_loss" in r]
+  assert records and all(np.isfinite(r["pseudo_label_loss"]) for r in records)
+  recipe = experiment.recipe(anchored(2), np.zeros((400, 28, 28, 1), np.uint8), np.arange(400) % 10)
+  assert recipe.setup.pseudo_label_fade_steps == 8  # 1 epoch of 400 images in batches of 50
+
+
+@pytest.mark.slow
 def test_resume_refuses_another_labelled_subset(ssl_run, tmp_path):
   config, workdir, _ = ssl_run
   copy = str(tmp_path / "copy")
@@ -109,6 +126,9 @@ def test_resume_refuses_another_labelled_subset(ssl_run, tmp_path):
     ("ssl_critic_features", (), "one or more positive widths"),
     ("consistency_weight", -1.0, "config.consistency_weight=-1.0 is not allowed"),
     ("class_balance_weight", -0.5, "config.class_balance_weight=-0.5 is not allowed"),
+    ("pseudo_label_weight", -1.0, "config.pseudo_label_weight=-1.0 is not allowed"),
+    ("pseudo_label_fraction", 0.0, "config.pseudo_label_fraction=0.0 is not allowed; it must be in (0, 1]"),
+    ("pseudo_label_epochs", -2.0, "config.pseudo_label_epochs=-2.0 is not allowed"),
   ],
 )
 def test_bad_semi_supervised_config_is_one_line(mnist_data_dir, field, value, message):

@@ -12,11 +12,23 @@ def validate(config: ml_collections.ConfigDict) -> None:
     require(
       len(widths) >= 1 and all(is_int(w) and w >= 1 for w in widths), field, widths, "one or more positive widths"
     )
-  numbers = ("critic_input_noise", "critic_hidden_noise", "unlabelled_weight", "collapse_generator_loss")
-  levers = ("unlabelled_entropy_weight", "consistency_weight", "class_balance_weight")
-  augments = ("labelled_augment", "unlabelled_augment")
-  for field in (*numbers, *levers, *augments):
+  non_negative = (
+    "critic_input_noise",
+    "critic_hidden_noise",
+    "unlabelled_weight",
+    "collapse_generator_loss",
+    "unlabelled_entropy_weight",
+    "consistency_weight",
+    "class_balance_weight",
+    "pseudo_label_weight",
+    "labelled_augment",
+    "unlabelled_augment",
+    "pseudo_label_epochs",
+  )
+  for field in non_negative:
     require(is_number(config[field]) and config[field] >= 0, field, config[field], "it must be a number >= 0")
+  fraction = config.pseudo_label_fraction
+  require(is_number(fraction) and 0 < fraction <= 1, "pseudo_label_fraction", fraction, "it must be in (0, 1]")
   require(isinstance(config.freeze_hidden_scales, bool), "freeze_hidden_scales", config.freeze_hidden_scales, "a bool")
   positive_ints(config, "labelled_batch_size")
   for field in ("labelled_shift", "unlabelled_shift"):

@@ -70,6 +70,9 @@ class SslBatches:
   key: jax.Array
   batch_size: int = 100  # unlabelled images per iteration (and fakes, and G's real batch)
   labelled_batch_size: int = 0  # labelled images per iteration; 0: batch_size
+  # int32 [N] or None: a teacher's digit for each training image (-1: none; ganjax/ssl/pseudo_labels.py),
+  # given with the unlabelled batch when present
+  pseudo_labels: np.ndarray | None = None
 
   def __post_init__(self):
     stream = lambda s, n, b: TiledShuffler(jax.random.fold_in(self.key, s), n, b)  # noqa: E731
@@ -79,14 +82,18 @@ class SslBatches:
     self.matching = stream(MATCHING_STREAM, len(self.images), self.batch_size)
 
   def batch(self, iteration: int) -> dict[str, np.ndarray]:
-    """labelled_image, label, unlabelled_image and matching_image (G's real batch) of one iteration."""
-    chosen = self.labelled.indices(iteration)
-    return {
+    """labelled_image, label, unlabelled_image and matching_image (G's real batch) of one iteration, and the
+    unlabelled images' pseudo_label when the stream has pseudo-labels."""
+    chosen, unlabelled = self.labelled.indices(iteration), self.unlabelled.indices(iteration)
+    batch = {
       "labelled_image": self.images[self.labelled_indices[chosen]],
       "label": np.asarray(self.labelled_labels[chosen], np.int32),
-      "unlabelled_image": self.images[self.unlabelled.indices(iteration)],
+      "unlabelled_image": self.images[unlabelled],
       "matching_image": self.images[self.matching.indices(iteration)],
     }
+    if self.pseudo_labels is not None:
+      batch["pseudo_label"] = np.asarray(self.pseudo_labels[unlabelled], np.int32)
+    return batch
 
   def init_images(self, count: int = 500) -> np.ndarray:
     """`count` training images drawn without replacement: the batch of the critic's data-dependent init."""

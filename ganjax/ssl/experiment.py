@@ -13,13 +13,14 @@ from collections.abc import Callable
 import jax
 import ml_collections
 import numpy as np
+from absl import logging
 
 from ganjax import checkpoints as checkpoints_lib
 from ganjax import config as config_lib
 from ganjax import rng, saved_run
 from ganjax.data import labelled as labelled_lib
 from ganjax.errors import WorkdirError
-from ganjax.ssl import data, steps
+from ganjax.ssl import data, pseudo_labels, steps
 
 INIT_IMAGES = 500  # the data-dependent init's batch (the reference's)
 
@@ -32,6 +33,7 @@ class SslRecipe:
   images: np.ndarray  # uint8 [N, 28, 28, 1]: every training image (the unlabelled pool)
   labelled_indices: np.ndarray  # int [L]: the labelled few
   labelled_labels: np.ndarray  # int32 [L]: their digits
+  pseudo_labels: np.ndarray | None = None  # int32 [N]: the anchor's digits (-1: none), when its weight is > 0
 
   def new_state(self, key: jax.Array) -> steps.SslState:
     """A fresh state: the critic's data-dependent init runs on INIT_IMAGES training images drawn with `key`."""
@@ -43,7 +45,13 @@ class SslRecipe:
     """The run's batch streams, drawn from its root key: step s trains on batches.batch(s)."""
     key = rng.stream(root_key, rng.SHUFFLE)
     return data.SslBatches(
-      self.images, self.labelled_indices, self.labelled_labels, key, config.batch_size, config.labelled_batch_size
+      self.images,
+      self.labelled_indices,
+      self.labelled_labels,
+      key,
+      config.batch_size,
+      config.labelled_batch_size,
+      self.pseudo_labels,
     )
 
 
@@ -51,8 +59,13 @@ def recipe(config: ml_collections.ConfigDict, images: np.ndarray, digits: np.nda
   """The recipe of a validated semi_supervised config on the training images and their digits."""
   labelled_indices = labelled_lib.draw_labelled(digits, config.labels_per_class, config.label_seed)
   labelled_labels = np.asarray(digits)[labelled_indices].astype(np.int32)
-  setup = steps.make_setup(config, config_lib.total_train_steps(config, len(images)))
-  return SslRecipe(setup, images, labelled_indices, labelled_labels)
+  total_steps = config_lib.total_train_steps(config, len(images))
+  setup = steps.make_setup(config, total_steps, config_lib.batches_per_epoch(config, len(images)))
+  pseudo = None
+  if config.pseudo_label_weight > 0:
+    logging.info("spreading %d labels over %d images (pseudo-labels, ~1 min)", len(labelled_indices), len(images))
+    pseudo = pseudo_labels.spread_pseudo_labels(images, labelled_indices, labelled_labels, config.pseudo_label_fraction)
+  return SslRecipe(setup, images, labelled_indices, labelled_labels, pseudo)
 
 
 def step_batches(batches: data.SslBatches) -> Callable:

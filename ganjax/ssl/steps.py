@@ -72,14 +72,17 @@ class SslSetup:
   entropy_weight: float = 0.0  # of the unlabelled digits' class entropy (losses.class_entropy)
   consistency_weight: float = 0.0  # > 0: a second view of the unlabelled batch (losses.consistency_loss)
   class_balance_weight: float = 0.0  # of the unlabelled digits' average probabilities' distance to uniform
+  pseudo_label_weight: float = 0.0  # of the unlabelled digits' cross-entropy to their pseudo-labels, if any
+  pseudo_label_fade_steps: int = 0  # > 0: that weight falls linearly to 0 over this many iterations
   learning_rate_decay: str = "none"  # none | linear | cosine: both step sizes over the run (ganjax/schedules.py)
   learning_rate_decay_start: float = 0.0  # the fraction of the run after which the decay starts
   total_steps: int = 0  # the run's iterations (recipe sets them; a decay needs them)
 
 
-def make_setup(config: ml_collections.ConfigDict, total_steps: int = 0) -> SslSetup:
+def make_setup(config: ml_collections.ConfigDict, total_steps: int = 0, steps_per_epoch: int = 0) -> SslSetup:
   """The setup of a validated semi_supervised config (ganjax/config_defaults.py's semi-supervised fields) for a
-  run of `total_steps` iterations (needed only by a learning-rate decay)."""
+  run of `total_steps` iterations of `steps_per_epoch` each (needed only by a learning-rate decay and a fading
+  pseudo-label weight)."""
   critic = SslCritic(
     hidden_features=tuple(config.ssl_critic_features),
     input_noise=config.critic_input_noise,
@@ -101,6 +104,8 @@ def make_setup(config: ml_collections.ConfigDict, total_steps: int = 0) -> SslSe
     entropy_weight=config.unlabelled_entropy_weight,
     consistency_weight=config.consistency_weight,
     class_balance_weight=config.class_balance_weight,
+    pseudo_label_weight=config.pseudo_label_weight,
+    pseudo_label_fade_steps=round(config.pseudo_label_epochs * steps_per_epoch),
     learning_rate_decay=config.learning_rate_decay,
     learning_rate_decay_start=config.learning_rate_decay_start,
     total_steps=total_steps,
@@ -211,6 +216,9 @@ def critic_step(setup: SslSetup, state: SslState, batch: dict[str, jax.Array], k
       marginal = updated_class_marginal(state.class_marginal, unlabelled_logits)
       metrics["class_balance_loss"] = losses.class_balance_loss(unlabelled_logits, marginal)
       loss += setup.class_balance_weight * metrics["class_balance_loss"]
+    if setup.pseudo_label_weight > 0:
+      metrics["pseudo_label_loss"] = losses.pseudo_label_loss(unlabelled_logits, batch["pseudo_label"])
+      loss += pseudo_label_scale(setup, state.step) * metrics["pseudo_label_loss"]
     return loss, ({**metrics, "critic_loss": loss}, marginal)
 
   grads, (metrics, marginal) = jax.grad(loss_fn, has_aux=True)(state.critic_params)
@@ -224,6 +232,15 @@ def critic_step(setup: SslSetup, state: SslState, batch: dict[str, jax.Array], k
     class_marginal=marginal,
   )
   return state, metrics
+
+
+def pseudo_label_scale(setup: SslSetup, step: jax.Array) -> jax.Array:
+  """The pseudo-label term's weight at `step`: pseudo_label_weight, falling linearly to 0 at
+  pseudo_label_fade_steps when that is > 0 (the anchor holds while the digits' clusters form, then lets go)."""
+  if setup.pseudo_label_fade_steps <= 0:
+    return jnp.asarray(setup.pseudo_label_weight, jnp.float32)
+  remaining = jnp.clip(1.0 - step.astype(jnp.float32) / setup.pseudo_label_fade_steps, 0.0, 1.0)
+  return setup.pseudo_label_weight * remaining
 
 
 def updated_class_marginal(marginal: jax.Array, unlabelled_logits: jax.Array) -> jax.Array:

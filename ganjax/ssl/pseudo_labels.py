@@ -1,0 +1,48 @@
+"""The pseudo-labels that anchor the semi-supervised critic (config.pseudo_label_weight > 0): label spreading
+from the labelled few along a k-NN graph of every training image's pixels (ganjax/few_labels/label_spreading.py),
+of which each spread digit keeps its most confident fraction; the other images get none (-1).
+
+Why: a run's largest error is a whole style of one digit learnt as another early in training
+(docs/few_labels.md); the graph's confident labels are mostly right, and its mistakes are not the critic's.
+"""
+
+import numpy as np
+
+from ganjax.few_labels import label_spreading
+
+NO_LABEL = -1
+PIXEL_SCALE = 1.0 / 255.0
+
+
+def keep_most_confident(probabilities: np.ndarray, fraction: float) -> np.ndarray:
+  """int32 [N]: each row's most likely class where its probability is among the top `fraction` of the rows
+  given that class (at least one per class given), NO_LABEL elsewhere."""
+  if not 0 < fraction <= 1:
+    raise ValueError(f"fraction={fraction}; it must be in (0, 1]")
+  predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
+  labels = np.full(len(probabilities), NO_LABEL, np.int32)
+  for digit in np.unique(predicted):
+    members = np.flatnonzero(predicted == digit)
+    kept = members[np.argsort(-confidence[members], kind="stable")[: max(1, round(fraction * len(members)))]]
+    labels[kept] = digit
+  return labels
+
+
+def spread_pseudo_labels(
+  images: np.ndarray,
+  labelled_indices: np.ndarray,
+  labelled_labels: np.ndarray,
+  fraction: float,
+  num_classes: int = 10,
+  settings: label_spreading.Spreading | None = None,
+) -> np.ndarray:
+  """int32 [N]: the confident spread digit of each of the uint8 images [N, 28, 28, 1] (NO_LABEL where not kept);
+  the labelled few keep their own labels. settings: the graph's (label_spreading.Spreading's defaults if None)."""
+  settings = settings or label_spreading.Spreading()
+  pixels = images.reshape(len(images), -1).astype(np.float32) * PIXEL_SCALE
+  probabilities = label_spreading.label_probabilities(
+    pixels, labelled_indices, labelled_labels, num_classes, settings.pixel_dims, settings
+  )
+  labels = keep_most_confident(probabilities, fraction)
+  labels[labelled_indices] = labelled_labels
+  return labels

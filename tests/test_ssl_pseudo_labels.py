@@ -1,0 +1,40 @@
+"""The pseudo-labels that anchor the semi-supervised critic: the most confident fraction of each spread digit,
+the labelled few their own labels, and label spreading's digits on well separated images."""
+
+import numpy as np
+import pytest
+
+from ganjax.ssl import pseudo_labels
+
+
+def test_each_digit_keeps_its_most_confident_fraction():
+  probabilities = np.array(
+    [[0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.8, 0.2], [0.2, 0.8], [0.45, 0.55], [0.3, 0.7], [0.1, 0.9]]
+  )  # rows 0-3 lean to digit 0, rows 4-7 to digit 1
+  labels = pseudo_labels.keep_most_confident(probabilities, 0.5)
+  np.testing.assert_array_equal(labels, [0, -1, -1, 0, 1, -1, -1, 1])
+  np.testing.assert_array_equal(pseudo_labels.keep_most_confident(probabilities, 1.0), [0, 0, 0, 0, 1, 1, 1, 1])
+  np.testing.assert_array_equal(pseudo_labels.keep_most_confident(probabilities, 0.01), [0, -1, -1, -1, -1, -1, -1, 1])
+
+
+def test_a_fraction_outside_zero_to_one_is_refused():
+  with pytest.raises(ValueError, match="fraction=0"):
+    pseudo_labels.keep_most_confident(np.full((2, 2), 0.5), 0)
+
+
+def test_spread_pseudo_labels_name_separated_blobs_and_keep_the_labelled_few():
+  rng = np.random.default_rng(0)
+  digits = np.repeat(np.arange(3), 40)
+  blobs = np.zeros((120, 28, 28, 1), np.float32)
+  for digit in range(3):  # each digit lights its own block of pixels
+    blobs[digits == digit, 9 * digit : 9 * digit + 9, :, 0] = 200
+  images = np.clip(blobs + rng.normal(0, 20, blobs.shape), 0, 255).astype(np.uint8)
+  labelled, given = np.array([0, 40, 80, 41]), np.array([0, 1, 2, 1])
+  labels = pseudo_labels.spread_pseudo_labels(images, labelled, given, fraction=0.75, num_classes=3)
+  named = np.flatnonzero(labels >= 0)
+  assert len(named) >= 0.7 * len(images)
+  np.testing.assert_array_equal(labels[named], digits[named])
+  # however few the confident images kept, the labelled few are named, with their own labels
+  labels = pseudo_labels.spread_pseudo_labels(images, labelled, given, fraction=0.01, num_classes=3)
+  np.testing.assert_array_equal(labels[labelled], given)
+  assert np.sum(labels >= 0) <= len(labelled) + 3
