@@ -30,11 +30,25 @@ def test_spread_pseudo_labels_name_separated_blobs_and_keep_the_labelled_few():
     blobs[digits == digit, 9 * digit : 9 * digit + 9, :, 0] = 200
   images = np.clip(blobs + rng.normal(0, 20, blobs.shape), 0, 255).astype(np.uint8)
   labelled, given = np.array([0, 40, 80, 41]), np.array([0, 1, 2, 1])
-  labels = pseudo_labels.spread_pseudo_labels(images, labelled, given, fraction=0.75, num_classes=3)
+  labels = pseudo_labels.spread_pseudo_labels(images, labelled, given, fraction=0.75, graph="pixels", num_classes=3)
   named = np.flatnonzero(labels >= 0)
   assert len(named) >= 0.7 * len(images)
   np.testing.assert_array_equal(labels[named], digits[named])
   # however few the confident images kept, the labelled few are named, with their own labels
-  labels = pseudo_labels.spread_pseudo_labels(images, labelled, given, fraction=0.01, num_classes=3)
+  labels = pseudo_labels.spread_pseudo_labels(images, labelled, given, fraction=0.01, graph="pixels", num_classes=3)
   np.testing.assert_array_equal(labels[labelled], given)
   assert np.sum(labels >= 0) <= len(labelled) + 3
+
+
+def test_both_graphs_name_separated_blobs_and_another_graph_is_refused():
+  rng = np.random.default_rng(1)
+  digits = np.repeat(np.arange(2), 30)
+  images = np.zeros((60, 28, 28, 1), np.float32)
+  images[digits == 0, 4:24, 8:11, 0] = 220  # an upright bar
+  images[digits == 1, 12:15, 4:24, 0] = 220  # a flat bar
+  images = np.clip(images + rng.normal(0, 15, images.shape), 0, 255).astype(np.uint8)
+  for graph in pseudo_labels.GRAPHS:
+    labels = pseudo_labels.spread_pseudo_labels(images, np.array([0, 30]), np.array([0, 1]), 1.0, graph, 2)
+    np.testing.assert_array_equal(labels, digits, err_msg=graph)
+  with pytest.raises(ValueError, match="graph='edges'"):
+    pseudo_labels.spread_pseudo_labels(images, np.array([0, 30]), np.array([0, 1]), 1.0, "edges", 2)

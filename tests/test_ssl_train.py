@@ -129,6 +129,7 @@ def test_resume_refuses_another_labelled_subset(ssl_run, tmp_path):
     ("pseudo_label_weight", -1.0, "config.pseudo_label_weight=-1.0 is not allowed"),
     ("pseudo_label_fraction", 0.0, "config.pseudo_label_fraction=0.0 is not allowed; it must be in (0, 1]"),
     ("pseudo_label_epochs", -2.0, "config.pseudo_label_epochs=-2.0 is not allowed"),
+    ("pseudo_label_graph", "edges", "config.pseudo_label_graph='edges' is not allowed; one of ('deskewed', 'pixels')"),
   ],
 )
 def test_bad_semi_supervised_config_is_one_line(mnist_data_dir, field, value, message):

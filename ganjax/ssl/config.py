@@ -2,6 +2,7 @@
 
 import ml_collections
 
+from ganjax.ssl import pseudo_labels
 from ganjax.validation import is_int, is_number, positive_ints, require
 
 
@@ -27,6 +28,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   )
   for field in non_negative:
     require(is_number(config[field]) and config[field] >= 0, field, config[field], "it must be a number >= 0")
+  graphs = pseudo_labels.GRAPHS
+  require(config.pseudo_label_graph in graphs, "pseudo_label_graph", config.pseudo_label_graph, f"one of {graphs}")
   fraction = config.pseudo_label_fraction
   require(is_number(fraction) and 0 < fraction <= 1, "pseudo_label_fraction", fraction, "it must be in (0, 1]")
   require(isinstance(config.freeze_hidden_scales, bool), "freeze_hidden_scales", config.freeze_hidden_scales, "a bool")

@@ -64,7 +64,9 @@ def recipe(config: ml_collections.ConfigDict, images: np.ndarray, digits: np.nda
   pseudo = None
   if config.pseudo_label_weight > 0:
     logging.info("spreading %d labels over %d images (pseudo-labels, ~1 min)", len(labelled_indices), len(images))
-    pseudo = pseudo_labels.spread_pseudo_labels(images, labelled_indices, labelled_labels, config.pseudo_label_fraction)
+    pseudo = pseudo_labels.spread_pseudo_labels(
+      images, labelled_indices, labelled_labels, config.pseudo_label_fraction, config.pseudo_label_graph
+    )
   return SslRecipe(setup, images, labelled_indices, labelled_labels, pseudo)
 
 

@@ -1,6 +1,7 @@
 """The pseudo-labels that anchor the semi-supervised critic (config.pseudo_label_weight > 0): label spreading
-from the labelled few along a k-NN graph of every training image's pixels (ganjax/few_labels/label_spreading.py),
-of which each spread digit keeps its most confident fraction; the other images get none (-1).
+from the labelled few along a k-NN graph of every training image (ganjax/few_labels/label_spreading.py), on its
+deskewed pixels (ganjax/few_labels/deskew.py) or its raw ones, of which each spread digit keeps its most
+confident fraction; the other images get none (-1).
 
 Why: a run's largest error is a whole style of one digit learnt as another early in training
 (docs/few_labels.md); the graph's confident labels are mostly right, and its mistakes are not the critic's.
@@ -8,9 +9,10 @@ Why: a run's largest error is a whole style of one digit learnt as another early
 
 import numpy as np
 
-from ganjax.few_labels import label_spreading
+from ganjax.few_labels import deskew, label_spreading
 
 NO_LABEL = -1
+GRAPHS = ("deskewed", "pixels")  # what the k-NN graph is built on
 PIXEL_SCALE = 1.0 / 255.0
 
 
@@ -33,13 +35,19 @@ def spread_pseudo_labels(
   labelled_indices: np.ndarray,
   labelled_labels: np.ndarray,
   fraction: float,
+  graph: str = "deskewed",
   num_classes: int = 10,
   settings: label_spreading.Spreading | None = None,
 ) -> np.ndarray:
-  """int32 [N]: the confident spread digit of each of the uint8 images [N, 28, 28, 1] (NO_LABEL where not kept);
-  the labelled few keep their own labels. settings: the graph's (label_spreading.Spreading's defaults if None)."""
+  """int32 [N]: the confident spread digit of each of the uint8 images [N, 28, 28, 1] (NO_LABEL where not kept),
+  on a graph of the images' `graph` (GRAPHS); the labelled few keep their own labels. settings: the spreading's
+  (label_spreading.Spreading's defaults if None)."""
+  if graph not in GRAPHS:
+    raise ValueError(f"graph={graph!r}; it must be one of {GRAPHS}")
   settings = settings or label_spreading.Spreading()
   pixels = images.reshape(len(images), -1).astype(np.float32) * PIXEL_SCALE
+  if graph == "deskewed":
+    pixels = deskew.deskew(pixels.reshape(images.shape[:3])).reshape(len(images), -1)
   probabilities = label_spreading.label_probabilities(
     pixels, labelled_indices, labelled_labels, num_classes, settings.pixel_dims, settings
   )
