@@ -1,4 +1,5 @@
-"""What changes with the generator step inside the update steps: the learning-rate decay and the EMA's decay.
+"""What changes with the generator step inside the update steps: the learning-rate decay, the EMA's decay and
+the semi-supervised critic's pseudo-label fade.
 
 Pure functions of the step (traced inside the jitted train_step); the static choices come from the setup (a
 GanSetup, or the semi-supervised GAN's SslSetup, which has the same decay fields).
@@ -10,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 if TYPE_CHECKING:  # steps imports this module
+  from ganjax.ssl.steps import SslSetup
   from ganjax.steps import GanSetup
 
 
@@ -54,3 +56,12 @@ def update_ema(decay: float, ema_params, params, step: jax.Array):
     return None
   d = ema_decay_at(decay, step)
   return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema_params, params)
+
+
+def pseudo_label_scale(setup: "SslSetup", step: jax.Array) -> jax.Array:
+  """The pseudo-label term's weight at `step`: pseudo_label_weight, falling linearly to 0 at
+  pseudo_label_fade_steps when that is > 0 (the anchor holds while the digits' clusters form, then lets go)."""
+  if setup.pseudo_label_fade_steps <= 0:
+    return jnp.asarray(setup.pseudo_label_weight, jnp.float32)
+  remaining = jnp.clip(1.0 - step.astype(jnp.float32) / setup.pseudo_label_fade_steps, 0.0, 1.0)
+  return setup.pseudo_label_weight * remaining

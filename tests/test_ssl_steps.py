@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ganjax import schedules
 from ganjax.ssl import data, driver, models, steps
 
 BATCH = 20
@@ -268,7 +269,7 @@ def test_the_pseudo_label_term_adds_its_weighted_loss_and_fades_to_nothing(state
 
 def test_the_pseudo_label_weight_falls_linearly_over_its_fade_and_stays_without_one():
   fading = dataclasses.replace(_tiny_setup(), pseudo_label_weight=2.0, pseudo_label_fade_steps=100)
-  scales = [float(steps.pseudo_label_scale(fading, jnp.asarray(s))) for s in (0, 25, 100, 1000)]
+  scales = [float(schedules.pseudo_label_scale(fading, jnp.asarray(s))) for s in (0, 25, 100, 1000)]
   np.testing.assert_allclose(scales, [2.0, 1.5, 0.0, 0.0], rtol=1e-6)
   constant = dataclasses.replace(fading, pseudo_label_fade_steps=0)
-  assert float(steps.pseudo_label_scale(constant, jnp.asarray(10_000))) == 2.0
+  assert float(schedules.pseudo_label_scale(constant, jnp.asarray(10_000))) == 2.0

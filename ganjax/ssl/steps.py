@@ -218,7 +218,7 @@ def critic_step(setup: SslSetup, state: SslState, batch: dict[str, jax.Array], k
       loss += setup.class_balance_weight * metrics["class_balance_loss"]
     if setup.pseudo_label_weight > 0:
       metrics["pseudo_label_loss"] = losses.pseudo_label_loss(unlabelled_logits, batch["pseudo_label"])
-      loss += pseudo_label_scale(setup, state.step) * metrics["pseudo_label_loss"]
+      loss += schedules.pseudo_label_scale(setup, state.step) * metrics["pseudo_label_loss"]
     return loss, ({**metrics, "critic_loss": loss}, marginal)
 
   grads, (metrics, marginal) = jax.grad(loss_fn, has_aux=True)(state.critic_params)
@@ -232,15 +232,6 @@ def critic_step(setup: SslSetup, state: SslState, batch: dict[str, jax.Array], k
     class_marginal=marginal,
   )
   return state, metrics
-
-
-def pseudo_label_scale(setup: SslSetup, step: jax.Array) -> jax.Array:
-  """The pseudo-label term's weight at `step`: pseudo_label_weight, falling linearly to 0 at
-  pseudo_label_fade_steps when that is > 0 (the anchor holds while the digits' clusters form, then lets go)."""
-  if setup.pseudo_label_fade_steps <= 0:
-    return jnp.asarray(setup.pseudo_label_weight, jnp.float32)
-  remaining = jnp.clip(1.0 - step.astype(jnp.float32) / setup.pseudo_label_fade_steps, 0.0, 1.0)
-  return setup.pseudo_label_weight * remaining
 
 
 def updated_class_marginal(marginal: jax.Array, unlabelled_logits: jax.Array) -> jax.Array:
