@@ -142,7 +142,7 @@ def _start(config, workdir, devices, dataset, is_main) -> _Started:
   train_images, digits = dataset if dataset is not None else mnist.load_split(config, "train")
   total_steps = config_lib.total_train_steps(config, len(train_images))
   if conditioning.Conditioning(config.conditioning).recognizes:
-    setup = ssl_experiment.recipe(config, train_images, digits)
+    setup = ssl_experiment.recipe(config, train_images, digits, workdir, write=is_main)
     new_state = setup.new_state
   else:  # the learning-rate decays run over the whole run
     setup = dataclasses.replace(devices.make_setup(config), total_steps=total_steps)

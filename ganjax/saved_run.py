@@ -16,6 +16,7 @@ CONFIG_FILE = "config.json"  # the resolved config (write_config)
 METRICS_FILE = "metrics.jsonl"  # one record per log step and evaluation (ganjax/metric_writers.py)
 CHECKPOINTS_DIR = "checkpoints"  # orbax, with the RNG key and data position (ganjax/checkpoints.py)
 CLUSTERS_FILE = "clusters.npz"  # the k-means cluster of every training image (ganjax/data/clusters.py)
+PSEUDO_LABELS_FILE = "pseudo_labels.npz"  # an anchored semi_supervised run's (ganjax/ssl/pseudo_labels.py)
 NAMING_FILE = "few_labels.npz"  # a run's naming (ganjax/few_labels/naming.py)
 SAMPLES_DIR = "samples"  # sample grids: epoch_NNN.png, final.png
 EVAL_FILE = "eval.json"  # the final evaluation

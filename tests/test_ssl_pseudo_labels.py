@@ -52,3 +52,31 @@ def test_both_graphs_name_separated_blobs_and_another_graph_is_refused():
     np.testing.assert_array_equal(labels, digits, err_msg=graph)
   with pytest.raises(ValueError, match="graph='edges'"):
     pseudo_labels.spread_pseudo_labels(images, np.array([0, 30]), np.array([0, 1]), 1.0, "edges", 2)
+
+
+def test_the_pseudo_labels_are_kept_in_the_workdir_and_read_back_only_for_the_same_inputs(tmp_path, monkeypatch):
+  rng = np.random.default_rng(2)
+  digits = np.repeat(np.arange(2), 30)
+  images = np.zeros((60, 28, 28, 1), np.float32)
+  images[digits == 0, 4:24, 8:11, 0], images[digits == 1, 12:15, 4:24, 0] = 220, 220
+  images = np.clip(images + rng.normal(0, 15, images.shape), 0, 255).astype(np.uint8)
+  path, labelled, given = str(tmp_path / "pseudo_labels.npz"), np.array([0, 30]), np.array([0, 1])
+  spread = pseudo_labels.spread_pseudo_labels
+  calls = []
+  monkeypatch.setattr(pseudo_labels, "spread_pseudo_labels", lambda *a: calls.append(a[3]) or spread(*a))
+
+  def load(fraction, write=True):
+    return pseudo_labels.load_or_spread(path, images, labelled, given, fraction, "pixels", write, num_classes=2)
+
+  assert load(1.0, write=False).tolist() == digits.tolist() and not (tmp_path / "pseudo_labels.npz").exists()
+  first = load(1.0)
+  np.testing.assert_array_equal(load(1.0), first)  # read back, not spread again
+  assert calls == [1.0, 1.0]
+  half = load(0.5)  # another fraction: spread afresh and replaced
+  assert calls == [1.0, 1.0, 0.5] and np.sum(half >= 0) < np.sum(first >= 0)
+  np.testing.assert_array_equal(load(0.5), half)
+  (tmp_path / "pseudo_labels.npz").write_bytes(b"torn")  # a file that does not read is spread afresh
+  np.testing.assert_array_equal(load(0.5), half)
+  assert calls == [1.0, 1.0, 0.5, 0.5]
+  np.testing.assert_array_equal(load(0.5), half)
+  assert len(calls) == 4

@@ -98,6 +98,7 @@ def test_an_anchored_run_fades_its_pseudo_labels_and_resumes_exactly(mnist_data_
   train.train_and_evaluate(anchored(1), str(tmp_path / "resumed"))
   resumed = train.train_and_evaluate(anchored(2), str(tmp_path / "resumed"))
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed), jax.device_get(uninterrupted))
+  assert os.path.exists(tmp_path / "resumed" / saved_run.PSEUDO_LABELS_FILE)  # what the resume read back
   records = [r for r in metric_writers.read_metrics(str(tmp_path / "uninterrupted")) if "pseudo_label_loss" in r]
   assert records and all(np.isfinite(r["pseudo_label_loss"]) for r in records)
   recipe = experiment.recipe(anchored(2), np.zeros((400, 28, 28, 1), np.uint8), np.arange(400) % 10)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 import jax
 import ml_collections
 import numpy as np
-from absl import logging
 
 from ganjax import checkpoints as checkpoints_lib
 from ganjax import config as config_lib
@@ -55,18 +54,27 @@ class SslRecipe:
     )
 
 
-def recipe(config: ml_collections.ConfigDict, images: np.ndarray, digits: np.ndarray) -> SslRecipe:
-  """The recipe of a validated semi_supervised config on the training images and their digits."""
+def recipe(
+  config: ml_collections.ConfigDict,
+  images: np.ndarray,
+  digits: np.ndarray,
+  workdir: str | None = None,
+  write: bool = True,
+) -> SslRecipe:
+  """The recipe of a validated semi_supervised config on the training images and their digits. An anchored run's
+  pseudo-labels are kept in `workdir` (pseudo_labels.npz, written when `write`), so a resume reads them."""
   labelled_indices = labelled_lib.draw_labelled(digits, config.labels_per_class, config.label_seed)
   labelled_labels = np.asarray(digits)[labelled_indices].astype(np.int32)
   total_steps = config_lib.total_train_steps(config, len(images))
   setup = steps.make_setup(config, total_steps, config_lib.batches_per_epoch(config, len(images)))
   pseudo = None
   if config.pseudo_label_weight > 0:
-    logging.info("spreading %d labels over %d images (pseudo-labels, ~1 min)", len(labelled_indices), len(images))
-    pseudo = pseudo_labels.spread_pseudo_labels(
-      images, labelled_indices, labelled_labels, config.pseudo_label_fraction, config.pseudo_label_graph
-    )
+    inputs = (images, labelled_indices, labelled_labels, config.pseudo_label_fraction, config.pseudo_label_graph)
+    if workdir is None:
+      pseudo = pseudo_labels.spread_pseudo_labels(*inputs)
+    else:
+      path = os.path.join(workdir, saved_run.PSEUDO_LABELS_FILE)
+      pseudo = pseudo_labels.load_or_spread(path, *inputs, write=write)
   return SslRecipe(setup, images, labelled_indices, labelled_labels, pseudo)
 
 
