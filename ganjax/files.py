@@ -1,11 +1,14 @@
 """Atomic file writes (a reader, or a crash, sees the old file whole or the new one whole, never a part) and the
-reader of JSON-lines files that forgives the one thing an append can leave behind: a torn last line."""
+reader of JSON-lines files that forgives the one thing an append can leave behind: a torn last line; and the
+.npz files a run keeps in its workdir (clusters, pseudo-labels), which a reader recomputes when they do not read."""
 
 import contextlib
 import json
 import os
+import zipfile
 from collections.abc import Iterator
 
+import numpy as np
 from absl import logging
 
 
@@ -31,6 +34,25 @@ def atomic_write(path: str, data: str | bytes) -> None:
   """Write `data` (text or bytes) to `path` atomically."""
   with atomic_path(path) as tmp, open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
     f.write(data)
+
+
+def write_npz(path: str, **arrays) -> None:
+  """Write `arrays` to the .npz at `path` atomically (a crash never leaves a half-written file)."""
+  with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    np.savez(f, **arrays)
+
+
+def read_npz(path: str) -> dict[str, np.ndarray] | None:
+  """The arrays of the .npz at `path`; None if there is none, or (with one warning) if it does not read: what a
+  run keeps in its workdir can always be made again, so a torn or damaged file is a reason to remake it."""
+  if not os.path.exists(path):
+    return None
+  try:
+    with np.load(path) as f:
+      return {name: f[name] for name in f.files}
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    logging.warning("%s does not read (%s); it is made afresh", path, e)
+    return None
 
 
 class JsonLinesError(ValueError):

@@ -67,6 +67,12 @@ def test_load_or_compute_keeps_the_clusters_in_the_workdir_and_reuses_them(tmp_p
   assert clusters.purity(other_key, groups) == 1.0
   with np.load(path) as f:  # recomputed for, and kept with, the new key
     np.testing.assert_array_equal(f["key_data"], jax.random.key_data(jax.random.key(1)))
+  whole = path.read_bytes()
+  path.write_bytes(whole[: len(whole) // 2])  # torn: clustered afresh and replaced, not an error
+  torn = clusters.load_or_compute(str(tmp_path), images, 3, jax.random.key(1))
+  np.testing.assert_array_equal(torn, other_key)
+  with np.load(path) as f:  # the file whole again
+    np.testing.assert_array_equal(f["assignments"], other_key)
 
 
 @pytest.mark.slow

@@ -94,28 +94,28 @@ def load_or_compute(
   With `labels`: num_clusters clusters within each label (within_classes), else of all images. Kept, not
   recomputed, so that a resumed run trains on exactly the pseudo-labels it started with. The file is reused
   only if it was made for the same number of images and clusters, the same key and the same kind of
-  clustering: a rerun in the same workdir with other settings clusters afresh.
+  clustering: a rerun in the same workdir with other settings, or a file that does not read, clusters afresh.
   """
   within_labels = labels is not None
   path = os.path.join(workdir, saved_run.CLUSTERS_FILE)
   key_data = np.asarray(jax.random.key_data(key))
-  if os.path.exists(path):
-    with np.load(path) as f:
-      kept = {name: f[name] for name in f.files}
-    if (
-      kept["assignments"].shape == (len(images),)
-      and int(kept.get("num_clusters", -1)) == num_clusters
-      and np.array_equal(kept.get("key_data"), key_data)
-      and bool(kept.get("within_labels", False)) == within_labels
-    ):
-      return kept["assignments"]
+  kept = files.read_npz(path) or {}
+  if (
+    "assignments" in kept
+    and kept["assignments"].shape == (len(images),)
+    and int(kept.get("num_clusters", -1)) == num_clusters
+    and np.array_equal(kept.get("key_data"), key_data)
+    and bool(kept.get("within_labels", False)) == within_labels
+  ):
+    return kept["assignments"]
   if within_labels:
     assignments = within_classes(images, labels, num_clusters, key)
   else:
     assignments = kmeans(images, num_clusters, key)
   if write:
-    with files.atomic_path(path) as tmp, open(tmp, "wb") as f:  # a crash never leaves a half-written file
-      np.savez(f, assignments=assignments, num_clusters=num_clusters, key_data=key_data, within_labels=within_labels)
+    files.write_npz(
+      path, assignments=assignments, num_clusters=num_clusters, key_data=key_data, within_labels=within_labels
+    )
   return assignments
 
 

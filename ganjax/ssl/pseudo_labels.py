@@ -8,8 +8,6 @@ Why: a run's largest error is a whole style of one digit learnt as another early
 """
 
 import hashlib
-import os
-import zipfile
 
 import numpy as np
 from absl import logging
@@ -76,15 +74,14 @@ def load_or_spread(
   few, fraction, graph and spreading settings (a resumed run), else spread (~1 min for 60k images) and kept there
   when `write`. A file that does not read, or was made for other inputs, is spread afresh and replaced."""
   fingerprint = _fingerprint(images, labelled_indices, labelled_labels, fraction, graph, num_classes)
-  kept = _read_kept(path)
-  if kept is not None and str(kept.get("fingerprint")) == fingerprint and kept["labels"].shape == (len(images),):
+  kept = files.read_npz(path) or {}
+  if str(kept.get("fingerprint")) == fingerprint and kept.get("labels", np.empty(0)).shape == (len(images),):
     logging.info("pseudo-labels read from %s", path)
     return kept["labels"].astype(np.int32)
   logging.info("spreading %d labels over %d images (pseudo-labels, ~1 min)", len(labelled_indices), len(images))
   labels = spread_pseudo_labels(images, labelled_indices, labelled_labels, fraction, graph, num_classes)
   if write:
-    with files.atomic_path(path) as tmp, open(tmp, "wb") as f:  # a crash never leaves a half-written file
-      np.savez(f, labels=labels, fingerprint=fingerprint)
+    files.write_npz(path, labels=labels, fingerprint=fingerprint)
   return labels
 
 
@@ -97,15 +94,3 @@ def _fingerprint(images, labelled_indices, labelled_labels, fraction: float, gra
     digest.update(array.tobytes())
   digest.update(repr((float(fraction), graph, num_classes, label_spreading.Spreading())).encode())
   return digest.hexdigest()
-
-
-def _read_kept(path: str) -> dict | None:
-  """The arrays of the .npz at `path`; None if there is none or it does not read (it is then spread afresh)."""
-  if not os.path.exists(path):
-    return None
-  try:
-    with np.load(path) as f:
-      return {name: f[name] for name in f.files}
-  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-    logging.warning("%s does not read (%s); spreading the pseudo-labels afresh", path, e)
-    return None
