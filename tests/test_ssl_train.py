@@ -101,7 +101,8 @@ def test_an_anchored_run_fades_its_pseudo_labels_and_resumes_exactly(mnist_data_
   assert os.path.exists(tmp_path / "resumed" / saved_run.PSEUDO_LABELS_FILE)  # what the resume read back
   records = [r for r in metric_writers.read_metrics(str(tmp_path / "uninterrupted")) if "pseudo_label_loss" in r]
   assert records and all(np.isfinite(r["pseudo_label_loss"]) for r in records)
-  recipe = experiment.recipe(anchored(2), np.zeros((400, 28, 28, 1), np.uint8), np.arange(400) % 10)
+  images, digits = np.zeros((400, 28, 28, 1), np.uint8), np.arange(400) % 10
+  recipe = experiment.recipe(anchored(2), images, digits, str(tmp_path / "recipe"), write=False)
   assert recipe.setup.pseudo_label_fade_steps == 8  # 1 epoch of 400 images in batches of 50
 
 

@@ -58,7 +58,7 @@ def recipe(
   config: ml_collections.ConfigDict,
   images: np.ndarray,
   digits: np.ndarray,
-  workdir: str | None = None,
+  workdir: str,
   write: bool = True,
 ) -> SslRecipe:
   """The recipe of a validated semi_supervised config on the training images and their digits. An anchored run's
@@ -70,11 +70,8 @@ def recipe(
   pseudo = None
   if config.pseudo_label_weight > 0:
     inputs = (images, labelled_indices, labelled_labels, config.pseudo_label_fraction, config.pseudo_label_graph)
-    if workdir is None:
-      pseudo = pseudo_labels.spread_pseudo_labels(*inputs)
-    else:
-      path = os.path.join(workdir, saved_run.PSEUDO_LABELS_FILE)
-      pseudo = pseudo_labels.load_or_spread(path, *inputs, write=write)
+    path = os.path.join(workdir, saved_run.PSEUDO_LABELS_FILE)
+    pseudo = pseudo_labels.load_or_spread(path, *inputs, write=write)
   return SslRecipe(setup, images, labelled_indices, labelled_labels, pseudo)
 
 
