@@ -15,8 +15,9 @@ strong CNN on the critic's labels, without and with G's digits it names (ganjax/
 
 Resumable: each finished cell is one line of <out_dir>/few_labels.jsonl and is skipped on rerun; each subset's
 namer is kept in <out_dir>/namers/. Writes few_labels.{md,jsonl,png} to --out_dir; --report_only rewrites the
-report from the cells done. --quick_test: one subset of 5 labels per class, 20 classifier steps, 1 round, 20
-synthetic digits per class, unchecked (min confidence 0), strong CNN for 5 steps; flags given explicitly
+report from the cells done; --only=ssl_pseudo_cnn,... runs only those treatments' cells (keys as in
+few_labels.jsonl). --quick_test: one subset of 5 labels per class, 20 classifier steps, 1 round, 20 synthetic
+digits per class, unchecked (min confidence 0), strong CNN for 5 steps; flags given explicitly
 override it. The benchmark is ganjax.studies.few_labels_benchmark; docs/few_labels.md says what it measures.
 """
 
@@ -46,6 +47,7 @@ _SSL_HELP = "Each subset's semi_supervised run: a path with {labels_per_class}, 
 flags.DEFINE_string("ssl_workdirs", DEFAULTS.ssl_workdirs, _SSL_HELP)
 flags.DEFINE_bool("cas", DEFAULTS.cas, "Also the CAS of each subset's synthetic set.")
 flags.DEFINE_bool("report_only", DEFAULTS.report_only, "Write the report of the cells done; run none.")
+flags.DEFINE_list("only", [], "Run only these treatments' cells (keys as in few_labels.jsonl); report every cell.")
 flags.DEFINE_string("out_dir", DEFAULTS.out_dir, "Output directory.")
 _QUICK_TEST = flags.DEFINE_bool("quick_test", False, "Preset: a ~2 min smoke run for tests (module docstring).")
 SETTINGS_FLAGS = ("classifier_steps", "rounds", "labeller", "gan_workdir", "synthetic_per_class", "min_confidence")
@@ -66,6 +68,8 @@ def parse_subsets(items: list[str]) -> tuple[tuple[int, int], ...]:
 def settings_from_flags() -> benchmark.Settings:
   """The preset (--quick_test) under the flags given explicitly."""
   explicit = {name: flags.FLAGS[name].value for name in SETTINGS_FLAGS if flags.FLAGS[name].present}
+  if flags.FLAGS["only"].present:
+    explicit["only"] = tuple(flags.FLAGS.only)
   if flags.FLAGS["subsets"].present:
     explicit["subsets"] = parse_subsets(flags.FLAGS.subsets)
   return dataclasses.replace(benchmark.QUICK_TEST if _QUICK_TEST.value else DEFAULTS, **explicit)

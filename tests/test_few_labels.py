@@ -1,6 +1,7 @@
 """ganjax.few_labels: the labelled subset, self-training, the naming of a label-free GAN, and a few_labels run
 (no unlabelled image's label reaches it; its provenance is recorded)."""
 
+import dataclasses
 import json
 import os
 
@@ -313,6 +314,48 @@ def test_a_subset_whose_synthetic_set_cannot_be_drawn_is_recorded_as_failed(monk
   rows = [{"treatment": k, "n_per_class": 1, "accuracy": a, "wall_s": 1.0} for k, (a, _) in by_treatment.items()]
   summary = benchmark.report.summarize(rows, benchmark.TREATMENTS)
   assert ("classic+gan", 1) not in summary and summary["real", 1]["mean"] == 0.25
+
+
+@pytest.mark.parametrize(
+  ("only", "ran", "namer_used"),
+  [(("real",), ["real"], False), (("pseudo", "pseudo:strong"), ["pseudo", "pseudo:strong"], True)],
+)
+def test_only_runs_the_named_treatments_cells(monkeypatch, only, ran, namer_used):
+  from ganjax.studies import few_labels_benchmark as benchmark
+
+  settings = benchmark.Settings(subsets=((1, 1),), strong_steps=5, only=only)
+  result = self_training.Result(None, None, np.zeros(10, np.int32), np.ones(10), (0,))
+  namer_calls = []
+  namer = benchmark.namers.Namer(result, [0.5, 0.6], 1.0)
+  monkeypatch.setattr(benchmark.namers, "ensure_namer", lambda *args: namer_calls.append(1) or namer)
+  monkeypatch.setattr(benchmark, "train_cell", lambda *args: 0.25)
+  few = labelled.split(np.zeros((20, 28, 28, 1), np.uint8), np.arange(20) % 10, 1, 0)
+  written = []
+  benchmark.subset_cells(settings, few, None, set(), lambda key, *rest: written.append(key[2]))
+  assert written == ran and bool(namer_calls) == namer_used
+  everything = dataclasses.replace(settings, only=())
+  assert everything.to_run == tuple(t for t, _ in settings.treatments)  # the report's treatments: all of them
+
+
+@pytest.mark.parametrize(
+  ("flags", "message"),
+  [
+    (["--only=ssl_critic"], "--only=ssl_critic: ssl_critic is not a treatment of these settings; allowed: real,"),
+    pytest.param(["--only=real,pseudo:strong"], "pseudo:strong is not a treatment", marks=pytest.mark.slow),
+    pytest.param(["--only=real,critic"], "critic is not a treatment", marks=pytest.mark.slow),
+  ],
+)
+def test_the_benchmark_script_names_a_bad_only_flag_before_any_cell_runs(tmp_path, flags, message):
+  import subprocess
+  import sys
+
+  from conftest import REPO
+
+  command = [sys.executable, "experiments/few_labels.py", *flags, f"--out_dir={tmp_path / 'out'}"]
+  output = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert output.returncode != 0 and message in output.stderr, output.stderr[-2000:]
+  assert len([line for line in output.stderr.splitlines() if "--only=" in line]) == 1
+  assert not os.path.exists(tmp_path / "out")
 
 
 def test_spreading_labels_the_unlabelled_images_from_the_labelled_few_alone():

@@ -34,7 +34,7 @@ import numpy as np
 from ganjax import files, saved_run
 from ganjax.conditioning import NUM_DIGITS
 from ganjax.data import labelled, mnist
-from ganjax.errors import GenerationError
+from ganjax.errors import ConfigError, GenerationError
 from ganjax.eval import classifiers
 from ganjax.few_labels import naming, self_training
 from ganjax.studies import augmentation_gans as gans
@@ -78,11 +78,18 @@ class Settings:
   report_only: bool = False  # write the report from the cells done so far; run none
   strong_steps: int = 0  # > 0: also the strong-CNN treatments, with this many steps (the full recipe: 3750)
   ssl_workdirs: str = ""  # each subset's semi_supervised run: a path with {labels_per_class}, {label_seed}; '' = none
+  only: tuple[str, ...] = ()  # run only these treatments (their keys); () = all. The report shows every cell done
   out_dir: str = "experiments/results/few_labels"
 
   @property
   def treatments(self) -> tuple[tuple[str, str], ...]:
+    """Every treatment these settings measure (and report)."""
     return TREATMENTS + (STRONG_TREATMENTS if self.strong_steps else ()) + ssl.treatments(self)
+
+  @property
+  def to_run(self) -> tuple[str, ...]:
+    """The treatments whose cells run: those named by `only`, else every one."""
+    return tuple(t for t, _ in self.treatments if not self.only or t in self.only)
 
   @property
   def namer_training(self) -> self_training.SelfTraining:
@@ -165,7 +172,7 @@ def subset_cells(settings: Settings, few: labelled.FewLabels, test_set, done: se
   """The treatments of one labelled subset not yet done; write(row) records each as it finishes."""
   key = lambda treatment: cell_key(settings, few.labels_per_class, few.label_seed, treatment)
   keyed_write = lambda treatment, *rest: write(key(treatment), *rest)
-  todo = [t for t, _ in settings.treatments if key(t) not in done]
+  todo = [t for t in settings.to_run if key(t) not in done]
   if any(t in ssl.KEYS for t in todo):
     train = functools.partial(_train_and_write, settings, few.label_seed, test_set, keyed_write)
     measure = lambda synthetic: gan_measures(settings, synthetic, test_set, few.label_seed)
@@ -177,6 +184,8 @@ def subset_cells(settings: Settings, few: labelled.FewLabels, test_set, done: se
   if "real" in todo:
     accuracy = train_cell(settings, few.labelled_images, few.labelled_labels, few.label_seed, None, test_set)
     keyed_write("real", accuracy, time.perf_counter() - start, {})
+  if todo == ["real"]:  # nothing else needs the namer
+    return
   namer = namers.ensure_namer(settings.namer_training, os.path.join(settings.out_dir, "namers"), few, test_set)
   per_round = namer.wall_s / (settings.rounds + 1)
   kept = {"pseudo_labelled": int(namer.result.kept_per_round[-1]), "round_accuracies": namer.round_accuracies}
@@ -277,9 +286,21 @@ def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command:
   print("\n".join(tables))  # the console gets the tables, not the settings
 
 
+def check_only(settings: Settings) -> None:
+  """ConfigError in one line, before any cell, if `only` names a treatment these settings do not measure."""
+  allowed = [t for t, _ in settings.treatments]
+  unknown = [t for t in settings.only if t not in allowed]
+  if unknown:
+    raise ConfigError(
+      f"--only={','.join(settings.only)}: {', '.join(unknown)} is not a treatment of these settings; allowed: "
+      f"{', '.join(allowed)} (the strong-CNN ones need --strong_steps, the semi-supervised ones --ssl_workdirs)"
+    )
+
+
 def run_benchmark(settings: Settings, data_config, command: str) -> None:
   """Every cell not yet done, then few_labels.md, few_labels.jsonl and few_labels.png in settings.out_dir."""
   start = time.perf_counter()
+  check_only(settings)
   ssl.check_workdirs(settings, data_config)  # a missing or mismatched run: one line, before any cell
   os.makedirs(settings.out_dir, exist_ok=True)
   jsonl = os.path.join(settings.out_dir, "few_labels.jsonl")
