@@ -1,6 +1,6 @@
 """Atomic file writes (a reader, or a crash, sees the old file whole or the new one whole, never a part) and the
 reader of JSON-lines files that forgives the one thing an append can leave behind: a torn last line; and the
-.npz files a run keeps in its workdir (clusters, pseudo-labels), which a reader recomputes when they do not read."""
+.npz files a run or a study keeps (write_npz; read_npz for those a reader recomputes when they do not read)."""
 
 import contextlib
 import json

@@ -98,15 +98,14 @@ def name(
 def save(workdir: str, naming: Naming) -> None:
   """<workdir>/few_labels.npz, written atomically."""
   path = os.path.join(workdir, saved_run.NAMING_FILE)
-  with files.atomic_path(path) as tmp, open(tmp, "wb") as f:
-    np.savez(
-      f,
-      cluster_given_digit=naming.cluster_given_digit,
-      classifier_steps=naming.classifier_steps,
-      namer_params=self_training.params_to_bytes(naming.namer_params),
-      min_confidence=naming.min_confidence,
-      provenance=np.array(json.dumps(naming.provenance)),
-    )
+  files.write_npz(
+    path,
+    cluster_given_digit=naming.cluster_given_digit,
+    classifier_steps=naming.classifier_steps,
+    namer_params=self_training.params_to_bytes(naming.namer_params),
+    min_confidence=naming.min_confidence,
+    provenance=np.array(json.dumps(naming.provenance)),
+  )
 
 
 def load(workdir: str) -> Naming:

@@ -75,7 +75,7 @@ def load_or_spread(
   when `write`. A file that does not read, or was made for other inputs, is spread afresh and replaced."""
   fingerprint = _fingerprint(images, labelled_indices, labelled_labels, fraction, graph, num_classes)
   kept = files.read_npz(path) or {}
-  if str(kept.get("fingerprint")) == fingerprint and kept.get("labels", np.empty(0)).shape == (len(images),):
+  if "labels" in kept and kept["labels"].shape == (len(images),) and str(kept.get("fingerprint")) == fingerprint:
     logging.info("pseudo-labels read from %s", path)
     return kept["labels"].astype(np.int32)
   logging.info("spreading %d labels over %d images (pseudo-labels, ~1 min)", len(labelled_indices), len(images))

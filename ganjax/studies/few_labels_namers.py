@@ -46,14 +46,13 @@ def ensure_namer(st: self_training.SelfTraining, directory: str, few: labelled.F
   result = naming.train_namer(few, st, test)
   namer = Namer(result, accuracies, round(time.perf_counter() - start, 1))
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  with files.atomic_path(path) as tmp, open(tmp, "wb") as f:
-    np.savez(
-      f,
-      params=self_training.params_to_bytes(result.params),
-      pseudo_labels=result.pseudo_labels,
-      confidences=result.confidences,
-      kept=np.asarray(result.kept_per_round),
-      round_accuracies=np.asarray(accuracies),
-      wall_s=namer.wall_s,
-    )
+  files.write_npz(
+    path,
+    params=self_training.params_to_bytes(result.params),
+    pseudo_labels=result.pseudo_labels,
+    confidences=result.confidences,
+    kept=np.asarray(result.kept_per_round),
+    round_accuracies=np.asarray(accuracies),
+    wall_s=namer.wall_s,
+  )
   return namer
