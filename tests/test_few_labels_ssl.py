@@ -24,7 +24,7 @@ PATTERN = "ssl_n{labels_per_class}_s{label_seed}"
 class FakeCritic:
   """A recognizer reading each image's digit from its first pixel."""
 
-  setup = types.SimpleNamespace(critic=types.SimpleNamespace(num_classes=10))
+  num_classes = 10
 
   def predict(self, images):
     return (np.asarray(images)[:, 0, 0, 0] % 10).astype(np.int32)
@@ -50,13 +50,14 @@ def test_the_critics_labels_make_the_training_sets_of_the_pseudo_label_treatment
   settings = benchmark.Settings(ssl_workdirs=PATTERN, strong_steps=5)
   ssl.subset_cells(settings, few, (test_images, np.array([1, 2, 0, 0])), list(ssl.KEYS), write, train, lambda s: {})
   assert written["ssl_critic"] == (0.5, {"ssl_step": 1200})  # two of the four test digits read right
-  (labelled_set, critic_set), extra = trained["ssl_pseudo_cnn"]
-  assert labelled_set[0] is few.labelled_images and labelled_set[1] is few.labelled_labels
-  assert critic_set[0] is few.unlabelled_images and len(critic_set[1]) == 30  # every unlabelled image, no threshold
-  np.testing.assert_array_equal(critic_set[1], (few.unlabelled_images[:, 0, 0, 0] % 10))
+  [(images, labels)], extra = trained["ssl_pseudo_cnn"]  # the labelled few, then every other image, no threshold
+  np.testing.assert_array_equal(images, np.concatenate([few.labelled_images, few.unlabelled_images]))
+  np.testing.assert_array_equal(labels[:10], few.labelled_labels)
+  np.testing.assert_array_equal(labels[10:], few.unlabelled_images[:, 0, 0, 0] % 10)
   assert extra == {"ssl_step": 1200, "pseudo_labelled": 30}
   parts, extra = trained["ssl_pseudo_cnn_gan"]
-  assert len(parts) == 3 and parts[2] is synthetic and extra["num_synthetic"] == 20 and extra["ssl_step"] == 1200
+  assert len(parts) == 2 and parts[1] is synthetic and extra["num_synthetic"] == 20 and extra["ssl_step"] == 1200
+  np.testing.assert_array_equal(parts[0][1], labels)
 
   def no_digits(*args):
     raise GenerationError("the critic named digit 4 in only 3 of the 20 asked for")

@@ -168,13 +168,19 @@ def _train_step(recipe: Recipe, augment: Augment | None, params, opt_state, imag
 
 
 def train_classifier(
-  recipe: Recipe, images_uint8: np.ndarray, labels: np.ndarray, key: jax.Array, augment: Augment | None = None
+  recipe: Recipe,
+  images_uint8: np.ndarray,
+  labels: np.ndarray,
+  key: jax.Array,
+  augment: Augment | None = None,
+  on_step: Callable[[int, PyTree], None] | None = None,
 ) -> PyTree:
   """Train recipe.model from scratch on (images uint8 [N, 28, 28, 1], labels [N]); returns its params.
 
   `augment(key, float_images) -> float_images` (pure JAX) runs inside the jitted step on each batch, before
   the recipe's own shifts. Deterministic for a given key on a given machine: init, data order, augmentation
-  and dropout all derive from `key`.
+  and dropout all derive from `key`. `on_step(steps_done, params)` is called after each step (progress lines;
+  it should not block on params every step, which would stall the dispatch of the next one).
   """
   if len(images_uint8) != len(labels) or len(labels) == 0:
     raise ValueError(f"need a non-empty labelled set; got {len(images_uint8)} images and {len(labels)} labels")
@@ -185,6 +191,8 @@ def train_classifier(
   labels = jax.device_put(np.asarray(labels, np.int32))
   for step, indices in enumerate(batch_indices(data_key, len(labels), recipe.batch_size, recipe.num_steps)):
     params, opt_state = _train_step(recipe, augment, params, opt_state, images, labels, indices, step, step_key)
+    if on_step is not None:
+      on_step(step + 1, params)
   return params
 
 

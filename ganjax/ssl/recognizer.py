@@ -23,7 +23,8 @@ from ganjax.few_labels import naming as naming_lib
 from ganjax.ssl import experiment, steps
 
 PyTree = Any
-REPORT_FILE = "recognition.json"  # in the run's workdir
+REPORT_FILES = {"critic": "recognition.json", "cnn": "recognition_cnn.json"}  # in the run's workdir, per recognizer
+RECOGNIZERS = {"critic": "the run's averaged critic", "cnn": "the strong CNN the critic teaches (cnn_recognizer.py)"}
 IMAGE_KEYS = ("images", "x")  # the array a user's .npz holds its images under, when it holds several
 
 
@@ -55,6 +56,10 @@ class Recognizer:
     empty = (np.zeros((0, self.setup.critic.num_classes), np.float32), np.zeros(0, np.int32))
     return (np.concatenate(probabilities), np.concatenate(digits)) if len(images) else empty
 
+  @property
+  def num_classes(self) -> int:
+    return self.setup.critic.num_classes
+
   def probabilities(self, images: np.ndarray) -> np.ndarray:
     """float32 [N, K]: the softmax of the critic's K logits (noise off) for uint8 [N, 28, 28(, 1)] images."""
     return self.classify(images)[0]
@@ -77,12 +82,13 @@ def as_image_batch(images: np.ndarray) -> np.ndarray:
   return images.reshape(len(images), *IMAGE_SHAPE)
 
 
-def report(recognizer: Recognizer, images: np.ndarray, labels: np.ndarray) -> dict:
+def report(recognizer, images: np.ndarray, labels: np.ndarray) -> dict:
   """accuracy, errors_per_10k, num_images, num_errors, confusion (rows: true digit, columns: predicted) and
-  per_digit_accuracy (None for a digit with no image) of the recognizer on labelled images."""
+  per_digit_accuracy (None for a digit with no image) of a recognizer (a Recognizer or anything with its
+  predict and num_classes, e.g. cnn_recognizer.CnnRecognizer) on labelled images."""
   labels = np.asarray(labels, np.int64)
   predicted = recognizer.predict(images)
-  num_classes = recognizer.setup.critic.num_classes
+  num_classes = recognizer.num_classes
   if labels.shape != predicted.shape or not len(labels):
     raise ValueError(f"{len(predicted)} images and labels of shape {labels.shape}: give one label per image, N >= 1")
   if labels.min() < 0 or labels.max() >= num_classes:
@@ -102,7 +108,7 @@ def report(recognizer: Recognizer, images: np.ndarray, labels: np.ndarray) -> di
   }
 
 
-def label_images(recognizer: Recognizer, images: np.ndarray) -> dict[str, np.ndarray]:
+def label_images(recognizer, images: np.ndarray) -> dict[str, np.ndarray]:
   """labels int32 [N] and probabilities float32 [N, K] of a user's images."""
   probabilities, digits = recognizer.classify(images)
   return {"labels": digits, "probabilities": probabilities}
@@ -189,17 +195,20 @@ def name_clusters(
   return dataclasses.replace(naming, cluster_given_digit=table)
 
 
-def check_request(workdir: str | None, images: str | None, out: str | None) -> str:
+def check_request(workdir: str | None, images: str | None, out: str | None, kind: str = "critic") -> str:
   """The file recognize.py writes (given --out; with --images, default <images>_labels.npz; else the run's
-  recognition.json), or a one-line error for flags that cannot work: before any slow loading."""
+  report, REPORT_FILES[kind]), or a one-line error for flags that cannot work: before any slow loading."""
+  if kind not in RECOGNIZERS:
+    allowed = "; ".join(f"{name}: {what}" for name, what in RECOGNIZERS.items())
+    raise ConfigError(f"--recognizer={kind} is not one of {', '.join(RECOGNIZERS)} ({allowed})")
   if not workdir:
     raise ConfigError("--workdir is required: the semi-supervised GAN run whose critic recognizes the digits")
   if not os.path.isdir(workdir):
     raise WorkdirError(f"--workdir={workdir} is not a directory; give a semi-supervised GAN run's --workdir")
   if out is not None and images is None:
-    raise ConfigError(f"--out={out} needs --images: a run's report always goes to <workdir>/{REPORT_FILE}")
+    raise ConfigError(f"--out={out} needs --images: a run's report always goes to <workdir>/{REPORT_FILES[kind]}")
   if images is None:
-    out = os.path.join(workdir, REPORT_FILE)
+    out = os.path.join(workdir, REPORT_FILES[kind])
     cli.check_output_path("the report", out, ".json")
     return out
   out = out if out is not None else os.path.splitext(images)[0] + "_labels.npz"

@@ -23,7 +23,7 @@ from ganjax import saved_run
 from ganjax.data import labelled
 from ganjax.data.mnist import NUM_DIGITS
 from ganjax.errors import ConfigError, GenerationError, WorkdirError
-from ganjax.ssl import recognizer, synthesis
+from ganjax.ssl import cnn_recognizer, recognizer, synthesis
 from ganjax.synth import generation
 
 TREATMENTS = (
@@ -115,11 +115,6 @@ def load_run(settings, few: labelled.FewLabels) -> synthesis.SslRun:
   return dataclasses.replace(run, naming=dataclasses.replace(run.naming, min_confidence=settings.min_confidence))
 
 
-def critic_labelled(critic: recognizer.Recognizer, few: labelled.FewLabels) -> tuple[np.ndarray, np.ndarray]:
-  """(images, labels): every unlabelled training image with the critic's digit (its argmax)."""
-  return few.unlabelled_images, critic.predict(few.unlabelled_images)
-
-
 def synthetic_set(run: synthesis.SslRun, label_seed: int, per_class: int) -> tuple[np.ndarray, np.ndarray]:
   """per_class of G's digits of each class named by the run's critic: what `export.py --workdir=<run>
   --num_per_class=<per_class> --seed=<label_seed>` writes when the run's few_labels_min_confidence is the naming's."""
@@ -137,13 +132,12 @@ def subset_cells(settings, few: labelled.FewLabels, test_set, todo: list[str], w
   if "ssl_critic" in todo:
     accuracy = recognizer.report(critic, *test_set)["accuracy"]
     write("ssl_critic", accuracy, time.perf_counter() - start, extra)
-  labelled_set = (few.labelled_images, few.labelled_labels)
-  critic_set = critic_labelled(critic, few)
-  extra = extra | {"pseudo_labelled": len(critic_set[1])}
+  teaching_set = cnn_recognizer.teaching_set(critic, few)  # what recognize.py --recognizer=cnn trains on
+  extra = extra | {"pseudo_labelled": len(few.unlabelled_images)}
   if "ssl_pseudo_cnn" in todo:
-    train("ssl_pseudo_cnn", [labelled_set, critic_set], extra)
+    train("ssl_pseudo_cnn", [teaching_set], extra)
   if "ssl_pseudo_cnn_gan" in todo:
-    _gan_cell(settings, run, few.label_seed, [labelled_set, critic_set], extra, write, train, measure)
+    _gan_cell(settings, run, few.label_seed, [teaching_set], extra, write, train, measure)
 
 
 def _gan_cell(settings, run, label_seed: int, real_parts: list, extra: dict, write, train, measure: Callable):
