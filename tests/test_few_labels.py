@@ -12,7 +12,8 @@ import pytest
 from ganjax import config as config_lib
 from ganjax import config_defaults, saved_run, train
 from ganjax.data import mnist
-from ganjax.errors import ConfigError, DataError, GenerationError
+from ganjax.eval import classifiers
+from ganjax.errors import ConfigError, DataError, GenerationError, WorkdirError
 from ganjax.data import labelled
 from ganjax.few_labels import label_spreading, naming, self_training
 from ganjax.synth import generation
@@ -411,6 +412,47 @@ def test_a_kept_naming_is_reused_only_for_the_namer_fields_and_clusters_it_was_m
   changed = config.copy_and_resolve_references()
   changed.self_training_labeller = "classifier"
   assert naming.made_for(old, changed, "a")
+
+
+def _tear(path: str) -> None:
+  with open(path, "rb") as f:
+    data = f.read()
+  with open(path, "wb") as f:
+    f.write(data[: len(data) // 2])
+
+
+def test_a_torn_naming_is_one_line_for_export_and_made_afresh_by_its_run(tmp_path, monkeypatch):
+  config = few_labels_config(config_defaults.get_config())
+  params = classifiers.SMALL_CNN_RECIPE.model.init(jax.random.key(0), np.zeros((1, 28, 28, 1)))["params"]
+  made = naming.Naming(np.full((10, 10), 0.1, np.float32), 5, params, 0.0, {"clusters_sha256": "x"})
+  naming.save(str(tmp_path), made)
+  np.testing.assert_array_equal(naming.load(str(tmp_path)).cluster_given_digit, made.cluster_given_digit)
+  _tear(str(tmp_path / saved_run.NAMING_FILE))
+  with pytest.raises(WorkdirError, match=r"few_labels.npz does not read \(.*torn or damaged\); rerun its training"):
+    naming.load(str(tmp_path))
+  assert naming.read_kept(str(tmp_path)) is None
+  built = []
+  monkeypatch.setattr(naming, "train_and_name", lambda *args, **kwargs: built.append(1) or (made, None))
+  images, labels = np.zeros((30, 28, 28, 1), np.uint8), np.arange(30) % 10
+  rebuilt = naming.load_or_build(str(tmp_path), config, images, labels, np.zeros(30, np.int32), write=True)
+  assert built == [1] and naming.load(str(tmp_path)).provenance == rebuilt.provenance
+
+
+def test_a_torn_benchmark_namer_is_trained_afresh(tmp_path, monkeypatch):
+  from ganjax.studies import few_labels_namers as namers
+
+  st = self_training.SelfTraining(rounds=0, classifier_steps=3)
+  params = st.recipe.model.init(jax.random.key(0), np.zeros((1, 28, 28, 1)))["params"]
+  result = self_training.Result(st.recipe, params, np.zeros(20, np.int32), np.ones(20, np.float32), (0,))
+  trained = []
+  monkeypatch.setattr(namers.naming, "train_namer", lambda *args: trained.append(1) or result)
+  few = labelled.split(np.zeros((30, 28, 28, 1), np.uint8), np.arange(30) % 10, 1, 0)
+  namers.ensure_namer(st, str(tmp_path), few, None)
+  path = namers.namer_path(st, str(tmp_path), few)
+  _tear(path)
+  namer = namers.ensure_namer(st, str(tmp_path), few, None)
+  assert trained == [1, 1] and namers.ensure_namer(st, str(tmp_path), few, None).wall_s == namer.wall_s
+  assert trained == [1, 1]  # the rewritten file is read back
 
 
 def test_the_report_says_when_a_treatment_has_fewer_subsets_than_its_row():

@@ -37,7 +37,9 @@ def _few() -> labelled.FewLabels:
 
 
 def labelled_config() -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict({"labels_per_class": 2, "label_seed": 1, "train_subset": 200, "examples_per_class": 0})
+  return ml_collections.ConfigDict(
+    {"labels_per_class": 2, "label_seed": 1, "train_subset": 200, "examples_per_class": 0}
+  )
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,9 @@ def test_the_cnn_learns_the_labelled_few_and_the_critics_digit_of_every_other_im
 
 def test_training_is_the_classifier_trainers_with_the_label_seeds_key(tiny_cnn):
   few, cnn = tiny_cnn
-  expected = classifiers.train_classifier(TINY, *cnn_recognizer.teaching_set(FirstPixelCritic(), few), jax.random.key(1))
+  expected = classifiers.train_classifier(
+    TINY, *cnn_recognizer.teaching_set(FirstPixelCritic(), few), jax.random.key(1)
+  )
   jax.tree.map(np.testing.assert_array_equal, cnn.params, expected)
 
 
@@ -115,9 +119,9 @@ def test_cnn_steps_and_recognizer_flags_are_refused_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_recognize_with_the_cnn_trains_it_once_keeps_it_and_labels_a_users_images(tmp_path, mnist_data_dir):
-  from configs import ssl_gan  # noqa: PLC0415
-  from ganjax import train  # noqa: PLC0415
-  from ganjax.data import mnist  # noqa: PLC0415
+  from configs import ssl_gan
+  from ganjax import train
+  from ganjax.data import mnist
 
   config = ssl_gan.get_config()
   config.data_dir, config.download, config.train_subset, config.num_epochs = mnist_data_dir, False, 200, 1
@@ -127,7 +131,7 @@ def test_recognize_with_the_cnn_trains_it_once_keeps_it_and_labels_a_users_image
   workdir = str(tmp_path / "run")
   train.train_and_evaluate(config, workdir)
   command = [sys.executable, "recognize.py", f"--workdir={workdir}", "--recognizer=cnn", "--cnn_steps=4"]
-  first = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+  first = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
   assert first.returncode == 0, first.stderr
   assert "trained CNN of the critic at step 10" in first.stdout and "cnn step 4/4 (100.0%)" in first.stdout
   with open(os.path.join(workdir, "recognition_cnn.json")) as f:
@@ -138,7 +142,9 @@ def test_recognize_with_the_cnn_trains_it_once_keeps_it_and_labels_a_users_image
   assert result["accuracy"] == recognizer.report(kept, test_images, test_labels)["accuracy"]
   images_path, out = str(tmp_path / "digits.npz"), str(tmp_path / "labels.npz")
   np.savez(images_path, images=test_images[:25])
-  again = subprocess.run([*command, f"--images={images_path}", f"--out={out}"], cwd=REPO, capture_output=True, text=True)
+  again = subprocess.run(
+    [*command, f"--images={images_path}", f"--out={out}"], cwd=REPO, capture_output=True, text=True, check=False
+  )
   assert again.returncode == 0, again.stderr
   assert "read the kept CNN of the critic at step 10" in again.stdout and "cnn step" not in again.stdout
   with np.load(out) as f:

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import os
+import zipfile
 from typing import Any
 
 import jax
@@ -108,18 +109,37 @@ def save(workdir: str, naming: Naming) -> None:
   )
 
 
+def _from_arrays(arrays: dict[str, np.ndarray]) -> Naming:
+  steps = int(arrays["classifier_steps"])
+  params = self_training.params_from_bytes(classifiers.small_cnn_recipe(steps), arrays["namer_params"])
+  provenance = json.loads(str(arrays["provenance"]))
+  return Naming(arrays["cluster_given_digit"], steps, params, float(arrays["min_confidence"]), provenance)
+
+
 def load(workdir: str) -> Naming:
-  """The naming a few_labels run made when it started."""
+  """The naming a few_labels run made (export and evaluation read it); WorkdirError in one line if it is missing
+  or does not read: the run's training command makes it again."""
   path = os.path.join(workdir, saved_run.NAMING_FILE)
+  rerun = "rerun its training command (python main.py), which makes it again"
   if not os.path.exists(path):
     raise WorkdirError(
-      f"{path} is missing: a few_labels run writes it at its first evaluation or after its last step; rerun its "
-      "training command (python main.py)"
+      f"{path} is missing: a few_labels run writes it at its first evaluation or after its last step; {rerun}"
     )
-  with np.load(path) as f:
-    steps = int(f["classifier_steps"])
-    params = self_training.params_from_bytes(classifiers.small_cnn_recipe(steps), f["namer_params"])
-    return Naming(f["cluster_given_digit"], steps, params, float(f["min_confidence"]), json.loads(str(f["provenance"])))
+  try:
+    with np.load(path) as f:
+      return _from_arrays({name: f[name] for name in f.files})
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    raise WorkdirError(f"{path} does not read ({type(e).__name__}: torn or damaged); {rerun}") from e
+
+
+def read_kept(workdir: str) -> Naming | None:
+  """The naming kept in the workdir, or None if there is none or it does not read (then it is made afresh)."""
+  arrays = files.read_npz(os.path.join(workdir, saved_run.NAMING_FILE))
+  try:
+    return None if arrays is None else _from_arrays(arrays)
+  except (KeyError, ValueError) as e:  # arrays of another layout
+    logging.warning("%s does not read (%r); it is made afresh", saved_run.NAMING_FILE, e)
+    return None
 
 
 def namer_key(label_seed: int) -> jax.Array:
@@ -169,10 +189,9 @@ def load_or_build(workdir: str, config, images: np.ndarray, labels: np.ndarray, 
   """A few_labels run's naming: read from the workdir (a resumed run), else built (minutes: the namer's
   rounds) and kept. `labels` may be -1 for unknown images; only the drawn images' labels are read."""
   assignments_key = hashlib.sha256(np.ascontiguousarray(assignments, np.int32).tobytes()).hexdigest()
-  if os.path.exists(os.path.join(workdir, saved_run.NAMING_FILE)):
-    kept = load(workdir)
-    if made_for(kept, config, assignments_key):
-      return kept
+  kept = read_kept(workdir)
+  if kept is not None and made_for(kept, config, assignments_key):
+    return kept
   few = labelled.split(images, labels, config.labels_per_class, config.label_seed)
   settings = self_training.SelfTraining(
     config.self_training_rounds, config.self_training_steps, config.self_training_labeller

@@ -109,7 +109,10 @@ def progress_printer(total_steps: int, batch_size: int, every_s: float = PROGRES
     now, last[0] = time.perf_counter(), time.perf_counter()
     rate = (step - 1) / max(now - started[0], 1e-9)
     eta = metric_writers.format_duration((total_steps - step) / rate)
-    print(f"cnn step {step}/{total_steps} ({100 * step / total_steps:.1f}%) | {rate * batch_size:.0f} img/s | eta {eta}", flush=True)
+    print(
+      f"cnn step {step}/{total_steps} ({100 * step / total_steps:.1f}%) | {rate * batch_size:.0f} img/s | eta {eta}",
+      flush=True,
+    )
 
   return on_step
 
@@ -137,7 +140,9 @@ def read_kept(workdir: str, wanted: dict) -> tuple[CnnRecognizer, dict] | None:
     record = json.loads(str(kept["provenance"]))
     found = {name: record.get(name) for name in wanted}
     if found != wanted:
-      changed = ", ".join(f"{name} {found[name]!r} -> {wanted[name]!r}" for name in wanted if found[name] != wanted[name])
+      changed = ", ".join(
+        f"{name} {found[name]!r} -> {wanted[name]!r}" for name in wanted if found[name] != wanted[name]
+      )
       logging.warning("%s was trained from another critic or recipe (%s); it is trained afresh", KEPT_FILE, changed)
       return None
     cnn_recipe = recipe(wanted["recipe"]["num_steps"])
@@ -158,7 +163,9 @@ def load_or_train(workdir: str, num_steps: int = STEPS) -> tuple[ml_collections.
     return config, *kept, False
   start = time.perf_counter()
   few = labelled.split(*mnist.load_split(config, "train"), config.labels_per_class, config.label_seed)
-  print(f"training the CNN on the critic's labels (step {step}): {num_steps} steps x {cnn_recipe.batch_size}", flush=True)
+  print(
+    f"training the CNN on the critic's labels (step {step}): {num_steps} steps x {cnn_recipe.batch_size}", flush=True
+  )
   params = train(critic, few, cnn_recipe, progress_printer(num_steps, cnn_recipe.batch_size))
   record = wanted | {"workdir": os.path.abspath(workdir), "train_s": round(time.perf_counter() - start, 1)}
   keep(workdir, params, record)

@@ -33,14 +33,15 @@ def namer_path(st: self_training.SelfTraining, directory: str, few: labelled.Few
 
 
 def ensure_namer(st: self_training.SelfTraining, directory: str, few: labelled.FewLabels, test_set) -> Namer:
-  """The subset's namer in `directory`: read back, or self-trained (every round tested) and kept."""
+  """The subset's namer in `directory`: read back, or self-trained (every round tested) and kept (also in place of a
+  torn file)."""
   path = namer_path(st, directory, few)
   recipe = st.recipe
-  if os.path.exists(path):
-    with np.load(path) as f:
-      params = self_training.params_from_bytes(recipe, f["params"])
-      result = self_training.Result(recipe, params, f["pseudo_labels"], f["confidences"], tuple(f["kept"]))
-      return Namer(result, [float(a) for a in f["round_accuracies"]], float(f["wall_s"]))
+  kept = files.read_npz(path)  # None: none yet, or torn (trained afresh)
+  if kept is not None:
+    params = self_training.params_from_bytes(recipe, kept["params"])
+    result = self_training.Result(recipe, params, kept["pseudo_labels"], kept["confidences"], tuple(kept["kept"]))
+    return Namer(result, [float(a) for a in kept["round_accuracies"]], float(kept["wall_s"]))
   accuracies, start = [], time.perf_counter()
   test = lambda r, params: accuracies.append(classifiers.accuracy(recipe.model, params, *test_set))
   result = naming.train_namer(few, st, test)
