@@ -150,3 +150,22 @@ def test_recognize_with_the_cnn_trains_it_once_keeps_it_and_labels_a_users_image
   with np.load(out) as f:
     np.testing.assert_array_equal(f["labels"], kept.predict(test_images[:25]))
     assert json.loads(str(f["provenance"]))["cnn"]["critic_step"] == record["critic_step"] == 10
+
+
+def test_progress_lines_come_by_time_and_at_the_end_with_rate_and_eta(capsys):
+  params = {"w": np.zeros(3)}
+  every_step = cnn_recognizer.ProgressLines(total_steps=4, batch_size=128, every_s=0.0)
+  for step in range(1, 5):
+    every_step(step, params)
+  lines = capsys.readouterr().out.splitlines()
+  assert [line.split(" |")[0] for line in lines] == [
+    "cnn step 2/4 (50.0%)",
+    "cnn step 3/4 (75.0%)",
+    "cnn step 4/4 (100.0%)",
+  ]
+  assert lines[-1].endswith("img/s | eta 0m00s")
+  rarely = cnn_recognizer.ProgressLines(total_steps=4, batch_size=128, every_s=3600.0)
+  for step in range(1, 5):
+    rarely(step, params)
+  only = capsys.readouterr().out.splitlines()
+  assert len(only) == 1 and only[0].startswith("cnn step 4/4 (100.0%) | ")

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -91,30 +90,27 @@ def provenance(config: ml_collections.ConfigDict, critic_step: int, cnn_recipe: 
   }
 
 
-def progress_printer(total_steps: int, batch_size: int, every_s: float = PROGRESS_EVERY_S) -> Callable:
-  """on_step for classifiers.train_classifier: a line every every_s seconds (and at the end), with the rate and
-  ETA measured from the first step done (its compilation left out)."""
-  started: list[float] = []
-  last = [-float("inf")]
+class ProgressLines:
+  """on_step for classifiers.train_classifier: a line every every_s seconds and at the end, with the rate and ETA
+  measured from the end of the first step (its compilation left out)."""
 
-  def on_step(step: int, params: PyTree) -> None:
-    now = time.perf_counter()
-    if not started:
+  def __init__(self, total_steps: int, batch_size: int, every_s: float = PROGRESS_EVERY_S):
+    self.total_steps, self.batch_size, self.every_s = total_steps, batch_size, every_s
+    self.started = self.last_line = None
+
+  def __call__(self, step: int, params: PyTree) -> None:
+    if self.started is None:
       jax.block_until_ready(params)
-      started.append(time.perf_counter())
+      self.started = self.last_line = time.perf_counter()
       return
-    if now - last[0] < every_s and step < total_steps:
+    if time.perf_counter() - self.last_line < self.every_s and step < self.total_steps:
       return
     jax.block_until_ready(params)
-    now, last[0] = time.perf_counter(), time.perf_counter()
-    rate = (step - 1) / max(now - started[0], 1e-9)
-    eta = metric_writers.format_duration((total_steps - step) / rate)
-    print(
-      f"cnn step {step}/{total_steps} ({100 * step / total_steps:.1f}%) | {rate * batch_size:.0f} img/s | eta {eta}",
-      flush=True,
-    )
-
-  return on_step
+    self.last_line = time.perf_counter()
+    rate = (step - 1) / max(self.last_line - self.started, 1e-9)
+    eta = metric_writers.format_duration((self.total_steps - step) / rate)
+    done = f"{step}/{self.total_steps} ({100 * step / self.total_steps:.1f}%)"
+    print(f"cnn step {done} | {rate * self.batch_size:.0f} img/s | eta {eta}", flush=True)
 
 
 def train(critic, few: labelled.FewLabels, cnn_recipe: classifiers.Recipe, on_step=None) -> PyTree:
@@ -166,7 +162,7 @@ def load_or_train(workdir: str, num_steps: int = STEPS) -> tuple[ml_collections.
   print(
     f"training the CNN on the critic's labels (step {step}): {num_steps} steps x {cnn_recipe.batch_size}", flush=True
   )
-  params = train(critic, few, cnn_recipe, progress_printer(num_steps, cnn_recipe.batch_size))
+  params = train(critic, few, cnn_recipe, ProgressLines(num_steps, cnn_recipe.batch_size))
   record = wanted | {"workdir": os.path.abspath(workdir), "train_s": round(time.perf_counter() - start, 1)}
   keep(workdir, params, record)
   return config, CnnRecognizer(cnn_recipe, params), record, True
