@@ -264,6 +264,10 @@ def test_the_few_labels_benchmark_runs_end_to_end_and_resumes(tiny_config, tmp_p
   treatments = few_labels_study().TREATMENTS + few_labels_study().STRONG_TREATMENTS
   assert sorted(r["treatment"] for r in rows) == sorted(t for t, _ in treatments)
   assert all(0 <= r["accuracy"] <= 1 and r["n_per_class"] == 5 and r["label_seed"] == 0 for r in rows)
+  trained = [r for r in rows if r["treatment"] not in ("classic", "pseudo")]  # the namer's rounds are not cells
+  for row in trained:  # each trained cell's confusion matrix: every test image once, its diagonal the accuracy
+    confusion = np.array(row["confusion"])
+    assert confusion.shape == (10, 10) and np.trace(confusion) / confusion.sum() == row["accuracy"]
   gan_rows = [r for r in rows if "gan" in r["treatment"]]
   assert all(r["num_synthetic"] == 200 and 0 <= r["label_agreement"] <= 1 and "cas" in r for r in gan_rows)
   assert (out / "few_labels.png").stat().st_size > 0
@@ -304,7 +308,7 @@ def test_a_subset_whose_synthetic_set_cannot_be_drawn_is_recorded_as_failed(monk
     raise GenerationError("the generator rarely draws digit 7")
 
   monkeypatch.setattr(benchmark, "synthetic_set", no_digits)
-  monkeypatch.setattr(benchmark, "train_cell", lambda *args: 0.25)
+  monkeypatch.setattr(benchmark, "train_cell", lambda *args: (0.25, [[1]]))
   few = labelled.split(np.zeros((20, 28, 28, 1), np.uint8), np.arange(20) % 10, 1, 0)
   written = []
   benchmark.subset_cells(settings, few, None, set(), lambda key, *rest: written.append((key, *rest)))
@@ -329,7 +333,7 @@ def test_only_runs_the_named_treatments_cells(monkeypatch, only, ran, namer_used
   namer_calls = []
   namer = benchmark.namers.Namer(result, [0.5, 0.6], 1.0)
   monkeypatch.setattr(benchmark.namers, "ensure_namer", lambda *args: namer_calls.append(1) or namer)
-  monkeypatch.setattr(benchmark, "train_cell", lambda *args: 0.25)
+  monkeypatch.setattr(benchmark, "train_cell", lambda *args: (0.25, [[1]]))
   few = labelled.split(np.zeros((20, 28, 28, 1), np.uint8), np.arange(20) % 10, 1, 0)
   written = []
   benchmark.subset_cells(settings, few, None, set(), lambda key, *rest: written.append(key[2]))

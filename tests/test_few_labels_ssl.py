@@ -49,7 +49,10 @@ def test_the_critics_labels_make_the_training_sets_of_the_pseudo_label_treatment
   train = lambda treatment, parts, extra: trained.update({treatment: (parts, extra)})
   settings = benchmark.Settings(ssl_workdirs=PATTERN, strong_steps=5)
   ssl.subset_cells(settings, few, (test_images, np.array([1, 2, 0, 0])), list(ssl.KEYS), write, train, lambda s: {})
-  assert written["ssl_critic"] == (0.5, {"ssl_step": 1200})  # two of the four test digits read right
+  accuracy, extra = written["ssl_critic"]  # two of the four test digits read right: 1 and 2 (3 and 4 read as 0)
+  confusion = np.zeros((10, 10), int)
+  confusion[[1, 2, 0, 0], [1, 2, 3, 4]] = 1
+  assert accuracy == 0.5 and extra == {"ssl_step": 1200, "confusion": confusion.tolist()}
   [(images, labels)], extra = trained["ssl_pseudo_cnn"]  # the labelled few, then every other image, no threshold
   np.testing.assert_array_equal(images, np.concatenate([few.labelled_images, few.unlabelled_images]))
   np.testing.assert_array_equal(labels[:10], few.labelled_labels)

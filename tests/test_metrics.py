@@ -107,6 +107,13 @@ def test_classifier_score_is_ten_for_confident_uniform_predictions_and_one_for_o
   assert metrics.classifier_score(np.eye(10)[np.arange(1000) % 5]) == pytest.approx(5.0, rel=1e-12)
 
 
+def test_confusion_matrix_counts_each_true_and_predicted_pair():
+  labels, predicted = np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2])
+  confusion = metrics.confusion_matrix(labels, predicted, num_classes=3)
+  np.testing.assert_array_equal(confusion, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+  assert confusion.dtype == np.int64 and metrics.confusion_matrix(labels, predicted).shape == (10, 10)
+
+
 def test_class_balance_reports_shares_entropy_and_smallest_class():
   uniform = metrics.class_balance(np.arange(100) % 10)
   assert uniform["class_shares"] == [0.1] * 10 and uniform["min_class_share"] == 0.1

@@ -147,6 +147,13 @@ def precision_recall(
   return float(precision), float(recall)
 
 
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int = 10) -> np.ndarray:
+  """int64 [K, K]: entry (t, p) counts the images of true class t predicted as p (the diagonal: the right ones)."""
+  confusion = np.zeros((num_classes, num_classes), np.int64)
+  np.add.at(confusion, (np.asarray(labels, np.int64), np.asarray(predicted, np.int64)), 1)
+  return confusion
+
+
 def class_balance(predicted_labels: np.ndarray, num_classes: int = 10) -> dict[str, Any]:
   """How evenly the samples spread over the classes: a mode-collapse detector. Shares s_c, their entropy
   H = -sum_c s_c log s_c in nats, H / log(num_classes) (1: uniform, 0: one class) and the smallest share."""

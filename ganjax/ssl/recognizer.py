@@ -19,6 +19,7 @@ import numpy as np
 from ganjax import cli, files
 from ganjax.data.mnist import IMAGE_SHAPE, NUM_DIGITS
 from ganjax.errors import ConfigError, DataError, WorkdirError
+from ganjax.eval import metrics
 from ganjax.few_labels import naming as naming_lib
 from ganjax.ssl import experiment, steps
 
@@ -93,8 +94,7 @@ def report(recognizer, images: np.ndarray, labels: np.ndarray) -> dict:
     raise ValueError(f"{len(predicted)} images and labels of shape {labels.shape}: give one label per image, N >= 1")
   if labels.min() < 0 or labels.max() >= num_classes:
     raise ValueError(f"labels must lie in [0, {num_classes}), got [{labels.min()}, {labels.max()}]")
-  confusion = np.zeros((num_classes, num_classes), np.int64)
-  np.add.at(confusion, (labels, predicted), 1)
+  confusion = metrics.confusion_matrix(labels, predicted, num_classes)
   num_correct = int(np.trace(confusion))
   num_errors = len(labels) - num_correct
   per_digit = [int(confusion[d, d]) / int(row) if row else None for d, row in enumerate(confusion.sum(axis=1))]

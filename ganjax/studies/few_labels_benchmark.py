@@ -35,7 +35,7 @@ from ganjax import files, saved_run
 from ganjax.conditioning import NUM_DIGITS
 from ganjax.data import labelled, mnist
 from ganjax.errors import ConfigError, GenerationError
-from ganjax.eval import classifiers
+from ganjax.eval import classifiers, metrics
 from ganjax.few_labels import naming, self_training
 from ganjax.studies import augmentation_gans as gans
 from ganjax.studies import cells
@@ -162,10 +162,13 @@ def gan_measures(settings: Settings, synthetic, test_set, label_seed: int) -> di
   return measures
 
 
-def train_cell(settings: Settings, images, labels, label_seed: int, augment, test_set, strong=False) -> float:
+def train_cell(settings: Settings, images, labels, label_seed: int, augment, test_set, strong=False) -> tuple:
+  """(test accuracy, confusion matrix as lists: rows true digits) of the cell's classifier trained on the set."""
   recipe = settings.strong_recipe if strong else classifiers.small_cnn_recipe(settings.classifier_steps)
   params = classifiers.train_classifier(recipe, images, labels, jax.random.key(label_seed), augment)
-  return classifiers.accuracy(recipe.model, params, *test_set)
+  test_images, test_labels = test_set
+  predicted = classifiers.predict_logits(recipe.model, params, test_images).argmax(axis=-1)
+  return float(np.mean(predicted == np.asarray(test_labels))), metrics.confusion_matrix(test_labels, predicted).tolist()
 
 
 def subset_cells(settings: Settings, few: labelled.FewLabels, test_set, done: set, write) -> None:
@@ -182,8 +185,8 @@ def subset_cells(settings: Settings, few: labelled.FewLabels, test_set, done: se
     return
   start = time.perf_counter()
   if "real" in todo:
-    accuracy = train_cell(settings, few.labelled_images, few.labelled_labels, few.label_seed, None, test_set)
-    keyed_write("real", accuracy, time.perf_counter() - start, {})
+    accuracy, confusion = train_cell(settings, few.labelled_images, few.labelled_labels, few.label_seed, None, test_set)
+    keyed_write("real", accuracy, time.perf_counter() - start, {"confusion": confusion})
   if todo == ["real"]:  # nothing else needs the namer
     return
   namer = namers.ensure_namer(settings.namer_training, os.path.join(settings.out_dir, "namers"), few, test_set)
@@ -208,8 +211,8 @@ def _train_and_write(settings: Settings, label_seed: int, test_set, write, treat
   strong = treatment.endswith(":strong") or treatment in ssl.STRONG
   # the strong recipe shifts its images; the small one gets classic
   augment = None if strong else naming.CLASSIC
-  accuracy = train_cell(settings, images, labels, label_seed, augment, test_set, strong)
-  write(treatment, accuracy, time.perf_counter() - start, extra)
+  accuracy, confusion = train_cell(settings, images, labels, label_seed, augment, test_set, strong)
+  write(treatment, accuracy, time.perf_counter() - start, extra | {"confusion": confusion})
 
 
 def _gan_cells(settings: Settings, few, namer: namers.Namer, todo: list, real_sets: tuple, test_set, write):

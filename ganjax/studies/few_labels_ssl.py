@@ -130,8 +130,8 @@ def subset_cells(settings, few: labelled.FewLabels, test_set, todo: list[str], w
   critic = run.naming.recognizer
   extra = {"ssl_step": run.step}
   if "ssl_critic" in todo:
-    accuracy = recognizer.report(critic, *test_set)["accuracy"]
-    write("ssl_critic", accuracy, time.perf_counter() - start, extra)
+    result = recognizer.report(critic, *test_set)
+    write("ssl_critic", result["accuracy"], time.perf_counter() - start, extra | {"confusion": result["confusion"]})
   teaching_set = cnn_recognizer.teaching_set(critic, few)  # what recognize.py --recognizer=cnn trains on
   extra = extra | {"pseudo_labelled": len(few.unlabelled_images)}
   if "ssl_pseudo_cnn" in todo:
