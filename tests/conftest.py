@@ -184,3 +184,27 @@ def tiny_run(tmp_path_factory, mnist_data_dir) -> TinyRun:
   workdir = str(tmp_path_factory.mktemp("tiny_run") / "run")
   state = train.train_and_evaluate(config.copy_and_resolve_references(), workdir)
   return TinyRun(workdir, state, config)
+
+
+def tiny_ssl_config(data_dir: str):
+  """configs/ssl_gan.py shrunk to seconds: 200 training images, 2 labels per digit, a (16, 8) critic and an (8,)
+  generator, batches of 20: 1 epoch of 10 steps, checkpoints every 5."""
+  from configs import ssl_gan  # noqa: PLC0415
+
+  config = ssl_gan.get_config()
+  config.data_dir, config.download, config.train_subset, config.num_epochs = data_dir, False, 200, 1
+  config.ssl_critic_features, config.ssl_generator_features, config.labels_per_class = (16, 8), (8,), 2
+  config.batch_size, config.labelled_batch_size, config.checkpoint_every_steps = 20, 20, 5
+  config.sample_epochs, config.eval_every_epochs = (), 0
+  return config
+
+
+@pytest.fixture(scope="session")
+def tiny_ssl_run(tmp_path_factory, mnist_data_dir) -> TinyRun:
+  """One finished tiny semi_supervised run (tiny_ssl_config), trained once per session; read-only, as tiny_run."""
+  from ganjax import train  # noqa: PLC0415  (JAX only once XLA_FLAGS are final)
+
+  config = tiny_ssl_config(mnist_data_dir)
+  workdir = str(tmp_path_factory.mktemp("tiny_ssl_run") / "run")
+  state = train.train_and_evaluate(config.copy_and_resolve_references(), workdir)
+  return TinyRun(workdir, state, config)

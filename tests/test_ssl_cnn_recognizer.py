@@ -4,6 +4,7 @@ retrained when torn), and recognize.py --recognizer=cnn end to end on a tiny run
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -118,18 +119,11 @@ def test_cnn_steps_and_recognizer_flags_are_refused_in_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_recognize_with_the_cnn_trains_it_once_keeps_it_and_labels_a_users_images(tmp_path, mnist_data_dir):
-  from configs import ssl_gan
-  from ganjax import train
+def test_recognize_with_the_cnn_trains_it_once_keeps_it_and_labels_a_users_images(tmp_path, tiny_ssl_run):
   from ganjax.data import mnist
 
-  config = ssl_gan.get_config()
-  config.data_dir, config.download, config.train_subset, config.num_epochs = mnist_data_dir, False, 200, 1
-  config.ssl_critic_features, config.ssl_generator_features, config.labels_per_class = (16, 8), (8,), 2
-  config.batch_size, config.labelled_batch_size, config.checkpoint_every_steps = 20, 20, 5
-  config.sample_epochs, config.eval_every_epochs = (), 0
-  workdir = str(tmp_path / "run")
-  train.train_and_evaluate(config, workdir)
+  config, workdir = tiny_ssl_run.config, str(tmp_path / "run")
+  shutil.copytree(tiny_ssl_run.workdir, workdir)  # the CNN and its report are kept in it
   command = [sys.executable, "recognize.py", f"--workdir={workdir}", "--recognizer=cnn", "--cnn_steps=4"]
   first = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
   assert first.returncode == 0, first.stderr

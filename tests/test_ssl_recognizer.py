@@ -8,6 +8,7 @@ layers whose logit d is `scale` x pixel d (in [0, 1]), so a test chooses each im
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -241,18 +242,11 @@ def test_recognize_refuses_bad_flags_in_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_recognize_reports_a_trained_run_as_it_evaluates_and_labels_a_users_images(tmp_path, mnist_data_dir):
-  from configs import ssl_gan  # noqa: PLC0415
-  from ganjax import train  # noqa: PLC0415
+def test_recognize_reports_a_trained_run_as_it_evaluates_and_labels_a_users_images(tmp_path, tiny_ssl_run):
   from ganjax.data import mnist  # noqa: PLC0415
 
-  config = ssl_gan.get_config()
-  config.data_dir, config.download, config.train_subset, config.num_epochs = mnist_data_dir, False, 200, 1
-  config.ssl_critic_features, config.ssl_generator_features, config.labels_per_class = (16, 8), (8,), 2
-  config.batch_size, config.labelled_batch_size, config.checkpoint_every_steps = 20, 20, 5
-  config.sample_epochs, config.eval_every_epochs = (), 0
-  workdir = str(tmp_path / "run")
-  state = train.train_and_evaluate(config, workdir)
+  config, state, workdir = tiny_ssl_run.config, tiny_ssl_run.state, str(tmp_path / "run")
+  shutil.copytree(tiny_ssl_run.workdir, workdir)  # the report is written into it
   setup = steps.make_setup(config)
   test_images, test_labels = mnist.load_split(config, "test")
   expected = steps.critic_accuracy(
