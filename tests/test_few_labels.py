@@ -342,12 +342,22 @@ def test_only_runs_the_named_treatments_cells(monkeypatch, only, ran, namer_used
   assert everything.to_run == tuple(t for t, _ in settings.treatments)  # the report's treatments: all of them
 
 
+def test_only_refuses_the_gan_treatments_without_a_gan_run_but_not_the_critics():
+  from ganjax.studies import few_labels_benchmark as benchmark
+
+  with pytest.raises(ConfigError, match=r"--only=classic\+gan,real: classic\+gan need --gan_workdir"):
+    benchmark.check_only(benchmark.Settings(only=("classic+gan", "real")))
+  benchmark.check_only(benchmark.Settings(only=("classic+gan",), gan_workdir="runs/gan"))
+  benchmark.check_only(benchmark.Settings(only=("ssl_pseudo_cnn_gan",), ssl_workdirs="r{label_seed}", strong_steps=5))
+
+
 @pytest.mark.parametrize(
   ("flags", "message"),
   [
     (["--only=ssl_critic"], "--only=ssl_critic: ssl_critic is not a treatment of these settings; allowed: real,"),
     pytest.param(["--only=real,pseudo:strong"], "pseudo:strong is not a treatment", marks=pytest.mark.slow),
     pytest.param(["--only=real,critic"], "critic is not a treatment", marks=pytest.mark.slow),
+    pytest.param(["--only=real,pseudo+gan"], "pseudo+gan need --gan_workdir", marks=pytest.mark.slow),
   ],
 )
 def test_the_benchmark_script_names_a_bad_only_flag_before_any_cell_runs(tmp_path, flags, message):

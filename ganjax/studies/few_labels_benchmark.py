@@ -290,13 +290,20 @@ def write_markdown(settings: Settings, rows: list[dict], wall_s: float, command:
 
 
 def check_only(settings: Settings) -> None:
-  """ConfigError in one line, before any cell, if `only` names a treatment these settings do not measure."""
+  """ConfigError in one line, before any cell, if `only` names a treatment these settings do not measure, or one
+  with the GAN's digits without a GAN run."""
   allowed = [t for t, _ in settings.treatments]
   unknown = [t for t in settings.only if t not in allowed]
   if unknown:
     raise ConfigError(
       f"--only={','.join(settings.only)}: {', '.join(unknown)} is not a treatment of these settings; allowed: "
       f"{', '.join(allowed)} (the strong-CNN ones need --strong_steps, the semi-supervised ones --ssl_workdirs)"
+    )
+  needs_gan = [t for t in settings.only if "gan" in t and t not in ssl.KEYS]
+  if needs_gan and not settings.gan_workdir:  # else their cells would be skipped without a word
+    raise ConfigError(
+      f"--only={','.join(settings.only)}: {', '.join(needs_gan)} need --gan_workdir, a trained label-free run "
+      "(conditioning clusters or few_labels) whose digits they add"
     )
 
 
