@@ -44,8 +44,10 @@ def load(workdir: str, kind: str, cnn_steps: int) -> tuple:
 def report_run(workdir: str, kind: str, cnn_steps: int, out: str) -> dict:
   config, model, provenance = load(workdir, kind, cnn_steps)
   result = {"workdir": workdir, **provenance, **recognizer.report(model, *mnist.load_split(config, "test"))}
-  summary = {name: result[name] for name in ("workdir", "recognizer", "step", "accuracy", "errors_per_10k")}
-  print(json.dumps(summary | {"num_images": result["num_images"]}), flush=True)
+  summary = {
+    name: result[name] for name in ("workdir", "recognizer", "step", "accuracy", "errors_per_10k", "num_images")
+  }
+  print(json.dumps(summary), flush=True)
   print(recognizer.format_confusion(result["confusion"]))
   sample_quality.write_json(out, result)
   return result

@@ -42,15 +42,23 @@ def write_npz(path: str, **arrays) -> None:
     np.savez(f, **arrays)
 
 
+NPZ_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)  # what a torn or damaged .npz raises
+
+
+def load_npz(path: str) -> dict[str, np.ndarray]:
+  """The arrays of the .npz at `path`, read whole; one of NPZ_READ_ERRORS if it is missing, torn or damaged."""
+  with np.load(path) as f:
+    return {name: f[name] for name in f.files}
+
+
 def read_npz(path: str) -> dict[str, np.ndarray] | None:
   """The arrays of the .npz at `path`; None if there is none, or (with one warning) if it does not read: what a
   run keeps in its workdir can always be made again, so a torn or damaged file is a reason to remake it."""
   if not os.path.exists(path):
     return None
   try:
-    with np.load(path) as f:
-      return {name: f[name] for name in f.files}
-  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    return load_npz(path)
+  except NPZ_READ_ERRORS as e:
     logging.warning("%s does not read (%s); it is made afresh", path, e)
     return None
 

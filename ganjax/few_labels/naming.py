@@ -16,7 +16,6 @@ import functools
 import hashlib
 import json
 import os
-import zipfile
 from typing import Any
 
 import jax
@@ -126,9 +125,8 @@ def load(workdir: str) -> Naming:
       f"{path} is missing: a few_labels run writes it at its first evaluation or after its last step; {rerun}"
     )
   try:
-    with np.load(path) as f:
-      return _from_arrays({name: f[name] for name in f.files})
-  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    return _from_arrays(files.load_npz(path))
+  except files.NPZ_READ_ERRORS as e:
     raise WorkdirError(f"{path} does not read ({type(e).__name__}: torn or damaged); {rerun}") from e
 
 
