@@ -7,6 +7,7 @@ import json
 import os
 import types
 
+import jax
 import numpy as np
 import pytest
 
@@ -36,9 +37,18 @@ def tiny_few() -> labelled.FewLabels:
   return labelled.split(images, np.arange(40) % 10, 1, 0)
 
 
-def test_the_critics_labels_make_the_training_sets_of_the_pseudo_label_treatments(monkeypatch):
+def fake_run(workdir, step=1200) -> types.SimpleNamespace:
+  """What subset_cells reads of a loaded run: its critic, config, checkpoint step and workdir."""
+  config = ssl_gan.get_config()
+  config.labels_per_class, config.label_seed = 1, 0
+  return types.SimpleNamespace(
+    naming=types.SimpleNamespace(recognizer=FakeCritic()), step=step, config=config, workdir=str(workdir)
+  )
+
+
+def test_the_critics_labels_make_the_training_sets_of_the_pseudo_label_treatments(monkeypatch, tmp_path):
   few = tiny_few()
-  run = types.SimpleNamespace(naming=types.SimpleNamespace(recognizer=FakeCritic()), step=1200)
+  run = fake_run(tmp_path)
   monkeypatch.setattr(ssl, "load_run", lambda settings, few: run)
   synthetic = (np.full((20, 28, 28, 1), 7, np.uint8), np.repeat(np.arange(10, dtype=np.int32), 2))
   monkeypatch.setattr(ssl, "synthetic_set", lambda run, seed, per_class: synthetic)
@@ -70,6 +80,32 @@ def test_the_critics_labels_make_the_training_sets_of_the_pseudo_label_treatment
   ssl.subset_cells(settings, few, (test_images, np.zeros(4, int)), ["ssl_pseudo_cnn_gan"], write, train, None)
   assert not trained and written["ssl_pseudo_cnn_gan"][0] is None
   assert "digit 4" in written["ssl_pseudo_cnn_gan"][1]["failed"]
+
+
+def test_a_cnn_kept_by_recognize_from_the_same_checkpoint_and_recipe_is_read_not_trained_again(monkeypatch, tmp_path):
+  from ganjax.eval import classifiers
+  from ganjax.ssl import cnn_recognizer
+
+  few = tiny_few()
+  recipe = cnn_recognizer.recipe(5)
+  one_step = dataclasses.replace(recipe, num_steps=1)
+  params = classifiers.train_classifier(one_step, few.labelled_images, few.labelled_labels, jax.random.key(0))
+  record = cnn_recognizer.provenance(fake_run(tmp_path).config, 1200, recipe) | {"train_s": 40.0}
+  cnn_recognizer.keep(str(tmp_path), params, record)
+  test_images, test_labels = few.unlabelled_images[:8], np.arange(8) % 10
+  expected = np.mean(cnn_recognizer.CnnRecognizer(recipe, params).predict(test_images) == test_labels)
+  written, trained = {}, {}
+  write = lambda treatment, accuracy, wall_s, extra: written.update({treatment: (accuracy, wall_s, extra)})
+  train = lambda treatment, parts, extra: trained.update({treatment: parts})
+  for strong_steps, step, reads_it in ((6, 1200, False), (5, 1300, False), (5, 1200, True)):
+    monkeypatch.setattr(ssl, "load_run", lambda settings, few, step=step: fake_run(tmp_path, step))
+    written.clear(), trained.clear()
+    settings = benchmark.Settings(ssl_workdirs=PATTERN, strong_steps=strong_steps)
+    ssl.subset_cells(settings, few, (test_images, test_labels), ["ssl_pseudo_cnn"], write, train, None)
+    assert ("ssl_pseudo_cnn" in written, "ssl_pseudo_cnn" in trained) == (reads_it, not reads_it)
+  accuracy, wall_s, extra = written["ssl_pseudo_cnn"]  # the last: same checkpoint, same recipe
+  assert accuracy == expected and wall_s >= 40.0 and extra["cnn_kept"] == cnn_recognizer.KEPT_FILE
+  assert extra["ssl_step"] == 1200 and np.sum(extra["confusion"]) == 8
 
 
 def _write_run(path, conditioning="semi_supervised", per_class=10, label_seed=0, train_subset=0):

@@ -3,7 +3,9 @@
 its averaged critic (ganjax/ssl/recognizer.py):
   ssl_critic          the critic itself on the 10k test images (no training)
   ssl_pseudo_cnn      the strong CNN on the labelled few and every other training image with the critic's label
-                      (its argmax, no threshold: as the label-spreading treatment takes its pseudo-labels)
+                      (its argmax, no threshold: as the label-spreading treatment takes its pseudo-labels);
+                      the CNN `recognize.py --recognizer=cnn` kept for the same checkpoint and recipe is read
+                      instead of trained again (the same CNN: same teaching set, order and key)
   ssl_pseudo_cnn_gan  the same and synthetic_per_class of G's digits per class named by the critic (read with
                       probability >= min_confidence), the amount and mix of the "+ GAN" treatments
 The runs are named by a pattern with {labels_per_class} and {label_seed} (--ssl_workdirs); each is checked to
@@ -23,6 +25,7 @@ from ganjax import saved_run
 from ganjax.data import labelled
 from ganjax.data.mnist import NUM_DIGITS
 from ganjax.errors import ConfigError, GenerationError, WorkdirError
+from ganjax.eval import metrics
 from ganjax.ssl import cnn_recognizer, recognizer, synthesis
 from ganjax.synth import generation
 
@@ -132,12 +135,39 @@ def subset_cells(settings, few: labelled.FewLabels, test_set, todo: list[str], w
   if "ssl_critic" in todo:
     result = recognizer.report(critic, *test_set)
     write("ssl_critic", result["accuracy"], time.perf_counter() - start, extra | {"confusion": result["confusion"]})
-  teaching_set = cnn_recognizer.teaching_set(critic, few)  # what recognize.py --recognizer=cnn trains on
   extra = extra | {"pseudo_labelled": len(few.unlabelled_images)}
+  kept = kept_cnn(settings, run) if "ssl_pseudo_cnn" in todo else None
+  if kept is not None:
+    _write_kept(kept, test_set, write, extra)
+  todo = [t for t in todo if t != "ssl_pseudo_cnn" or kept is None]
+  if any(t in STRONG for t in todo):
+    teaching_set = cnn_recognizer.teaching_set(critic, few)  # what recognize.py --recognizer=cnn trains on
   if "ssl_pseudo_cnn" in todo:
     train("ssl_pseudo_cnn", [teaching_set], extra)
   if "ssl_pseudo_cnn_gan" in todo:
     _gan_cell(settings, run, few.label_seed, [teaching_set], extra, write, train, measure)
+
+
+def kept_cnn(settings, run: synthesis.SslRun) -> tuple[cnn_recognizer.CnnRecognizer, dict] | None:
+  """(the CNN, its record) that `recognize.py --recognizer=cnn` kept in the run's workdir, when it was trained from
+  this very checkpoint with the benchmark's strong recipe: the ssl_pseudo_cnn cell's CNN (same teaching set, order
+  and key), read instead of trained again; else None."""
+  wanted = cnn_recognizer.provenance(run.config, run.step, cnn_recognizer.recipe(settings.strong_steps))
+  return cnn_recognizer.read_kept(run.workdir, wanted)
+
+
+def _write_kept(kept: tuple, test_set, write, extra: dict) -> None:
+  """The ssl_pseudo_cnn row from a kept CNN: its test accuracy and confusion, with the wall time of its training
+  (as recorded when it was kept) plus this reading, and cnn_kept naming the file."""
+  start = time.perf_counter()
+  cnn, record = kept
+  test_images, test_labels = test_set
+  predicted = cnn.predict(test_images)
+  accuracy = float(np.mean(predicted == np.asarray(test_labels)))
+  confusion = metrics.confusion_matrix(test_labels, predicted).tolist()
+  measures = {"confusion": confusion, "cnn_kept": cnn_recognizer.KEPT_FILE}
+  wall_s = record.get("train_s", 0.0) + time.perf_counter() - start
+  write("ssl_pseudo_cnn", accuracy, wall_s, extra | measures)
 
 
 def _gan_cell(settings, run, label_seed: int, real_parts: list, extra: dict, write, train, measure: Callable):
