@@ -4,10 +4,12 @@
   python evaluate.py --workdir=runs/cwgan_gp --all_steps --ema=False
   python evaluate.py --npz=synthetic/cwgan_gp.npz --cas          # an exported dataset, with CAS
   python evaluate.py --workdir=runs/ssl_gan --cas                 # a semi_supervised run: G's digits its critic names
+  python evaluate.py --workdir=runs/ssl_gan --cas --recognizer=cnn --min_confidence=0.99   # named by the CNN it teaches
   python evaluate.py --workdir=runs/few_labels --namer_workdir=runs/ssl_gan   # few_labels, named by that critic
 
 Prints one JSON object per evaluation and writes them to --out (default: eval_step<N>[_live].json in the
-workdir, ending _namer_<RUN's name> with --namer_workdir=RUN; or <npz>.eval.json). Metrics: ganjax/metrics.py;
+workdir, ending _namer_<RUN's name> with --namer_workdir=RUN, _cnn with --recognizer=cnn, _conf<p> with
+--min_confidence=p; or <npz>.eval.json). Metrics: ganjax/metrics.py;
 README "Reading the metrics" calibrates them.
 """
 
@@ -17,8 +19,7 @@ import os
 import jax
 from absl import app, flags
 
-from ganjax import cli
-from ganjax import config_defaults, saved_run
+from ganjax import cli, config_defaults, saved_run
 from ganjax.errors import ConfigError
 from ganjax.eval import sample_quality
 from ganjax.few_labels import naming
@@ -47,6 +48,23 @@ _NAMER_WORKDIR = flags.DEFINE_string(
   "A few_labels --workdir only: the semi_supervised run (same labelled few) whose averaged critic names its clusters "
   "and checks every sample instead of the run's own namer.",
 )
+
+_RECOGNIZER = flags.DEFINE_string(
+  "recognizer",
+  "critic",
+  "A semi_supervised --workdir only: who names G's digits. critic: its averaged critic; cnn: the strong CNN the "
+  "critic teaches (recognize.py --recognizer=cnn keeps it; trained here if not).",
+)
+_MIN_CONFIDENCE = flags.DEFINE_float(
+  "min_confidence",
+  None,
+  "A semi_supervised --workdir only: keep a digit only when the namer gives it this probability, in [0, 1) "
+  "(default: the run's few_labels_min_confidence).",
+)
+
+
+def naming_choice() -> ssl_synthesis.NamingChoice:
+  return ssl_synthesis.NamingChoice(_RECOGNIZER.value, _MIN_CONFIDENCE.value)
 
 
 def evaluate_npz(path: str) -> list[dict]:
@@ -98,7 +116,7 @@ def load_semi_supervised(workdir: str) -> ssl_synthesis.SslRun:
       f"{', '.join(refused)}: not for {workdir}, a semi_supervised run (evaluated at its newest verified "
       "checkpoint, its G sampled on batch statistics of z ~ U[0, 1]); leave it out"
     )
-  return ssl_synthesis.load(workdir)
+  return ssl_synthesis.load(workdir, naming_choice())
 
 
 def evaluate_semi_supervised(run: ssl_synthesis.SslRun) -> list[dict]:
@@ -120,6 +138,8 @@ def default_out(step: int) -> str:
   mode = f"_{_BATCH_NORM.value}_bn" if _BATCH_NORM.value else ""
   mode += f"_z{_LATENT_SCALE.value:g}" if _LATENT_SCALE.value is not None else ""
   mode += f"_namer_{os.path.basename(os.path.abspath(_NAMER_WORKDIR.value))}" if _NAMER_WORKDIR.value else ""
+  mode += "_cnn" if _RECOGNIZER.value == "cnn" else ""
+  mode += f"_conf{_MIN_CONFIDENCE.value:g}" if _MIN_CONFIDENCE.value is not None else ""
   return os.path.join(_WORKDIR.value, f"eval_{suffix}{'' if _EMA.value else '_live'}{mode}.json")
 
 
@@ -136,10 +156,13 @@ def run_evaluation() -> list[dict]:
     )
   if _NAMER_WORKDIR.value:
     ssl_namer.check(_WORKDIR.value, _NAMER_WORKDIR.value)  # a run that is not few_labels is refused here
+  naming_choice().validate()
   run, evaluate = None, None  # seconds to load: the run's step names the default output
   if _WORKDIR.value and not _NAMER_WORKDIR.value and ssl_synthesis.is_semi_supervised(_WORKDIR.value):
     run, evaluate = load_semi_supervised(_WORKDIR.value), evaluate_semi_supervised
-  elif _WORKDIR.value:
+  else:
+    export.check_own_naming(naming_choice(), _WORKDIR.value or _NPZ.value)
+  if _WORKDIR.value and run is None:
     run, evaluate = load_run(_WORKDIR.value), evaluate_run
   out = _OUT.value
   if out is None:

@@ -3,12 +3,14 @@
 python export.py --workdir=runs/cwgan_gp --num_per_class=1000 --out=synthetic/cwgan_gp.npz
 python export.py ... --filter=evaluator --keep_fraction=0.5   # keep the evaluator's most confident half
 python export.py --workdir=runs/ssl_gan --out=synthetic/ssl_gan.npz   # semi_supervised: G's digits its critic names
+python export.py --workdir=runs/ssl_gan --recognizer=cnn --min_confidence=0.99 --out=x.npz  # named by the CNN it teaches
 python export.py --workdir=runs/few_labels --namer_workdir=runs/ssl_gan --out=x.npz  # few_labels, named by that critic
 """
 
 from absl import app, flags
 
 from ganjax import cli
+from ganjax.ssl import synthesis as ssl_synthesis
 from ganjax.synth import export
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training run's --workdir.")
@@ -30,12 +32,31 @@ _NAMER_WORKDIR = flags.DEFINE_string(
   "A few_labels --workdir only: the semi_supervised run (same labelled few) whose averaged critic names its clusters "
   "and checks every sample instead of the run's own namer.",
 )
+_RECOGNIZER = flags.DEFINE_string(
+  "recognizer",
+  "critic",
+  "A semi_supervised --workdir only: who names G's digits. critic: its averaged critic; cnn: the strong CNN the "
+  "critic teaches (recognize.py --recognizer=cnn keeps it; trained here if not).",
+)
+_MIN_CONFIDENCE = flags.DEFINE_float(
+  "min_confidence",
+  None,
+  "A semi_supervised --workdir only: keep a digit only when the namer gives it this probability, in [0, 1) "
+  "(default: the run's few_labels_min_confidence).",
+)
 flags.mark_flags_as_required(["workdir", "out"])
+
+
+def naming_choice() -> ssl_synthesis.NamingChoice:
+  return ssl_synthesis.NamingChoice(_RECOGNIZER.value, _MIN_CONFIDENCE.value)
 
 
 def export_to_out(options: export.ExportOptions) -> dict:
   cli.check_output_path("--out", _OUT.value, ".npz")  # before the restore and the sampling
-  return export.export_dataset(_WORKDIR.value, _OUT.value, options, _STEP.value, namer_workdir=_NAMER_WORKDIR.value)
+  naming_choice().validate()  # before the restore too
+  return export.export_dataset(
+    _WORKDIR.value, _OUT.value, options, _STEP.value, namer_workdir=_NAMER_WORKDIR.value, naming=naming_choice()
+  )
 
 
 def main(argv):
@@ -50,9 +71,9 @@ def main(argv):
     f"{provenance['label_source']}, step {provenance['checkpoint_step']}, ema={provenance['use_ema']}, "
     f"filter={options.filter}) to {_OUT.value}"
   )
-  if _NAMER_WORKDIR.value:
-    namer = provenance["few_labels"]
-    print(f"named by the critic of {namer['workdir']} (step {namer['step']})")
+  namer = provenance["few_labels"] or {}
+  if namer.get("namer") in ssl_synthesis.NAMERS.values():
+    print(f"named by {namer['namer']} of {namer['workdir']} (step {namer['step']}), p >= {namer['min_confidence']}")
 
 
 if __name__ == "__main__":

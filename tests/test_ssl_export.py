@@ -16,11 +16,11 @@ from conftest import REPO
 from test_ssl_recognizer import _digit_images, _forced
 from test_ssl_train import tiny_ssl_config
 
-from configs import ssl_gan
+from configs import default, ssl_gan
 from ganjax import saved_run, train
 from ganjax.data import mnist
 from ganjax.errors import ConfigError, GenerationError, WorkdirError
-from ganjax.ssl import models, recognizer, steps, synthesis
+from ganjax.ssl import cnn_recognizer, models, recognizer, steps, synthesis
 from ganjax.synth import export, generation
 
 
@@ -150,6 +150,28 @@ def test_export_refuses_what_a_semi_supervised_run_cannot_honour(config_only_wor
     export.export_dataset(config_only_workdir, str(tmp_path / "x.npz"), export.ExportOptions(**options), step)
 
 
+@pytest.mark.parametrize(
+  "choice, message",
+  [
+    (synthesis.NamingChoice("svm"), r"--recognizer='svm'; it must be one of critic, cnn$"),
+    (synthesis.NamingChoice(min_confidence=1.0), r"--min_confidence=1.0; it must be in \[0, 1\)"),
+  ],
+)
+def test_export_refuses_a_bad_namer_or_threshold_in_one_line(config_only_workdir, tmp_path, choice, message):
+  with pytest.raises(ConfigError, match=message):
+    export.export_dataset(config_only_workdir, str(tmp_path / "x.npz"), export.ExportOptions(), naming=choice)
+
+
+def test_the_cnn_namer_is_refused_for_a_run_that_is_not_semi_supervised(tmp_path):
+  workdir = str(tmp_path / "wgan")
+  os.makedirs(workdir)
+  saved_run.write_config(workdir, default.get_config())
+  choice = synthesis.NamingChoice("cnn", 0.99)
+  with pytest.raises(ConfigError, match=r"^--recognizer=cnn --min_confidence=0.99: only for a semi_supervised run"):
+    export.export_dataset(workdir, str(tmp_path / "x.npz"), export.ExportOptions(), naming=choice)
+  assert not os.path.exists(tmp_path / "x.npz")
+
+
 def test_export_of_a_semi_supervised_run_without_a_checkpoint_says_train_first(config_only_workdir, tmp_path):
   with pytest.raises(WorkdirError, match="no checkpoint in .* yet; train first"):
     export.export_dataset(config_only_workdir, str(tmp_path / "x.npz"), export.ExportOptions())
@@ -191,7 +213,11 @@ def test_export_writes_num_per_class_of_the_digits_the_critic_reads_with_provena
   probabilities, digits = critic.classify(images)
   np.testing.assert_array_equal(digits, labels)
   assert (probabilities.max(axis=1) >= 0.15).all()
-  assert loaded == json.loads(json.dumps(provenance)) and loaded["label_source"] == "semi_supervised_critic" and loaded["use_ema"] is False
+  assert (
+    loaded == json.loads(json.dumps(provenance))
+    and loaded["label_source"] == "semi_supervised_critic"
+    and loaded["use_ema"] is False
+  )
   assert loaded["checkpoint_step"] == step == 16 and loaded["num_images"] == 20 and loaded["seed"] == 4
   assert loaded["few_labels"] == {
     "namer": "semi_supervised_critic",
@@ -202,6 +228,43 @@ def test_export_writes_num_per_class_of_the_digits_the_critic_reads_with_provena
     "label_seed": 0,
   }
   assert all(os.path.exists(str(tmp_path / f"digits_digit{d}.png")) for d in range(10))
+
+
+class PixelCnn:
+  """A stand-in for the CNN the critic teaches: it reads image i's digit from its first pixel, with probability 1."""
+
+  num_classes = 10
+
+  def classify(self, images):
+    digits = (np.asarray(images)[:, 0, 0, 0] % 10).astype(np.int32)
+    return np.eye(10, dtype=np.float32)[digits], digits
+
+
+@pytest.mark.slow
+def test_export_names_g_digits_with_the_cnn_the_critic_teaches(trained_run, tmp_path, monkeypatch):
+  """synthesis.load asks cnn_recognizer.for_critic (tests/test_ssl_cnn_recognizer.py trains and keeps it) for the
+  CNN of the run's averaged critic at its step; the CNN then names every sample, with its name in provenance."""
+  candidates = np.zeros((40, 28, 28, 1), np.uint8)
+  candidates[:, 0, 0, 0] = np.arange(40)
+  monkeypatch.setattr(synthesis, "sample", lambda run, key, num_batches: candidates)
+  asked = []
+
+  def for_critic(workdir, config, critic, step, num_steps):
+    asked.append((workdir, type(critic), step, num_steps))
+    return PixelCnn(), {"recipe": {"num_steps": num_steps}}, False
+
+  monkeypatch.setattr(cnn_recognizer, "for_critic", for_critic)
+  path = str(tmp_path / "digits.npz")
+  choice = synthesis.NamingChoice("cnn", 0.99)
+  export.export_dataset(trained_run, path, export.ExportOptions(num_per_class=3, seed=4), naming=choice)
+  images, labels, loaded = export.load_dataset(path)
+  assert asked == [(os.path.abspath(trained_run), recognizer.Recognizer, 16, cnn_recognizer.STEPS)]
+  np.testing.assert_array_equal(images[:, 0, 0, 0] % 10, labels)
+  np.testing.assert_array_equal(labels, np.repeat(np.arange(10), 3))
+  assert loaded["label_source"] == "semi_supervised_cnn"
+  namer = loaded["few_labels"]
+  assert namer["namer"] == "semi_supervised_cnn" and namer["min_confidence"] == 0.99 and namer["step"] == 16
+  assert namer["cnn_steps"] == cnn_recognizer.STEPS and namer["cnn_file"] == cnn_recognizer.KEPT_FILE
 
 
 def _run_script(*args: str) -> subprocess.CompletedProcess:
@@ -228,3 +291,5 @@ def test_the_clis_fail_in_one_line_when_the_generator_rarely_draws_a_digit(train
 def test_evaluate_refuses_the_flags_a_semi_supervised_run_cannot_honour_in_one_line(config_only_workdir):
   done = _run_script("evaluate.py", f"--workdir={config_only_workdir}", "--all_steps", "--latent_scale=2")
   _assert_one_line_error(done, "--all_steps, --latent_scale: not for ")
+  done = _run_script("evaluate.py", f"--workdir={config_only_workdir}", "--recognizer=svm")
+  _assert_one_line_error(done, "--recognizer='svm'; it must be one of critic, cnn")

@@ -152,17 +152,24 @@ def load_or_train(workdir: str, num_steps: int = STEPS) -> tuple[ml_collections.
   """(the run's config, the CNN, its record, whether it was trained now) for the run's newest verified checkpoint:
   the kept one if it matches (read_kept), else trained (progress lines) and kept with its wall time."""
   config, critic, step = recognizer.load(workdir)
+  return config, *for_critic(workdir, config, critic, step, num_steps)
+
+
+def for_critic(workdir: str, config, critic, critic_step: int, num_steps: int) -> tuple[CnnRecognizer, dict, bool]:
+  """(the CNN, its record, whether it was trained now) that `critic`, the run's averaged critic at critic_step,
+  teaches: load_or_train for a run already loaded."""
   cnn_recipe = recipe(num_steps)
-  wanted = provenance(config, step, cnn_recipe)
+  wanted = provenance(config, critic_step, cnn_recipe)
   kept = read_kept(workdir, wanted)
   if kept is not None:
-    return config, *kept, False
+    return *kept, False
   start = time.perf_counter()
   few = labelled.split(*mnist.load_split(config, "train"), config.labels_per_class, config.label_seed)
   print(
-    f"training the CNN on the critic's labels (step {step}): {num_steps} steps x {cnn_recipe.batch_size}", flush=True
+    f"training the CNN on the critic's labels (step {critic_step}): {num_steps} steps x {cnn_recipe.batch_size}",
+    flush=True,
   )
   params = train(critic, few, cnn_recipe, ProgressLines(num_steps, cnn_recipe.batch_size))
   record = wanted | {"workdir": os.path.abspath(workdir), "train_s": round(time.perf_counter() - start, 1)}
   keep(workdir, params, record)
-  return config, CnnRecognizer(cnn_recipe, params), record, True
+  return CnnRecognizer(cnn_recipe, params), record, True

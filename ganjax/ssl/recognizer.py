@@ -156,10 +156,11 @@ class CriticNaming:
   min_confidence: float = 0.5  # as config.few_labels_min_confidence: > 0.5 means the critic reads d
   source: dict = dataclasses.field(default_factory=dict)  # where the critic came from (its workdir, step)
   cluster_given_digit: np.ndarray | None = None  # float32 [10, K]: each row sums to 1
+  namer: str = "semi_supervised_critic"  # what names the samples, in provenance (the CNN it teaches: synthesis.py)
 
   @property
   def provenance(self) -> dict:
-    return {"namer": "semi_supervised_critic", "min_confidence": self.min_confidence, **self.source}
+    return {"namer": self.namer, "min_confidence": self.min_confidence, **self.source}
 
   def draw_clusters(self, key: jax.Array, digits: np.ndarray) -> np.ndarray:
     """int32 [N]: zeros for an unconditional generator (its label is ignored), else clusters drawn for digits."""

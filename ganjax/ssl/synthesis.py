@@ -1,5 +1,7 @@
 """Labelled digits from a semi-supervised GAN (conditioning semi_supervised): its unconditional G's samples, each
-named by the run's critic and kept when the critic reads a digit with probability >= min_confidence.
+named by the run's critic, or by the strong CNN the critic teaches (ganjax/ssl/cnn_recognizer.py; stricter with G's
+ambiguous samples: docs/few_labels.md), and kept when it reads a digit with probability >= min_confidence (the
+run's few_labels_min_confidence unless given).
 
 G cannot be asked for a digit, so its samples are drawn in rounds, named, and poured into one bucket per digit
 until every bucket holds its quota (cheaper than redrawing slot by slot); a digit G rarely draws fails in one
@@ -20,11 +22,12 @@ import numpy as np
 
 from ganjax import conditioning, saved_run
 from ganjax.data.mnist import IMAGE_SHAPE, NUM_DIGITS
-from ganjax.errors import GenerationError
-from ganjax.ssl import experiment, recognizer, steps
+from ganjax.errors import ConfigError, GenerationError
+from ganjax.ssl import cnn_recognizer, experiment, recognizer, steps
 
 MAX_ROUNDS = 30  # rounds of candidates, each as many as the images asked for, before a digit fails
-LABEL_SOURCE = "semi_supervised_critic"  # an export's label_source
+LABEL_SOURCE = "semi_supervised_critic"  # an export's label_source when the critic names G's digits
+NAMERS = {"critic": LABEL_SOURCE, "cnn": "semi_supervised_cnn"}  # --recognizer -> the namer's name in provenance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,8 +48,32 @@ def is_semi_supervised(workdir: str) -> bool:
   return conditioning.Conditioning(config.get("conditioning", "none")).recognizes
 
 
-def load(workdir: str) -> SslRun:
-  """The run in `workdir` at its newest verified checkpoint; its naming's provenance names the critic."""
+@dataclasses.dataclass(frozen=True)
+class NamingChoice:
+  """Who names a semi_supervised run's digits (export.py / evaluate.py --recognizer: NAMERS) and how sure it must
+  be to keep one (--min_confidence; None: the run's few_labels_min_confidence)."""
+
+  recognizer: str = "critic"
+  min_confidence: float | None = None
+
+  def validate(self) -> None:
+    """ConfigError in one line naming the bad flag and what it allows."""
+    if self.recognizer not in NAMERS:
+      raise ConfigError(f"--recognizer={self.recognizer!r}; it must be one of {', '.join(NAMERS)}")
+    if self.min_confidence is not None and not 0 <= self.min_confidence < 1:
+      raise ConfigError(f"--min_confidence={self.min_confidence}; it must be in [0, 1) (a digit's probability)")
+
+  def flags(self) -> str:
+    """The flags that differ from the defaults, as given."""
+    given = {"recognizer": self.recognizer, "min_confidence": self.min_confidence}
+    return " ".join(f"--{name}={value}" for name, value in given.items() if value != getattr(NamingChoice(), name))
+
+
+def load(workdir: str, choice: NamingChoice = NamingChoice()) -> SslRun:
+  """The run in `workdir` at its newest verified checkpoint, its digits named as `choice` says: by the averaged
+  critic, or by the CNN it teaches (the one kept in the workdir, or trained now and kept); the naming's provenance
+  names the namer, its threshold and the critic's step."""
+  choice.validate()
   workdir = os.path.abspath(workdir)
   config, setup, state = experiment.load_recognizer_parts(workdir)
   step = int(state.step)
@@ -56,7 +83,12 @@ def load(workdir: str) -> SslRun:
     "labels_per_class": config.labels_per_class,
     "label_seed": config.label_seed,
   }
-  naming = recognizer.CriticNaming(recognizer.from_state(setup, state), config.few_labels_min_confidence, source)
+  threshold = config.few_labels_min_confidence if choice.min_confidence is None else choice.min_confidence
+  naming = recognizer.CriticNaming(recognizer.from_state(setup, state), threshold, source)
+  if choice.recognizer == "cnn":
+    cnn, record, _ = cnn_recognizer.for_critic(workdir, config, naming.recognizer, step, cnn_recognizer.STEPS)
+    cnn_source = source | {"cnn_steps": record["recipe"]["num_steps"], "cnn_file": cnn_recognizer.KEPT_FILE}
+    naming = dataclasses.replace(naming, recognizer=cnn, source=cnn_source, namer=NAMERS["cnn"])
   return SslRun(config, setup, state, step, workdir, naming)
 
 
@@ -124,4 +156,3 @@ def generate_digits(run: SslRun, key: jax.Array, quotas: np.ndarray) -> tuple[np
 def per_class_quotas(num_images: int) -> np.ndarray:
   """int [10]: num_images split over the digits as evenly as conditioning.balanced_labels splits them."""
   return np.bincount(conditioning.balanced_labels(num_images, NUM_DIGITS), minlength=NUM_DIGITS)
-

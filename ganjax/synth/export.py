@@ -133,16 +133,22 @@ def export_dataset(
   step: int | None = None,
   evaluator=None,
   namer_workdir: str | None = None,
+  naming: ssl_synthesis.NamingChoice | None = None,
 ):
   """Write the .npz (and per-class PNG grids) for run `workdir`; returns the provenance dict. With
-  `namer_workdir` (a few_labels run only) a semi_supervised run's critic names the digits (ganjax/ssl/namer.py)."""
+  `namer_workdir` (a few_labels run only) a semi_supervised run's critic names the digits (ganjax/ssl/namer.py);
+  `naming` says who names a semi_supervised run's digits and how sure it must be (None: its critic, as configured)."""
   options.validate()  # before the (slow) restore
+  naming = naming or ssl_synthesis.NamingChoice()
+  naming.validate()
   if namer_workdir:
     ssl_namer.check(workdir, namer_workdir)  # a run that is not few_labels is refused here
+    check_own_naming(naming, workdir)
     load_naming = ssl_namer.loader(namer_workdir)
   elif ssl_synthesis.is_semi_supervised(workdir):
-    return _export_semi_supervised(workdir, out_path, options, step)
+    return _export_semi_supervised(workdir, out_path, options, step, naming)
   else:
+    check_own_naming(naming, workdir)
     load_naming = few_labels_naming.load
   run = generation.load_run(workdir, step, load_naming=load_naming)
   run = run.with_sampling(latent_scale=options.latent_scale)
@@ -163,6 +169,12 @@ def export_dataset(
   return provenance
 
 
+def check_own_naming(naming: ssl_synthesis.NamingChoice, workdir: str) -> None:
+  """ConfigError in one line when `naming` is not the default: it is for a semi_supervised run's own digits."""
+  if naming != ssl_synthesis.NamingChoice():
+    raise ConfigError(f"{naming.flags()}: only for a semi_supervised run's own digits; {workdir} is named by its namer")
+
+
 def _write(out_path: str, images_: np.ndarray, labels: np.ndarray, provenance: dict) -> None:
   """The .npz (atomically) and a PNG grid of each class's first images beside it."""
   out_path = os.path.abspath(out_path)
@@ -176,9 +188,11 @@ def _write(out_path: str, images_: np.ndarray, labels: np.ndarray, provenance: d
     images.save_grid(f"{stem}_digit{c}.png", members[: side * side])
 
 
-def _export_semi_supervised(workdir: str, out_path: str, options: ExportOptions, step: int | None) -> dict:
-  """export_dataset of a semi_supervised run: G's samples named by its averaged critic, num_per_class of each
-  digit the critic reads with probability >= the run's few_labels_min_confidence (ganjax/ssl/synthesis.py)."""
+def _export_semi_supervised(
+  workdir: str, out_path: str, options: ExportOptions, step: int | None, naming: ssl_synthesis.NamingChoice
+) -> dict:
+  """export_dataset of a semi_supervised run: G's samples named by its averaged critic (or the CNN it teaches),
+  num_per_class of each digit it reads with probability >= min_confidence (ganjax/ssl/synthesis.py)."""
   where = f"does not apply to {workdir}, a semi_supervised run"
   if step is not None:
     raise ConfigError(f"step={step} {where}: it exports from the newest verified checkpoint; leave --step out")
@@ -186,7 +200,7 @@ def _export_semi_supervised(workdir: str, out_path: str, options: ExportOptions,
     raise ConfigError(f"filter={options.filter!r} {where}: its critic names and checks every sample; use 'none'")
   if options.latent_scale is not None:
     raise ConfigError(f"latent_scale={options.latent_scale} {where}: its G draws z ~ U[0, 1]; leave it out")
-  run = ssl_synthesis.load(workdir)
+  run = ssl_synthesis.load(workdir, naming)
   quotas = np.full(mnist.NUM_DIGITS, options.num_per_class)
   images_, labels = ssl_synthesis.generate_digits(run, jax.random.key(options.seed), quotas)
   provenance = {
@@ -195,7 +209,7 @@ def _export_semi_supervised(workdir: str, out_path: str, options: ExportOptions,
     "config": run.config.to_dict(),
     **dataclasses.asdict(options),
     "use_ema": False,  # the semi-supervised G keeps no EMA
-    "label_source": ssl_synthesis.LABEL_SOURCE,
+    "label_source": run.naming.namer,
     "evaluator_sha256": None,
     "num_images": int(len(labels)),
     "few_labels": run.naming.provenance,
