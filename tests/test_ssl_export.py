@@ -265,6 +265,9 @@ def test_export_names_g_digits_with_the_cnn_the_critic_teaches(trained_run, tmp_
   namer = loaded["few_labels"]
   assert namer["namer"] == "semi_supervised_cnn" and namer["min_confidence"] == 0.99 and namer["step"] == 16
   assert namer["cnn_steps"] == cnn_recognizer.STEPS and namer["cnn_file"] == cnn_recognizer.KEPT_FILE
+  candidates[:, 0, 0, 0] = np.arange(40) % 9  # no 9 ever
+  with pytest.raises(GenerationError, match=r"\(1200 samples\) the CNN named digit 9 confidently in only 0 of"):
+    export.export_dataset(trained_run, str(tmp_path / "no9.npz"), export.ExportOptions(num_per_class=3), naming=choice)
 
 
 def _run_script(*args: str) -> subprocess.CompletedProcess:

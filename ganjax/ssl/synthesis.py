@@ -118,6 +118,7 @@ def fill_quotas(
   name: Callable[[np.ndarray], np.ndarray],
   quotas: np.ndarray,
   max_rounds: int = MAX_ROUNDS,
+  namer: str = "the critic",
 ) -> tuple[np.ndarray, np.ndarray]:
   """(images, labels int32) holding quotas[d] images named d, digits in order: draw(r) gives round r's
   candidates and name(candidates) each one's digit (-1: none); each digit keeps its first candidates in draw
@@ -139,7 +140,7 @@ def fill_quotas(
       return images, np.repeat(np.arange(len(quotas), dtype=np.int32), quotas)
   short = int(np.argmax(quotas - counts))
   raise GenerationError(
-    f"after {max_rounds} rounds ({num_drawn} samples) the critic named digit {short} confidently in only "
+    f"after {max_rounds} rounds ({num_drawn} samples) {namer} named digit {short} confidently in only "
     f"{counts[short]} of the {quotas[short]} asked for: the generator rarely draws it; ask for fewer per digit "
     "or train the run longer"
   )
@@ -150,7 +151,8 @@ def generate_digits(run: SslRun, key: jax.Array, quotas: np.ndarray) -> tuple[np
   digits in order; round r draws from fold_in(key, r) as many candidates as asked for (in whole batches)."""
   num_batches = math.ceil(int(np.sum(quotas)) / run.config.batch_size)
   draw = lambda round_index: sample(run, jax.random.fold_in(key, round_index), num_batches)  # noqa: E731
-  return fill_quotas(draw, functools.partial(name_samples, run.naming), quotas)
+  namer = "the CNN" if run.naming.namer == NAMERS["cnn"] else "the critic"
+  return fill_quotas(draw, functools.partial(name_samples, run.naming), quotas, namer=namer)
 
 
 def per_class_quotas(num_images: int) -> np.ndarray:
