@@ -14,7 +14,7 @@ from conftest import REPO
 
 from configs import tiny
 from ganjax import conditioning, train
-from ganjax.errors import ConfigError
+from ganjax.errors import ConfigError, DataError
 from ganjax.eval import evaluator as evaluator_lib
 from ganjax.synth import export, generation
 
@@ -241,6 +241,18 @@ def assert_one_line_error(result, message):
 
 
 @pytest.mark.slow
+def test_an_export_that_is_torn_or_not_an_export_is_one_line_naming_the_file(tmp_path):
+  good = tmp_path / "good.npz"
+  np.savez(good, images=np.zeros((2, 28, 28), np.uint8), labels=np.zeros(2, np.int32), provenance=np.array("{}"))
+  assert export.load_dataset(str(good))[0].shape == (2, 28, 28, 1)
+  torn, unlabelled = tmp_path / "torn.npz", tmp_path / "unlabelled.npz"
+  torn.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+  np.savez(unlabelled, images=np.zeros((2, 28, 28), np.uint8))
+  for path in (torn, unlabelled, tmp_path / "missing.npz"):
+    with pytest.raises(DataError, match=f"^{path} does not read as an export of export.py .*; export it again$"):
+      export.load_dataset(str(path))
+
+
 def test_the_cli_with_a_workdir_that_is_not_a_run_fails_in_one_line(tmp_path):
   result = run_export(f"--workdir={tmp_path}", f"--out={tmp_path}/out.npz")
   assert_one_line_error(result, "is not a ganjax run directory")

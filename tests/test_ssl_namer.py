@@ -161,6 +161,12 @@ def test_export_with_the_critic_as_namer_writes_only_digits_it_reads_confidently
   }
   with pytest.raises(WorkdirError, match="few_labels.npz is missing"):  # without the flag: the run's own namer
     export.export_dataset(gan, str(tmp_path / "own.npz"), export.ExportOptions(num_per_class=3))
+  torn = tmp_path / "torn_gan"
+  shutil.copytree(gan, torn)
+  clusters = torn / saved_run.CLUSTERS_FILE
+  clusters.write_bytes(clusters.read_bytes()[:100])
+  with pytest.raises(WorkdirError, match=r"clusters.npz does not read \(.*\); rerun the run's training command"):
+    export.export_dataset(str(torn), path, export.ExportOptions(num_per_class=2), namer_workdir=ssl)
 
 
 def _edited_run(source: str, destination: str, **fields) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ganjax import conditioning, saved_run
+from ganjax import conditioning, files, saved_run
 from ganjax.data import labelled, mnist
 from ganjax.errors import ConfigError, WorkdirError
 from ganjax.ssl import recognizer
@@ -62,8 +62,10 @@ def _assignments(workdir: str, num_images: int) -> np.ndarray:
   path = os.path.join(workdir, saved_run.CLUSTERS_FILE)
   if not os.path.exists(path):
     raise WorkdirError(f"{path} is missing: a few_labels run writes it when it starts; rerun its training command")
-  with np.load(path) as f:
-    assignments = f["assignments"]
+  try:
+    assignments = files.load_npz(path)["assignments"]
+  except files.NPZ_READ_ERRORS as e:
+    raise WorkdirError(f"{path} does not read ({e!r}); rerun the run's training command, which makes it again") from e
   if assignments.shape != (num_images,):
     raise WorkdirError(f"{path} holds {len(assignments)} clusters for {num_images} training images; rerun the run")
   return assignments

@@ -34,7 +34,7 @@ import numpy as np
 from ganjax import files, saved_run
 from ganjax.conditioning import NUM_DIGITS
 from ganjax.data import labelled, mnist
-from ganjax.errors import ConfigError, GenerationError
+from ganjax.errors import ConfigError, GenerationError, WorkdirError
 from ganjax.eval import classifiers, metrics
 from ganjax.few_labels import naming, self_training
 from ganjax.studies import augmentation_gans as gans
@@ -138,8 +138,11 @@ def synthetic_set(settings: Settings, few: labelled.FewLabels, namer: namers.Nam
       f"{settings.gan_workdir} has conditioning {run.setup.conditioning.kind!r}; the few-labels benchmark needs a "
       "label-free run (conditioning clusters or few_labels)"
     )
-  with np.load(os.path.join(run.workdir, saved_run.CLUSTERS_FILE)) as f:
-    assignments = f["assignments"]
+  path = os.path.join(run.workdir, saved_run.CLUSTERS_FILE)
+  try:
+    assignments = files.load_npz(path)["assignments"]
+  except files.NPZ_READ_ERRORS as e:
+    raise WorkdirError(f"--gan_workdir: {path} does not read ({e!r}); rerun the GAN's training command") from e
   num_clusters = run.setup.conditioning.num_clusters
   subset_naming = naming.name(assignments, num_clusters, few, namer.result, settings.min_confidence, {})
   digits = np.repeat(np.arange(NUM_DIGITS, dtype=np.int32), settings.synthetic_per_class)

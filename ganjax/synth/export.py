@@ -23,7 +23,7 @@ import numpy as np
 from ganjax import conditioning, files, images
 from ganjax.config import is_valid_latent_scale
 from ganjax.data import mnist
-from ganjax.errors import ConfigError
+from ganjax.errors import ConfigError, DataError
 from ganjax.few_labels import naming as few_labels_naming
 from ganjax.ssl import namer as ssl_namer
 from ganjax.ssl import synthesis as ssl_synthesis
@@ -220,6 +220,10 @@ def _export_semi_supervised(
 
 
 def load_dataset(path: str) -> tuple[np.ndarray, np.ndarray, dict]:
-  """(images uint8 [N, 28, 28, 1], labels int32 [N], provenance) of an exported .npz."""
-  with np.load(path) as f:
+  """(images uint8 [N, 28, 28, 1], labels int32 [N], provenance) of an exported .npz; DataError in one line when
+  the file is missing, torn, or not an export (images, labels and provenance)."""
+  try:
+    f = files.load_npz(path)
     return f["images"][..., None], f["labels"].astype(np.int32), json.loads(str(f["provenance"]))
+  except (*files.NPZ_READ_ERRORS, json.JSONDecodeError) as e:
+    raise DataError(f"{path} does not read as an export of export.py ({e!r}); export it again") from e
