@@ -32,18 +32,8 @@ _NAMER_WORKDIR = flags.DEFINE_string(
   "A few_labels --workdir only: the semi_supervised run (same labelled few) whose averaged critic names its clusters "
   "and checks every sample instead of the run's own namer.",
 )
-_RECOGNIZER = flags.DEFINE_string(
-  "recognizer",
-  "critic",
-  "A semi_supervised --workdir only: who names G's digits. critic: its averaged critic; cnn: the strong CNN the "
-  "critic teaches (recognize.py --recognizer=cnn keeps it; trained here if not).",
-)
-_MIN_CONFIDENCE = flags.DEFINE_float(
-  "min_confidence",
-  None,
-  "A semi_supervised --workdir only: keep a digit only when the namer gives it this probability, in [0, 1) "
-  "(default: the run's few_labels_min_confidence).",
-)
+_RECOGNIZER = flags.DEFINE_string("recognizer", "critic", cli.RECOGNIZER_HELP)
+_MIN_CONFIDENCE = flags.DEFINE_float("min_confidence", None, cli.MIN_CONFIDENCE_HELP)
 flags.mark_flags_as_required(["workdir", "out"])
 
 
