@@ -43,7 +43,6 @@ def naming_choice() -> ssl_synthesis.NamingChoice:
 
 def export_to_out(options: export.ExportOptions) -> dict:
   cli.check_output_path("--out", _OUT.value, ".npz")  # before the restore and the sampling
-  naming_choice().validate()  # before the restore too
   return export.export_dataset(
     _WORKDIR.value, _OUT.value, options, _STEP.value, namer_workdir=_NAMER_WORKDIR.value, naming=naming_choice()
   )

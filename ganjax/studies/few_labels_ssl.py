@@ -25,7 +25,6 @@ from ganjax import saved_run
 from ganjax.data import labelled
 from ganjax.data.mnist import NUM_DIGITS
 from ganjax.errors import ConfigError, GenerationError, WorkdirError
-from ganjax.eval import metrics
 from ganjax.ssl import cnn_recognizer, recognizer, synthesis
 from ganjax.synth import generation
 
@@ -161,13 +160,10 @@ def _write_kept(kept: tuple, test_set, write, extra: dict) -> None:
   (as recorded when it was kept) plus this reading, and cnn_kept naming the file."""
   start = time.perf_counter()
   cnn, record = kept
-  test_images, test_labels = test_set
-  predicted = cnn.predict(test_images)
-  accuracy = float(np.mean(predicted == np.asarray(test_labels)))
-  confusion = metrics.confusion_matrix(test_labels, predicted).tolist()
-  measures = {"confusion": confusion, "cnn_kept": cnn_recognizer.KEPT_FILE}
+  result = recognizer.report(cnn, *test_set)  # as the ssl_critic cell reads its critic
+  measures = {"confusion": result["confusion"], "cnn_kept": cnn_recognizer.KEPT_FILE}
   wall_s = record.get("train_s", 0.0) + time.perf_counter() - start
-  write("ssl_pseudo_cnn", accuracy, wall_s, extra | measures)
+  write("ssl_pseudo_cnn", result["accuracy"], wall_s, extra | measures)
 
 
 def _gan_cell(settings, run, label_seed: int, real_parts: list, extra: dict, write, train, measure: Callable):
