@@ -147,6 +147,15 @@ def mnist_data_dir(tmp_path_factory) -> str:
   return data_dir
 
 
+@pytest.fixture(scope="session")
+def real_mnist_data_dir(mnist_data_dir) -> str:
+  """mnist_data_dir where it is the real MNIST; a test that needs real digits (a critic or CNN that reads them,
+  a few thousand test images) is skipped elsewhere."""
+  if mnist_data_dir != os.environ.get("TFDS_DATA_DIR"):
+    pytest.skip("real MNIST is not prepared in $TFDS_DATA_DIR")
+  return mnist_data_dir
+
+
 @pytest.fixture
 def tiny_config(mnist_data_dir):
   config = tiny.get_config()

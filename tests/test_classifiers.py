@@ -1,7 +1,6 @@
 """The classifiers and their trainer: shapes, determinism, data order, the augment hook, learning on real MNIST."""
 
 import dataclasses
-import os
 
 import jax
 import jax.numpy as jnp
@@ -22,13 +21,10 @@ def random_set(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def real_mnist():
+def real_mnist(real_mnist_data_dir):
   """(train images, train labels, test images, test labels) of real MNIST; skipped where it is not prepared."""
-  data_dir = os.environ.get("TFDS_DATA_DIR")
-  if not (data_dir and mnist.is_prepared(data_dir)):
-    pytest.skip("real MNIST is not prepared in $TFDS_DATA_DIR")
   config = tiny.get_config()
-  config.data_dir, config.download, config.train_subset = data_dir, False, 0
+  config.data_dir, config.download, config.train_subset = real_mnist_data_dir, False, 0
   return (*mnist.load_split(config, "train"), *mnist.load_split(config, "test"))
 
 

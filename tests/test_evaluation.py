@@ -222,14 +222,12 @@ def test_evaluate_cli_creates_the_missing_directories_of_its_out(evaluated_run, 
 
 
 @pytest.mark.slow  # 500 training steps in-process
-def test_a_briefly_trained_conditional_generator_draws_the_digits_it_is_asked_for(tmp_path, mnist_data_dir):
+def test_a_briefly_trained_conditional_generator_draws_the_digits_it_is_asked_for(tmp_path, real_mnist_data_dir):
   """500 steps of a narrow cGAN (configs/cgan.py with DCGAN's Adam 2e-4, b1 0.5) on real MNIST: the shipped
   evaluator reads most samples as their intended digit. Measured on a 2-core CPU (~25 s of training): label
   agreement 0.52-0.62 over seeds 0-4 (0.556 for seed 0); 0.1 (chance) with cgan.py's own Adam 1e-4."""
-  if mnist_data_dir != os.environ.get("TFDS_DATA_DIR"):
-    pytest.skip("real MNIST is not prepared in $TFDS_DATA_DIR")
   config = cgan.get_config()
-  config.data_dir, config.download = mnist_data_dir, False
+  config.data_dir, config.download = real_mnist_data_dir, False
   config.generator_features, config.critic_features, config.batch_size = (32, 32, 16), (16, 32), 64
   config.generator_optimizer, config.critic_optimizer = default.adam(2e-4, b1=0.5), default.adam(2e-4, b1=0.5)
   config.num_devices = 1  # a few hundred tiny steps: sharding them over fake CPU devices only costs time

@@ -40,9 +40,7 @@ def test_shipped_weights_match_their_recorded_hash():
   assert info["num_train_examples"] == 60_000
 
 
-def test_shipped_evaluator_classifies_the_mnist_test_split(mnist_data_dir, tiny_config):
-  if mnist_data_dir != os.environ.get("TFDS_DATA_DIR"):
-    pytest.skip("real MNIST is not prepared in $TFDS_DATA_DIR")
+def test_shipped_evaluator_classifies_the_mnist_test_split(real_mnist_data_dir, tiny_config):
   images, labels = mnist.load_split(tiny_config, "test")
   loaded = evaluator.load()
   logits = loaded.logits(images)

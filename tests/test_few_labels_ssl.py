@@ -202,7 +202,9 @@ def test_the_report_pairs_each_semi_supervised_treatment_with_label_spreading_su
 
 
 @pytest.mark.slow
-def test_the_benchmark_runs_the_semi_supervised_cells_of_a_tiny_run_and_resumes(mnist_data_dir, tmp_path, monkeypatch):
+def test_the_benchmark_runs_the_semi_supervised_cells_of_a_tiny_run_and_resumes(
+  real_mnist_data_dir, tmp_path, monkeypatch
+):
   """A tiny run's G draws one or two digits: its synthetic set fails in one line, and is then given real digits to
   see that cell train; the classifier labeller keeps the test minutes shorter than spreading would."""
   from test_ssl_train import tiny_ssl_config
@@ -210,12 +212,12 @@ def test_the_benchmark_runs_the_semi_supervised_cells_of_a_tiny_run_and_resumes(
   from ganjax import files, train
   from ganjax.ssl import recognizer
 
-  config = tiny_ssl_config(mnist_data_dir)
+  config = tiny_ssl_config(real_mnist_data_dir)
   config.train_subset, config.num_train_steps = 0, 4  # the benchmark's training split: the labelled few it draws
   workdir = str(tmp_path / "ssl_n1_s0")
   train.train_and_evaluate(config, workdir)
   data_config = default.get_config()
-  data_config.data_dir, data_config.download = mnist_data_dir, False
+  data_config.data_dir, data_config.download = real_mnist_data_dir, False
   settings = dataclasses.replace(
     benchmark.QUICK_TEST, subsets=((1, 1),), labeller="classifier", ssl_workdirs=str(tmp_path / PATTERN)
   )

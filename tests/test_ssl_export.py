@@ -198,7 +198,9 @@ def trained_run(tmp_path_factory, mnist_data_dir) -> str:
 
 
 @pytest.mark.slow
-def test_export_writes_num_per_class_of_the_digits_the_critic_reads_with_provenance(trained_run, tmp_path, monkeypatch):
+def test_export_writes_num_per_class_of_the_digits_the_critic_reads_with_provenance(
+  real_mnist_data_dir, trained_run, tmp_path, monkeypatch
+):
   # The tiny G draws a few digits only; MNIST test images stand in for its samples (2000 a round) to fill every
   # digit through the run's own critic.
   test_images = mnist.load_split(saved_run.load(trained_run), "test")[0]
