@@ -6,6 +6,7 @@
   python evaluate.py --workdir=runs/ssl_gan --cas                 # a semi_supervised run: G's digits its critic names
   python evaluate.py --workdir=runs/ssl_gan --cas --recognizer=cnn --min_confidence=0.99   # named by the CNN it teaches
   python evaluate.py --workdir=runs/few_labels --namer_workdir=runs/ssl_gan   # few_labels, named by that critic
+  python evaluate.py --workdir=runs/few_labels --namer_workdir=runs/ssl_gan --recognizer=cnn --cas   # ... by its CNN
 
 Prints one JSON object per evaluation and writes them to --out (default: eval_step<N>[_live].json in the
 workdir, ending _namer_<RUN's name> with --namer_workdir=RUN, _cnn with --recognizer=cnn, _conf<p> with
@@ -45,8 +46,8 @@ _OUT = flags.DEFINE_string("out", None, "JSON file to write (missing directories
 _NAMER_WORKDIR = flags.DEFINE_string(
   "namer_workdir",
   "",
-  "A few_labels --workdir only: the semi_supervised run (same labelled few) whose averaged critic names its clusters "
-  "and checks every sample instead of the run's own namer.",
+  "A few_labels --workdir only: the semi_supervised run (same labelled few) whose averaged critic (or with "
+  "--recognizer=cnn the CNN it teaches) names its clusters and checks every sample instead of the run's own namer.",
 )
 
 _RECOGNIZER = flags.DEFINE_string("recognizer", "critic", cli.RECOGNIZER_HELP)
@@ -66,7 +67,7 @@ def evaluate_npz(path: str) -> list[dict]:
 
 
 def load_run(workdir: str) -> generation.TrainedRun:
-  load_naming = ssl_namer.loader(_NAMER_WORKDIR.value) if _NAMER_WORKDIR.value else naming.load
+  load_naming = ssl_namer.loader(_NAMER_WORKDIR.value, naming_choice()) if _NAMER_WORKDIR.value else naming.load
   run = generation.load_run(workdir, _STEP.value, load_naming=load_naming)
   return run.with_sampling(batch_norm=_BATCH_NORM.value, latent_scale=_LATENT_SCALE.value)
 
@@ -150,7 +151,7 @@ def run_evaluation() -> list[dict]:
   run, evaluate = None, None  # seconds to load: the run's step names the default output
   if _WORKDIR.value and not _NAMER_WORKDIR.value and ssl_synthesis.is_semi_supervised(_WORKDIR.value):
     run, evaluate = load_semi_supervised(_WORKDIR.value), evaluate_semi_supervised
-  else:
+  elif not _NAMER_WORKDIR.value:
     export.check_own_naming(naming_choice(), _WORKDIR.value or _NPZ.value)
   if _WORKDIR.value and run is None:
     run, evaluate = load_run(_WORKDIR.value), evaluate_run

@@ -5,6 +5,7 @@ python export.py ... --filter=evaluator --keep_fraction=0.5   # keep the evaluat
 python export.py --workdir=runs/ssl_gan --out=synthetic/ssl_gan.npz   # semi_supervised: G's digits its critic names
 python export.py --workdir=runs/ssl_gan --recognizer=cnn --min_confidence=0.99 --out=x.npz  # named by the CNN it teaches
 python export.py --workdir=runs/few_labels --namer_workdir=runs/ssl_gan --out=x.npz  # few_labels, named by that critic
+python export.py --workdir=runs/few_labels --namer_workdir=runs/ssl_gan --recognizer=cnn --out=x.npz  # ... by its CNN
 """
 
 from absl import app, flags
@@ -29,8 +30,8 @@ _LATENT_SCALE = flags.DEFINE_float(
 _NAMER_WORKDIR = flags.DEFINE_string(
   "namer_workdir",
   "",
-  "A few_labels --workdir only: the semi_supervised run (same labelled few) whose averaged critic names its clusters "
-  "and checks every sample instead of the run's own namer.",
+  "A few_labels --workdir only: the semi_supervised run (same labelled few) whose averaged critic (or with "
+  "--recognizer=cnn the CNN it teaches) names its clusters and checks every sample instead of the run's own namer.",
 )
 _RECOGNIZER = flags.DEFINE_string("recognizer", "critic", cli.RECOGNIZER_HELP)
 _MIN_CONFIDENCE = flags.DEFINE_float("min_confidence", None, cli.MIN_CONFIDENCE_HELP)

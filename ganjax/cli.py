@@ -15,12 +15,12 @@ from ganjax.errors import GanjaxError, OutputPathError
 
 # export.py's and evaluate.py's flags for a semi_supervised run's namer (ganjax.ssl.synthesis.NamingChoice)
 RECOGNIZER_HELP = (
-  "A semi_supervised --workdir only: who names G's digits. critic: its averaged critic; cnn: the strong CNN the "
-  "critic teaches (recognize.py --recognizer=cnn keeps it; trained here if not)."
+  "A semi_supervised --workdir, or with --namer_workdir: who names G's digits. critic: its averaged critic; cnn: "
+  "the strong CNN the critic teaches (recognize.py --recognizer=cnn keeps it; trained here if not)."
 )
 MIN_CONFIDENCE_HELP = (
-  "A semi_supervised --workdir only: keep a digit only when the namer gives it this probability, in [0, 1) "
-  "(default: the run's few_labels_min_confidence)."
+  "A semi_supervised --workdir, or with --namer_workdir: keep a digit only when the namer gives it this "
+  "probability, in [0, 1) (default: the --workdir run's few_labels_min_confidence)."
 )
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

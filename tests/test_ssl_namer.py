@@ -27,7 +27,7 @@ from ganjax import saved_run, train
 from ganjax.data import labelled, mnist
 from ganjax.errors import ConfigError, WorkdirError
 from ganjax.few_labels import naming as few_labels_naming
-from ganjax.ssl import namer, recognizer
+from ganjax.ssl import cnn_recognizer, namer, recognizer, synthesis
 from ganjax.synth import export, generation
 
 MIN_CONFIDENCE = 0.15  # the few_labels run's few_labels_min_confidence: the tiny critic reads digits weakly
@@ -109,6 +109,37 @@ def test_p_cluster_given_digit_follows_the_critic_on_the_unlabelled_and_the_true
     "label_seed": 0,
     "labelled_indices": [int(i) for i in few],
   }
+
+
+@pytest.mark.slow
+def test_with_the_cnn_choice_the_cnn_the_critic_teaches_names_the_clusters_at_the_given_threshold(runs, monkeypatch):
+  gan, ssl = runs
+  images, labels = mnist.load_split(saved_run.load(gan), "train")
+  with np.load(os.path.join(gan, saved_run.CLUSTERS_FILE)) as f:
+    assignments = f["assignments"]
+  few = labelled.draw_labelled(labels, 3, 0)
+  critic = ShiftedOracle(images, labels, 1)
+  monkeypatch.setattr(recognizer, "load", lambda workdir: (saved_run.load(ssl), critic, 7))
+  asked = []
+
+  def for_critic(workdir, config, teacher, critic_step, num_steps):
+    asked.append((workdir, config.label_seed, teacher, critic_step))
+    return ShiftedOracle(images, labels, 2), {"recipe": {"num_steps": 11}}, True
+
+  monkeypatch.setattr(cnn_recognizer, "for_critic", for_critic)
+  naming = namer.critic_naming(gan, ssl, synthesis.NamingChoice("cnn", 0.97))
+  assert asked == [(os.path.abspath(ssl), 0, critic, 7)]  # the CNN of the namer run's critic, at its step
+  digits = (labels + 2) % 10  # the CNN's digits, not the critic's, name the unlabelled images
+  digits[few] = labels[few]
+  np.testing.assert_array_equal(
+    naming.cluster_given_digit, few_labels_naming.cluster_given_digit(assignments, digits, 10)
+  )
+  assert naming.recognizer.shift == 2 and naming.min_confidence == 0.97
+  assert naming.provenance["namer"] == "semi_supervised_cnn" and naming.provenance["min_confidence"] == 0.97
+  assert naming.provenance["cnn_steps"] == 11 and naming.provenance["cnn_file"] == cnn_recognizer.KEPT_FILE
+  assert naming.provenance["workdir"] == os.path.abspath(ssl) and naming.provenance["step"] == 7
+  with pytest.raises(ConfigError, match=r"^--recognizer='svm'; it must be one of critic, cnn$"):
+    namer.critic_naming(gan, ssl, synthesis.NamingChoice("svm"))
 
 
 def stand_in_generator(workdir: str):

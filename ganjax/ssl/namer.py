@@ -1,11 +1,12 @@
 """A semi_supervised run's averaged critic as the namer of a few_labels run (export.py and evaluate.py
---namer_workdir): it names the GAN's k-means clusters and checks every sample in place of the run's own namer,
-whose few_labels.npz is neither read nor trained; neither run is modified.
+--namer_workdir), or the CNN that critic teaches (--recognizer=cnn): it names the GAN's k-means clusters and
+checks every sample in place of the run's own namer, whose few_labels.npz is neither read nor trained; neither
+run's training state is modified (the CNN is kept in the critic's workdir, as recognize.py keeps it).
 
 As ganjax/few_labels/naming.py names them: digit d draws cluster k with probability P(k | d), the share of the
 training images labelled d that fall in k, the labelled few with their true labels and every other image with
-the critic's digit (its argmax); a sample is kept when the critic reads its digit with probability >= the
-few_labels run's few_labels_min_confidence. The labelled few must be the same images in both runs, so the
+the namer's digit (its argmax); a sample is kept when the namer reads its digit with probability >= the
+few_labels run's few_labels_min_confidence (or --min_confidence). The labelled few must be the same images in both runs, so the
 critic's run must match the few_labels run's LABELLED_FEW_FIELDS.
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 from ganjax import conditioning, files, saved_run
 from ganjax.data import labelled, mnist
 from ganjax.errors import ConfigError, WorkdirError
-from ganjax.ssl import recognizer
+from ganjax.ssl import recognizer, synthesis
 from ganjax.synth import generation
 
 # What draws the labelled few: the same values give the same labelled images (ganjax/data/labelled.py).
@@ -71,14 +72,19 @@ def _assignments(workdir: str, num_images: int) -> np.ndarray:
   return assignments
 
 
-def critic_naming(workdir: str, namer_workdir: str) -> recognizer.CriticNaming:
+def critic_naming(
+  workdir: str, namer_workdir: str, choice: synthesis.NamingChoice | None = None
+) -> recognizer.CriticNaming:
   """The naming of the few_labels run in `workdir` by the averaged critic of the semi_supervised run in
-  `namer_workdir` (its newest verified checkpoint). Its provenance names the critic's workdir and step next to
-  the labelled few (labels_per_class, label_seed, labelled_indices)."""
+  `namer_workdir` (its newest verified checkpoint), or by the CNN that critic teaches, as `choice` says
+  (synthesis.choose_naming). Its provenance names the namer, the critic's workdir and step next to the labelled
+  few (labels_per_class, label_seed, labelled_indices)."""
   check(workdir, namer_workdir)
+  choice = choice or synthesis.NamingChoice()  # the critic, at the few_labels run's threshold
+  choice.validate()
   workdir, namer_workdir = os.path.abspath(workdir), os.path.abspath(namer_workdir)
   config = saved_run.load(workdir)
-  _, critic, step = recognizer.load(namer_workdir)
+  namer_config, critic, step = recognizer.load(namer_workdir)
   images, labels = mnist.load_split(config, "train")
   assignments = _assignments(workdir, len(images))
   labelled_indices = labelled.draw_labelled(labels, config.labels_per_class, config.label_seed)
@@ -90,10 +96,13 @@ def critic_naming(workdir: str, namer_workdir: str) -> recognizer.CriticNaming:
     "labelled_indices": [int(i) for i in labelled_indices],
   }
   naming = recognizer.CriticNaming(critic, config.few_labels_min_confidence, source)
+  naming = synthesis.choose_naming(naming, choice, namer_workdir, namer_config, step)
   labelled_labels = np.asarray(labels)[labelled_indices]  # the only training labels read
   return recognizer.name_clusters(naming, images, assignments, config.num_clusters, labelled_indices, labelled_labels)
 
 
-def loader(namer_workdir: str) -> Callable[[str], recognizer.CriticNaming]:
-  """workdir -> critic_naming(workdir, namer_workdir): generation.load_run's load_naming."""
-  return functools.partial(critic_naming, namer_workdir=namer_workdir)
+def loader(
+  namer_workdir: str, choice: synthesis.NamingChoice | None = None
+) -> Callable[[str], recognizer.CriticNaming]:
+  """workdir -> critic_naming(workdir, namer_workdir, choice): generation.load_run's load_naming."""
+  return functools.partial(critic_naming, namer_workdir=namer_workdir, choice=choice)

@@ -83,13 +83,23 @@ def load(workdir: str, choice: NamingChoice = NamingChoice()) -> SslRun:
     "labels_per_class": config.labels_per_class,
     "label_seed": config.label_seed,
   }
-  threshold = config.few_labels_min_confidence if choice.min_confidence is None else choice.min_confidence
-  naming = recognizer.CriticNaming(recognizer.from_state(setup, state), threshold, source)
-  if choice.recognizer == "cnn":
-    cnn, record, _ = cnn_recognizer.for_critic(workdir, config, naming.recognizer, step, cnn_recognizer.STEPS)
-    cnn_source = source | {"cnn_steps": record["recipe"]["num_steps"], "cnn_file": cnn_recognizer.KEPT_FILE}
-    naming = dataclasses.replace(naming, recognizer=cnn, source=cnn_source, namer=NAMERS["cnn"])
-  return SslRun(config, setup, state, step, workdir, naming)
+  naming = recognizer.CriticNaming(recognizer.from_state(setup, state), config.few_labels_min_confidence, source)
+  return SslRun(config, setup, state, step, workdir, choose_naming(naming, choice, workdir, config, step))
+
+
+def choose_naming(
+  naming: recognizer.CriticNaming, choice: NamingChoice, workdir: str, config: ml_collections.ConfigDict, step: int
+) -> recognizer.CriticNaming:
+  """`naming` (the averaged critic of the semi_supervised run in `workdir`, config, at `step`) as `choice` says:
+  its threshold replaced when choice gives one, and for the CNN the CNN that critic teaches in its place (the one
+  kept in the workdir for this step, else trained now and kept there), named in the provenance."""
+  if choice.min_confidence is not None:
+    naming = dataclasses.replace(naming, min_confidence=choice.min_confidence)
+  if choice.recognizer != "cnn":
+    return naming
+  cnn, record, _ = cnn_recognizer.for_critic(workdir, config, naming.recognizer, step, cnn_recognizer.STEPS)
+  cnn_source = naming.source | {"cnn_steps": record["recipe"]["num_steps"], "cnn_file": cnn_recognizer.KEPT_FILE}
+  return dataclasses.replace(naming, recognizer=cnn, source=cnn_source, namer=NAMERS["cnn"])
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4))

@@ -137,14 +137,14 @@ def export_dataset(
 ):
   """Write the .npz (and per-class PNG grids) for run `workdir`; returns the provenance dict. With
   `namer_workdir` (a few_labels run only) a semi_supervised run's critic names the digits (ganjax/ssl/namer.py);
-  `naming` says who names a semi_supervised run's digits and how sure it must be (None: its critic, as configured)."""
+  `naming` says who names a semi_supervised run's digits, or a few_labels run's with namer_workdir, and how sure
+  it must be (None: the critic, at the run's few_labels_min_confidence)."""
   options.validate()  # before the (slow) restore
   naming = naming or ssl_synthesis.NamingChoice()
   naming.validate()
   if namer_workdir:
     ssl_namer.check(workdir, namer_workdir)  # a run that is not few_labels is refused here
-    check_own_naming(naming, workdir)
-    load_naming = ssl_namer.loader(namer_workdir)
+    load_naming = ssl_namer.loader(namer_workdir, naming)
   elif ssl_synthesis.is_semi_supervised(workdir):
     return _export_semi_supervised(workdir, out_path, options, step, naming)
   else:
@@ -170,9 +170,13 @@ def export_dataset(
 
 
 def check_own_naming(naming: ssl_synthesis.NamingChoice, workdir: str) -> None:
-  """ConfigError in one line when `naming` is not the default: it is for a semi_supervised run's own digits."""
+  """ConfigError in one line when `naming` is not the default: it is for a semi_supervised run's own digits, or a
+  few_labels run's named by a semi_supervised run (namer_workdir)."""
   if naming != ssl_synthesis.NamingChoice():
-    raise ConfigError(f"{naming.flags()}: only for a semi_supervised run's own digits; {workdir} is named by its namer")
+    raise ConfigError(
+      f"{naming.flags()}: only for a semi_supervised run's own digits or with --namer_workdir; {workdir} is named "
+      "by its namer"
+    )
 
 
 def _write(out_path: str, images_: np.ndarray, labels: np.ndarray, provenance: dict) -> None:
