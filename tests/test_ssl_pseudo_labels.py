@@ -80,3 +80,15 @@ def test_the_pseudo_labels_are_kept_in_the_workdir_and_read_back_only_for_the_sa
   assert calls == [1.0, 1.0, 0.5, 0.5]
   np.testing.assert_array_equal(load(0.5), half)
   assert len(calls) == 4
+
+
+def test_uneven_digits_names_each_digit_far_from_an_even_share_and_is_silent_on_mnist_like_shares():
+  mnist_like = np.repeat(np.arange(10), [592, 674, 596, 613, 584, 542, 592, 627, 585, 595])  # MNIST's training counts
+  assert pseudo_labels.uneven_digits(np.concatenate([mnist_like, np.full(300, pseudo_labels.NO_LABEL)])) is None
+  # One labelled 3 that looks like a 9: the 3s take most 9s (counts 100 a digit but 3: 190, 9: 10).
+  pulled = np.repeat(np.arange(10), [100, 100, 100, 190, 100, 100, 100, 100, 100, 10])
+  warning = pseudo_labels.uneven_digits(pulled)
+  assert warning.startswith("label spreading gives digit 9 0.10x an even share") and "digit 3" not in warning
+  assert "\n" not in warning and "--config.label_seed" in warning
+  pulled_harder = np.repeat(np.arange(10), [90, 90, 90, 270, 90, 90, 90, 90, 90, 10])  # 1000: an even share is 100
+  assert "gives digit 3 2.70x, digit 9 0.10x an even share" in pseudo_labels.uneven_digits(pulled_harder)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import jax
 import ml_collections
 import numpy as np
+from absl import logging
 
 from ganjax import checkpoints as checkpoints_lib
 from ganjax import config as config_lib
@@ -72,6 +73,9 @@ def recipe(
     inputs = (images, labelled_indices, labelled_labels, config.pseudo_label_fraction, config.pseudo_label_graph)
     path = os.path.join(workdir, saved_run.PSEUDO_LABELS_FILE)
     pseudo = pseudo_labels.load_or_spread(path, *inputs, write=write)
+    warning = pseudo_labels.uneven_digits(pseudo)
+    if warning:
+      logging.warning(warning)
   return SslRecipe(setup, images, labelled_indices, labelled_labels, pseudo)
 
 

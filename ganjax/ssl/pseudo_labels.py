@@ -18,6 +18,9 @@ from ganjax.few_labels import deskew, label_spreading
 NO_LABEL = -1
 GRAPHS = ("deskewed", "pixels")  # what the k-NN graph is built on
 PIXEL_SCALE = 1.0 / 255.0
+# A spread digit's share of the pseudo-labels, in even shares, outside which uneven_digits warns: MNIST's own
+# digits lie within 0.90-1.12 of an even share; a labelled image that looks like another digit falls far outside.
+EVEN_SHARE_BOUNDS = (0.5, 2.0)
 
 
 def keep_most_confident(probabilities: np.ndarray, fraction: float) -> np.ndarray:
@@ -58,6 +61,23 @@ def spread_pseudo_labels(
   labels = keep_most_confident(probabilities, fraction)
   labels[labelled_indices] = labelled_labels
   return labels
+
+
+def uneven_digits(labels: np.ndarray, num_classes: int = 10) -> str | None:
+  """A one-line warning naming each digit whose share of the pseudo-labels `labels` (NO_LABEL: none) lies outside
+  EVEN_SHARE_BOUNDS times an even share, else None. Label-free: with one label per digit, a labelled image that
+  looks like another digit pulls that digit's images to its own (docs/few_labels.md) and the critic learns it."""
+  given = np.asarray(labels)[np.asarray(labels) != NO_LABEL]
+  shares = np.bincount(given, minlength=num_classes) / max(len(given) / num_classes, 1)
+  low, high = EVEN_SHARE_BOUNDS
+  uneven = [f"digit {d} {share:.2f}x" for d, share in enumerate(shares) if not low <= share <= high]
+  if not uneven:
+    return None
+  return (
+    f"label spreading gives {', '.join(uneven)} an even share of the pseudo-labels (within {low}-{high}x on MNIST's "
+    "own digits): a labelled image may look like another digit; check the labelled few and draw others "
+    "(--config.label_seed) if one does"
+  )
 
 
 def load_or_spread(
