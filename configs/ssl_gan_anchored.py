@@ -11,8 +11,8 @@ python main.py --config=configs/ssl_gan_anchored.py --workdir=runs/ssl_gan_ancho
 python main.py --config=configs/ssl_gan_anchored.py --config.label_seed=3 --workdir=runs/ssl_gan_anchored_s3
 python recognize.py --workdir=runs/ssl_gan_anchored
 
-With one label per digit add --config.pseudo_label_fraction=0.35: the 80 % kept at N = 10 holds the anchor's
-wrong modes at N = 1 (one subset: 99.19 % at 0.35 against 95.58 %; docs/few_labels.md).
+With one label per digit use configs/ssl_gan_one_label.py: the 80 % kept at N = 10 holds the anchor's wrong
+modes at N = 1 (one subset: 99.19 % keeping 35 %, against 95.58 %; docs/few_labels.md).
 """
 
 from configs import ssl_gan_fast

@@ -102,11 +102,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.consistency_weight = 0.0  # > 0: and the distance of its digit probabilities on two views of each image
   config.class_balance_weight = 0.0  # > 0: and how far its average digit probabilities are from uniform
   # > 0: and its cross-entropy to pseudo-labels of the unlabelled images: label spreading's on a graph of
-  # their deskewed (or raw) pixels, the most confident pseudo_label_fraction of each digit
-  # (ganjax/ssl/pseudo_labels.py); the weight falls linearly to 0 at epoch pseudo_label_epochs (0: it stays)
+  # their deskewed (or raw) pixels, the most confident pseudo_label_fraction of each digit, of those only the
+  # ones spread with probability >= pseudo_label_min_probability (ganjax/ssl/pseudo_labels.py); the weight
+  # falls linearly to 0 at epoch pseudo_label_epochs (0: it stays)
   config.pseudo_label_weight = 0.0
   config.pseudo_label_graph = "deskewed"  # deskewed | pixels
   config.pseudo_label_fraction = 0.8
+  config.pseudo_label_min_probability = 0.0
   config.pseudo_label_epochs = 0.0
   # The run stops as collapsed when, over this many metric windows in a row (0: never), the unlabelled loss is
   # below the first bound and G's feature-matching loss above the second (ganjax/ssl/actions.py CheckCollapse).

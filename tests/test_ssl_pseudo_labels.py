@@ -63,10 +63,12 @@ def test_the_pseudo_labels_are_kept_in_the_workdir_and_read_back_only_for_the_sa
   path, labelled, given = str(tmp_path / "pseudo_labels.npz"), np.array([0, 30]), np.array([0, 1])
   spread = pseudo_labels.spread_pseudo_labels
   calls = []
-  monkeypatch.setattr(pseudo_labels, "spread_pseudo_labels", lambda *a: calls.append(a[3]) or spread(*a))
+  monkeypatch.setattr(pseudo_labels, "spread_pseudo_labels", lambda *a, **k: calls.append(a[3]) or spread(*a, **k))
 
-  def load(fraction, write=True):
-    return pseudo_labels.load_or_spread(path, images, labelled, given, fraction, "pixels", write, num_classes=2)
+  def load(fraction, write=True, least=0.0):
+    return pseudo_labels.load_or_spread(
+      path, images, labelled, given, fraction, "pixels", write, num_classes=2, min_probability=least
+    )
 
   assert load(1.0, write=False).tolist() == digits.tolist() and not (tmp_path / "pseudo_labels.npz").exists()
   first = load(1.0)
@@ -80,6 +82,19 @@ def test_the_pseudo_labels_are_kept_in_the_workdir_and_read_back_only_for_the_sa
   assert calls == [1.0, 1.0, 0.5, 0.5]
   np.testing.assert_array_equal(load(0.5), half)
   assert len(calls) == 4
+  sure = load(0.5, least=0.999)  # another min_probability: spread afresh, keeping no other labels
+  assert calls == [1.0, 1.0, 0.5, 0.5, 0.5] and np.array_equal(sure[sure >= 0], half[sure >= 0])
+  np.testing.assert_array_equal(load(0.5, least=0.999), sure)
+  assert len(calls) == 5
+
+
+def test_min_probability_keeps_only_the_rows_spread_that_surely_and_is_checked():
+  probabilities = np.array([[0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.2, 0.8], [0.45, 0.55], [0.35, 0.65]])
+  np.testing.assert_array_equal(pseudo_labels.keep_most_confident(probabilities, 1.0, 0.65), [0, -1, 0, 1, -1, 1])
+  # Both rules: digit 0's most confident two thirds (rows 0, 2) and digit 1's (rows 3, 5), then p >= 0.75.
+  np.testing.assert_array_equal(pseudo_labels.keep_most_confident(probabilities, 2 / 3, 0.75), [0, -1, -1, 1, -1, -1])
+  with pytest.raises(ValueError, match=r"min_probability=1.0; it must be in \[0, 1\)"):
+    pseudo_labels.keep_most_confident(probabilities, 1.0, 1.0)
 
 
 def test_uneven_digits_names_each_digit_far_from_an_even_share_and_is_silent_on_mnist_like_shares():

@@ -120,7 +120,11 @@ def test_resume_refuses_another_labelled_subset(ssl_run, tmp_path):
 @pytest.mark.parametrize(
   "field, value, message",
   [
-    ("loss", "wgan_gp", "config.loss='wgan_gp' is not allowed; allowed with conditioning semi_supervised: feature_matching"),
+    (
+      "loss",
+      "wgan_gp",
+      "config.loss='wgan_gp' is not allowed; allowed with conditioning semi_supervised: feature_matching",
+    ),
     ("num_devices", 0, "semi_supervised trains on one device"),
     ("labels_per_class", 0, "it must be an integer >= 1 with conditioning few_labels or semi_supervised"),
     ("num_critic_steps", 2, "semi_supervised takes 1"),
@@ -130,6 +134,11 @@ def test_resume_refuses_another_labelled_subset(ssl_run, tmp_path):
     ("class_balance_weight", -0.5, "config.class_balance_weight=-0.5 is not allowed"),
     ("pseudo_label_weight", -1.0, "config.pseudo_label_weight=-1.0 is not allowed"),
     ("pseudo_label_fraction", 0.0, "config.pseudo_label_fraction=0.0 is not allowed; it must be in (0, 1]"),
+    (
+      "pseudo_label_min_probability",
+      1.0,
+      "config.pseudo_label_min_probability=1.0 is not allowed; it must be in ",
+    ),
     ("pseudo_label_epochs", -2.0, "config.pseudo_label_epochs=-2.0 is not allowed"),
     ("pseudo_label_graph", "edges", "config.pseudo_label_graph='edges' is not allowed; one of ('deskewed', 'pixels')"),
   ],
@@ -173,8 +182,11 @@ def test_collapse_is_named_with_step_and_values():
   _feed(check, 10, 0.4, 3.0)
   _feed(check, 20, 0.01, 50.0)
   _feed(check, 30, 0.005, 80.0)
-  with pytest.raises(TrainingDiverged, match=r"collapsed by step 40: unlabelled_loss 0.001 < 0.02 and "
-                     r"generator_loss 106 > 30 in 3 metric windows in a row since step 20; .*\(step 40\)"):
+  with pytest.raises(
+    TrainingDiverged,
+    match=r"collapsed by step 40: unlabelled_loss 0.001 < 0.02 and "
+    r"generator_loss 106 > 30 in 3 metric windows in a row since step 20; .*\(step 40\)",
+  ):
     _feed(check, 40, 0.001, 106.0)
 
 

@@ -32,6 +32,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   require(config.pseudo_label_graph in graphs, "pseudo_label_graph", config.pseudo_label_graph, f"one of {graphs}")
   fraction = config.pseudo_label_fraction
   require(is_number(fraction) and 0 < fraction <= 1, "pseudo_label_fraction", fraction, "it must be in (0, 1]")
+  least = config.pseudo_label_min_probability
+  require(is_number(least) and 0 <= least < 1, "pseudo_label_min_probability", least, "it must be in [0, 1)")
   require(isinstance(config.freeze_hidden_scales, bool), "freeze_hidden_scales", config.freeze_hidden_scales, "a bool")
   positive_ints(config, "labelled_batch_size")
   for field in ("labelled_shift", "unlabelled_shift"):

@@ -72,7 +72,9 @@ def recipe(
   if config.pseudo_label_weight > 0:
     inputs = (images, labelled_indices, labelled_labels, config.pseudo_label_fraction, config.pseudo_label_graph)
     path = os.path.join(workdir, saved_run.PSEUDO_LABELS_FILE)
-    pseudo = pseudo_labels.load_or_spread(path, *inputs, write=write)
+    pseudo = pseudo_labels.load_or_spread(
+      path, *inputs, write=write, min_probability=config.pseudo_label_min_probability
+    )
     warning = pseudo_labels.uneven_digits(pseudo)
     if warning:
       logging.warning(warning)
