@@ -106,6 +106,23 @@ def test_an_anchored_run_fades_its_pseudo_labels_and_resumes_exactly(mnist_data_
   assert recipe.setup.pseudo_label_fade_steps == 8  # 1 epoch of 400 images in batches of 50
 
 
+def test_the_recipe_spreads_with_the_configs_floor_and_warns_of_an_uneven_share(mnist_data_dir, tmp_path, monkeypatch):
+  config = tiny_ssl_config(mnist_data_dir)
+  config.pseudo_label_weight, config.pseudo_label_fraction, config.pseudo_label_min_probability = 0.3, 0.35, 0.7
+  asked, warned = [], []
+
+  def spread(path, images, indices, labels, fraction, graph, write, min_probability):
+    asked.append((fraction, graph, min_probability))
+    return np.where(np.arange(len(images)) % 4 == 0, 9, np.arange(len(images)) % 10)  # digit 9: ~3.3x its share
+
+  monkeypatch.setattr(experiment.pseudo_labels, "load_or_spread", spread)
+  monkeypatch.setattr(experiment.logging, "warning", warned.append)
+  images, digits = np.zeros((400, 28, 28, 1), np.uint8), np.arange(400) % 10
+  experiment.recipe(config, images, digits, str(tmp_path), write=False)
+  assert asked == [(0.35, "deskewed", 0.7)]
+  assert len(warned) == 1 and warned[0].startswith("label spreading gives digit 9 3.")
+
+
 @pytest.mark.slow
 def test_resume_refuses_another_labelled_subset(ssl_run, tmp_path):
   config, workdir, _ = ssl_run
