@@ -6,8 +6,8 @@ run's training state is modified (the CNN is kept in the critic's workdir, as re
 As ganjax/few_labels/naming.py names them: digit d draws cluster k with probability P(k | d), the share of the
 training images labelled d that fall in k, the labelled few with their true labels and every other image with
 the namer's digit (its argmax); a sample is kept when the namer reads its digit with probability >= the
-few_labels run's few_labels_min_confidence (or --min_confidence). The labelled few must be the same images in both runs, so the
-critic's run must match the few_labels run's LABELLED_FEW_FIELDS.
+few_labels run's few_labels_min_confidence (or --min_confidence). The labelled few must be the same images in
+both runs, so the critic's run must match the few_labels run's LABELLED_FEW_FIELDS.
 """
 
 import functools
