@@ -18,6 +18,7 @@ import json
 import os
 
 import jax
+import ml_collections
 from absl import app, flags
 
 from ganjax import cli, config_defaults, saved_run
@@ -58,12 +59,22 @@ def naming_choice() -> ssl_synthesis.NamingChoice:
   return ssl_synthesis.NamingChoice(_RECOGNIZER.value, _MIN_CONFIDENCE.value)
 
 
+def data_config(provenance: dict) -> ml_collections.ConfigDict:
+  """The config whose data_dir finds the test split: the export's run's (a mix's: its first source's whose run is
+  here), else the defaults (TFDS_DATA_DIR)."""
+  for origin in [provenance, *(source["provenance"] for source in provenance.get("mixed_from", []))]:
+    workdir = origin.get("workdir")
+    if workdir and os.path.exists(workdir):
+      return saved_run.load(workdir)
+  return config_defaults.get_config()
+
+
 def evaluate_npz(path: str) -> list[dict]:
   images, labels, provenance = export.load_dataset(path)
-  config = saved_run.load(provenance["workdir"]) if os.path.exists(provenance["workdir"]) else None
-  evaluator_run = sample_quality.Evaluation.create(config or config_defaults.get_config())
+  evaluator_run = sample_quality.Evaluation.create(data_config(provenance))
   result = evaluator_run.evaluate_images(images, labels, jax.random.key(_SEED.value) if _CAS.value else None)
-  return [{"npz": os.path.abspath(path), "checkpoint_step": provenance["checkpoint_step"], **result}]
+  origin = {"checkpoint_step": provenance.get("checkpoint_step"), "label_source": provenance.get("label_source")}
+  return [{"npz": os.path.abspath(path), **origin, **result}]
 
 
 def load_run(workdir: str) -> generation.TrainedRun:

@@ -6,15 +6,17 @@ python export.py --workdir=runs/ssl_gan --out=synthetic/ssl_gan.npz   # semi_sup
 python export.py --workdir=runs/ssl_gan --recognizer=cnn --min_confidence=0.99 --out=x.npz  # named by the CNN it teaches
 python export.py --workdir=runs/few_labels --namer_workdir=runs/ssl_gan --out=x.npz  # few_labels, named by that critic
 python export.py --workdir=runs/few_labels --namer_workdir=runs/ssl_gan --recognizer=cnn --out=x.npz  # ... by its CNN
+python export.py --mix=ssl.npz:0.7,few.npz:0.3 --out=mixed.npz   # each digit 70 % from one export, 30 % from another
 """
 
 from absl import app, flags
 
 from ganjax import cli
+from ganjax.errors import ConfigError
 from ganjax.ssl import synthesis as ssl_synthesis
-from ganjax.synth import export
+from ganjax.synth import export, mixing
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A training run's --workdir.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "A training run's --workdir (or give --mix).")
 _OUT = flags.DEFINE_string(
   "out", None, "The .npz to write (PNG grids per class go beside it; missing directories are created)."
 )
@@ -35,7 +37,24 @@ _NAMER_WORKDIR = flags.DEFINE_string(
 )
 _RECOGNIZER = flags.DEFINE_string("recognizer", "critic", cli.RECOGNIZER_HELP)
 _MIN_CONFIDENCE = flags.DEFINE_float("min_confidence", None, cli.MIN_CONFIDENCE_HELP)
-flags.mark_flags_as_required(["workdir", "out"])
+_MIX = flags.DEFINE_string(
+  "mix",
+  None,
+  "Instead of --workdir: PATH:SHARE,PATH:SHARE,... exports of export.py whose digits make up --num_per_class of "
+  "each digit in these shares (ganjax/synth/mixing.py).",
+)
+flags.mark_flags_as_required(["out"])
+SAMPLING_FLAGS = (  # what --mix refuses: its digits are already drawn and named
+  "seed",
+  "step",
+  "ema",
+  "filter",
+  "keep_fraction",
+  "latent_scale",
+  "namer_workdir",
+  "recognizer",
+  "min_confidence",
+)
 
 
 def naming_choice() -> ssl_synthesis.NamingChoice:
@@ -49,9 +68,25 @@ def export_to_out(options: export.ExportOptions) -> dict:
   )
 
 
+def mix_to_out() -> dict:
+  """The --mix mode: ConfigError in one line for --workdir or a sampling flag beside it."""
+  given = [name for name in ("workdir", *SAMPLING_FLAGS) if flags.FLAGS[name].present]
+  if given:
+    raise ConfigError(f"--{given[0]} does not apply to --mix, which takes digits already exported; leave it out")
+  cli.check_output_path("--out", _OUT.value, ".npz")
+  return mixing.write_mix(_MIX.value, _NUM_PER_CLASS.value, _OUT.value)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if _MIX.value is not None:
+    provenance = cli.run(mix_to_out)
+    parts = ", ".join(f"{s['per_class']} from {s['path']}" for s in provenance["mixed_from"])
+    print(f"wrote {provenance['num_images']} images ({_NUM_PER_CLASS.value} per class: {parts}) to {_OUT.value}")
+    return
+  if _WORKDIR.value is None:
+    raise app.UsageError("give --workdir (a training run) or --mix (exports to mix)")
   options = export.ExportOptions(
     _NUM_PER_CLASS.value, _SEED.value, _EMA.value, _FILTER.value, _KEEP.value, _LATENT_SCALE.value
   )

@@ -165,7 +165,7 @@ def export_dataset(
     "few_labels": run.naming.provenance if run.naming is not None else None,
     "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
   }
-  _write(out_path, images_, labels, provenance)
+  write_dataset(out_path, images_, labels, provenance)
   return provenance
 
 
@@ -179,8 +179,8 @@ def check_own_naming(naming: ssl_synthesis.NamingChoice, workdir: str) -> None:
     )
 
 
-def _write(out_path: str, images_: np.ndarray, labels: np.ndarray, provenance: dict) -> None:
-  """The .npz (atomically) and a PNG grid of each class's first images beside it."""
+def write_dataset(out_path: str, images_: np.ndarray, labels: np.ndarray, provenance: dict) -> None:
+  """The .npz (atomically) and a PNG grid of each class's first images beside it; images uint8 [N, 28, 28, 1]."""
   out_path = os.path.abspath(out_path)
   os.makedirs(os.path.dirname(out_path), exist_ok=True)
   with files.atomic_path(out_path) as tmp, open(tmp, "wb") as f:  # never a truncated dataset
@@ -219,7 +219,7 @@ def _export_semi_supervised(
     "few_labels": run.naming.provenance,
     "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
   }
-  _write(out_path, images_, labels, provenance)
+  write_dataset(out_path, images_, labels, provenance)
   return provenance
 
 
