@@ -24,7 +24,9 @@ _NUM_PER_CLASS = flags.DEFINE_integer("num_per_class", 1000, "Images per digit c
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise (and labels) drawn.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step to export from (default: the newest).")
 _EMA = flags.DEFINE_boolean("ema", True, "Use the EMA generator when the run kept one.")
-_FILTER = flags.DEFINE_enum("filter", "none", export.FILTERS, "Keep only the best candidates by this score.")
+_FILTER = flags.DEFINE_enum(
+  "filter", "none", export.FILTERS, "Keep only the best candidates by this score, or (diverse) those that cover them."
+)
 _KEEP = flags.DEFINE_float("keep_fraction", 0.5, "With --filter: the fraction of candidates kept.")
 _LATENT_SCALE = flags.DEFINE_float(
   "latent_scale", None, "Std of G's noise, > 0 (default: the run's config.sampling_latent_scale; >1: more varied)."

@@ -141,6 +141,46 @@ def test_select_without_scores_keeps_the_first_candidates_of_each_class():
   )
 
 
+def styles(num_styles: int, copies: int, digit: int) -> np.ndarray:
+  """uint8 [num_styles * copies, 28, 28, 1]: each style a bar on its own row, its copies one pixel apart."""
+  images = np.zeros((num_styles, copies, 28, 28, 1), np.uint8)
+  for style in range(num_styles):
+    images[style, :, 3 * style, :, 0] = 255
+  images[:, :, 27, 27, 0] = np.arange(copies) + 10 * digit
+  return images.reshape(-1, 28, 28, 1)
+
+
+def test_select_diverse_keeps_one_image_of_each_style_of_each_class_in_class_order():
+  # Each class: 3 styles, 5 near-copies each, style by style; keeping 3 of 15 must keep one of each style (the
+  # first 3 would be copies of one style).
+  candidates = np.concatenate([styles(3, 5, digit) for digit in range(10)])
+  labels = np.repeat(np.arange(10), 15)
+  keep = export.select_diverse(candidates, labels, 3, jax.random.key(0))
+  np.testing.assert_array_equal(labels[keep], np.repeat(np.arange(10), 3))
+  style_of = (candidates[keep, :9:3, :, 0].max(axis=2) == 255).argmax(axis=1)
+  np.testing.assert_array_equal(style_of, np.tile([0, 1, 2], 10))
+  np.testing.assert_array_equal(keep, np.sort(keep))  # draw order kept within each class
+  np.testing.assert_array_equal(keep, export.select_diverse(candidates, labels, 3, jax.random.key(0)))
+
+
+def test_a_cover_of_one_is_the_image_nearest_the_mean_and_a_cover_of_all_is_all():
+  candidates = styles(1, 3, 0)
+  candidates[:, 27, 27, 0] = [0, 100, 40]  # the mean is 46.7: image 2 is nearest
+  np.testing.assert_array_equal(export._cover(candidates, 1, jax.random.key(1)), [2])
+  np.testing.assert_array_equal(export._cover(candidates, 3, jax.random.key(1)), [0, 1, 2])
+
+
+def test_the_diverse_filter_keeps_select_diverses_cover_of_the_drawn_candidates(conditional_run, tmp_path):
+  images, labels, provenance = export_to(
+    tmp_path, conditional_run, num_per_class=3, seed=2, filter="diverse", keep_fraction=0.5
+  )
+  assert provenance["filter"] == "diverse" and provenance["evaluator_sha256"] is None
+  candidates, candidate_labels, _ = candidate_scores(generation.load_run(conditional_run), "critic", 2, 60, None)
+  keep = export.select_diverse(candidates, candidate_labels, 3, export.cover_key(2))
+  np.testing.assert_array_equal(labels, np.repeat(np.arange(10), 3))
+  np.testing.assert_array_equal(images, candidates[keep])
+
+
 def candidate_scores(run, filter_name, seed, num_candidates, evaluator):
   """What the filter ranks by, for every candidate a conditional export of this seed draws."""
   labels = conditioning.balanced_labels(num_candidates, 10)
@@ -210,7 +250,7 @@ def test_an_unconditional_generator_that_never_draws_a_digit_is_a_clear_error(un
   "options, message",
   [
     ({"num_per_class": 0}, "num_per_class=0; it must be >= 1"),
-    ({"filter": "sharpest"}, "filter='sharpest'; allowed: none, evaluator, critic"),
+    ({"filter": "sharpest"}, "filter='sharpest'; allowed: none, evaluator, critic, diverse$"),
     ({"keep_fraction": 0.0}, r"keep_fraction=0.0; it must be in \(0, 1\]"),
     ({"keep_fraction": 1.5}, r"keep_fraction=1.5; it must be in \(0, 1\]"),
     ({"latent_scale": 0.0}, r"latent_scale=0.0; it must be > 0"),

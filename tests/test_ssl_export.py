@@ -272,6 +272,27 @@ def test_export_names_g_digits_with_the_cnn_the_critic_teaches(trained_run, tmp_
     export.export_dataset(trained_run, str(tmp_path / "no9.npz"), export.ExportOptions(num_per_class=3), naming=choice)
 
 
+@pytest.mark.slow
+def test_the_diverse_filter_draws_1_over_keep_fraction_and_keeps_a_cover_of_each_digit(
+  trained_run, tmp_path, monkeypatch
+):
+  # 40 candidates a round: digit i % 10 (the CNN reads pixel [0, 0]); i < 20 one style, i >= 20 another (a bar).
+  candidates = np.zeros((40, 28, 28, 1), np.uint8)
+  candidates[:, 0, 0, 0] = np.arange(40)
+  candidates[20:, 14, :, 0] = 255
+  rounds = []
+  monkeypatch.setattr(synthesis, "sample", lambda run, key, num_batches: rounds.append(key) or candidates)
+  monkeypatch.setattr(cnn_recognizer, "for_critic", lambda *args: (PixelCnn(), {"recipe": {"num_steps": 1}}, False))
+  path = str(tmp_path / "digits.npz")
+  options = export.ExportOptions(num_per_class=2, filter="diverse", keep_fraction=0.5)
+  provenance = export.export_dataset(trained_run, path, options, naming=synthesis.NamingChoice("cnn", 0.99))
+  images, labels, _ = export.load_dataset(path)
+  assert len(rounds) == 1  # 4 per digit asked for, all in round 0
+  np.testing.assert_array_equal(labels, np.repeat(np.arange(10), 2))
+  np.testing.assert_array_equal(images[:, 14, 0, 0], np.tile([0, 255], 10))  # one of each style, not the first two
+  assert provenance["filter"] == "diverse" and provenance["keep_fraction"] == 0.5
+
+
 def _run_script(*args: str) -> subprocess.CompletedProcess:
   return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True)
 

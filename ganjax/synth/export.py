@@ -22,14 +22,15 @@ import numpy as np
 
 from ganjax import conditioning, files, images
 from ganjax.config import is_valid_latent_scale
-from ganjax.data import mnist
+from ganjax.data import clusters, mnist
 from ganjax.errors import ConfigError, DataError
 from ganjax.few_labels import naming as few_labels_naming
 from ganjax.ssl import namer as ssl_namer
 from ganjax.ssl import synthesis as ssl_synthesis
 from ganjax.synth import generation
 
-FILTERS = ("none", "evaluator", "critic")
+FILTERS = ("none", "evaluator", "critic", "diverse")
+COVER_KEY_TAG = 7919  # folded into an export's key for the diverse filter's k-means, apart from its noise's rounds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,8 +38,8 @@ class ExportOptions:
   num_per_class: int = 1000
   seed: int = 0
   use_ema: bool = True  # the EMA generator when the run has one
-  filter: str = "none"  # none | evaluator (its confidence in the label) | critic (its logit)
-  keep_fraction: float = 0.5  # with a filter: keep the best this fraction of 1 / keep_fraction candidates
+  filter: str = "none"  # none | evaluator (its confidence in the label) | critic (its logit) | diverse (select_diverse)
+  keep_fraction: float = 0.5  # with a filter: keep this fraction of 1 / keep_fraction candidates
   latent_scale: float | None = None  # the std of G's noise (None: the run's config.sampling_latent_scale)
 
   def validate(self) -> None:
@@ -96,6 +97,34 @@ def select(scores: np.ndarray, labels: np.ndarray, num_per_class: int) -> np.nda
   return np.concatenate(chosen)
 
 
+def select_diverse(candidates: np.ndarray, labels: np.ndarray, num_per_class: int, key: jax.Array) -> np.ndarray:
+  """Indices of num_per_class candidates of each class, classes in order, that cover its candidates: k-means on
+  pixels (ganjax/data/clusters.py) with num_per_class clusters, each cluster's member nearest its mean (an empty
+  cluster's place goes to the first candidate not chosen). A generator draws its typical digits again and again;
+  a classifier trained on the cover sees more of what it can draw (docs/augmentation.md#export)."""
+  chosen = []
+  for c in range(mnist.NUM_DIGITS):
+    members = np.flatnonzero(labels == c)
+    chosen.append(members[_cover(candidates[members], num_per_class, jax.random.fold_in(key, c))])
+  return np.concatenate(chosen)
+
+
+def cover_key(seed: int) -> jax.Array:
+  return jax.random.fold_in(jax.random.key(seed), COVER_KEY_TAG)
+
+
+def _cover(images_: np.ndarray, num: int, key: jax.Array) -> np.ndarray:
+  """Sorted indices of `num` of the uint8 images (at least num) nearest the means of num k-means clusters."""
+  assignments = clusters.kmeans(images_, num, key) if num >= 2 else np.zeros(len(images_), np.int32)
+  x = images_.reshape(len(images_), -1).astype(np.float32)
+  chosen = []
+  for cluster in np.unique(assignments):
+    members = np.flatnonzero(assignments == cluster)
+    chosen.append(members[np.argmin(np.sum((x[members] - x[members].mean(axis=0)) ** 2, axis=1))])
+  rest = np.setdiff1d(np.arange(len(images_)), chosen)[: num - len(chosen)]
+  return np.sort(np.concatenate([chosen, rest])).astype(np.int64)
+
+
 def sample_dataset(run: generation.TrainedRun, options: ExportOptions, evaluator=None):
   """(images [N,28,28,1], labels [N], label source, evaluator sha or None) after the optional filter."""
   options.validate()
@@ -116,6 +145,9 @@ def sample_dataset(run: generation.TrainedRun, options: ExportOptions, evaluator
 
     evaluator = evaluator_lib.load()
   candidates, labels, label_source = _candidates(run, options, evaluator)
+  if options.filter == "diverse":
+    keep = select_diverse(candidates, labels, options.num_per_class, cover_key(options.seed))
+    return candidates[keep], labels[keep], label_source, (evaluator.sha256 if needs_evaluator else None)
   if options.filter == "evaluator":
     scores = evaluator.probabilities(candidates)[np.arange(len(labels)), labels]
   elif options.filter == "critic":
@@ -196,17 +228,24 @@ def _export_semi_supervised(
   workdir: str, out_path: str, options: ExportOptions, step: int | None, naming: ssl_synthesis.NamingChoice
 ) -> dict:
   """export_dataset of a semi_supervised run: G's samples named by its averaged critic (or the CNN it teaches),
-  num_per_class of each digit it reads with probability >= min_confidence (ganjax/ssl/synthesis.py)."""
+  num_per_class of each digit it reads with probability >= min_confidence (ganjax/ssl/synthesis.py); with the
+  diverse filter, those that cover 1 / keep_fraction as many."""
   where = f"does not apply to {workdir}, a semi_supervised run"
   if step is not None:
     raise ConfigError(f"step={step} {where}: it exports from the newest verified checkpoint; leave --step out")
-  if options.filter != "none":
-    raise ConfigError(f"filter={options.filter!r} {where}: its critic names and checks every sample; use 'none'")
+  if options.filter not in ("none", "diverse"):
+    raise ConfigError(
+      f"filter={options.filter!r} {where}: its critic names and checks every sample; use 'none' or 'diverse'"
+    )
   if options.latent_scale is not None:
     raise ConfigError(f"latent_scale={options.latent_scale} {where}: its G draws z ~ U[0, 1]; leave it out")
   run = ssl_synthesis.load(workdir, naming)
-  quotas = np.full(mnist.NUM_DIGITS, options.num_per_class)
+  diverse = options.filter == "diverse"
+  quotas = np.full(mnist.NUM_DIGITS, math.ceil(options.num_per_class / (options.keep_fraction if diverse else 1.0)))
   images_, labels = ssl_synthesis.generate_digits(run, jax.random.key(options.seed), quotas)
+  if diverse:
+    keep = select_diverse(images_, labels, options.num_per_class, cover_key(options.seed))
+    images_, labels = images_[keep], labels[keep]
   provenance = {
     "workdir": run.workdir,
     "checkpoint_step": run.step,
