@@ -163,11 +163,13 @@ def test_select_diverse_keeps_one_image_of_each_style_of_each_class_in_class_ord
   np.testing.assert_array_equal(keep, export.select_diverse(candidates, labels, 3, jax.random.key(0)))
 
 
-def test_a_cover_of_one_is_the_image_nearest_the_mean_and_a_cover_of_all_is_all():
-  candidates = styles(1, 3, 0)
-  candidates[:, 27, 27, 0] = [0, 100, 40]  # the mean is 46.7: image 2 is nearest
-  np.testing.assert_array_equal(export._cover(candidates, 1, jax.random.key(1)), [2])
-  np.testing.assert_array_equal(export._cover(candidates, 3, jax.random.key(1)), [0, 1, 2])
+def test_select_diverse_never_keeps_a_candidate_twice_and_of_all_keeps_all():
+  copies = styles(1, 40, 0)
+  copies[:, 27, 27, 0] = 0  # 40 identical images, 4 of each class
+  labels = np.repeat(np.arange(10), 4)
+  keep = export.select_diverse(copies, labels, 3, jax.random.key(1))
+  assert all(len(set(keep[labels[keep] == c])) == 3 for c in range(10))
+  np.testing.assert_array_equal(export.select_diverse(copies, labels, 4, jax.random.key(1)), np.arange(40))
 
 
 def test_the_diverse_filter_keeps_select_diverses_cover_of_the_drawn_candidates(conditional_run, tmp_path):

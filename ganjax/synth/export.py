@@ -12,6 +12,7 @@ run's by its namer, or by a semi_supervised run's critic (namer_workdir, ganjax/
 
 import dataclasses
 import datetime
+import functools
 import json
 import math
 import os
@@ -22,7 +23,7 @@ import numpy as np
 
 from ganjax import conditioning, files, images
 from ganjax.config import is_valid_latent_scale
-from ganjax.data import clusters, mnist
+from ganjax.data import mnist
 from ganjax.errors import ConfigError, DataError
 from ganjax.few_labels import naming as few_labels_naming
 from ganjax.ssl import namer as ssl_namer
@@ -98,14 +99,16 @@ def select(scores: np.ndarray, labels: np.ndarray, num_per_class: int) -> np.nda
 
 
 def select_diverse(candidates: np.ndarray, labels: np.ndarray, num_per_class: int, key: jax.Array) -> np.ndarray:
-  """Indices of num_per_class candidates of each class, classes in order, that cover its candidates: k-means on
-  pixels (ganjax/data/clusters.py) with num_per_class clusters, each cluster's member nearest its mean (an empty
-  cluster's place goes to the first candidate not chosen). A generator draws its typical digits again and again;
-  a classifier trained on the cover sees more of what it can draw (docs/augmentation.md#export)."""
+  """Indices of num_per_class candidates of each class, classes in order (draw order within a class), that cover
+  its candidates: greedy k-center (Gonzalez 1985; Sener & Savarese 2018's core-set) on pixels, from a random
+  candidate. A generator draws its typical digits again and again; the cover keeps its rarer ones too, which a
+  classifier trained on them needs, and each has passed the run's labelling (docs/augmentation.md#export)."""
   chosen = []
   for c in range(mnist.NUM_DIGITS):
     members = np.flatnonzero(labels == c)
-    chosen.append(members[_cover(candidates[members], num_per_class, jax.random.fold_in(key, c))])
+    x = jnp.asarray(candidates[members].reshape(len(members), -1), jnp.float32) / 255.0
+    first = jax.random.randint(jax.random.fold_in(key, c), (), 0, len(members))
+    chosen.append(members[np.sort(np.asarray(_farthest_points(x, first, num_per_class)))])
   return np.concatenate(chosen)
 
 
@@ -113,16 +116,19 @@ def cover_key(seed: int) -> jax.Array:
   return jax.random.fold_in(jax.random.key(seed), COVER_KEY_TAG)
 
 
-def _cover(images_: np.ndarray, num: int, key: jax.Array) -> np.ndarray:
-  """Sorted indices of `num` of the uint8 images (at least num) nearest the means of num k-means clusters."""
-  assignments = clusters.kmeans(images_, num, key) if num >= 2 else np.zeros(len(images_), np.int32)
-  x = images_.reshape(len(images_), -1).astype(np.float32)
-  chosen = []
-  for cluster in np.unique(assignments):
-    members = np.flatnonzero(assignments == cluster)
-    chosen.append(members[np.argmin(np.sum((x[members] - x[members].mean(axis=0)) ** 2, axis=1))])
-  rest = np.setdiff1d(np.arange(len(images_)), chosen)[: num - len(chosen)]
-  return np.sort(np.concatenate([chosen, rest])).astype(np.int64)
+@functools.partial(jax.jit, static_argnums=2)
+def _farthest_points(x: jax.Array, first: jax.Array, num: int) -> jax.Array:
+  """int32 [num]: rows of x, `first` then each next the row farthest (L2) from those chosen; never one twice."""
+
+  def add(i, state):
+    chosen, closest = state
+    j = jnp.argmax(closest)
+    closest = jnp.minimum(closest, jnp.sum((x - x[j]) ** 2, axis=1)).at[j].set(-1.0)
+    return chosen.at[i].set(j), closest
+
+  closest = jnp.sum((x - x[first]) ** 2, axis=1).at[first].set(-1.0)
+  chosen = jnp.zeros(num, jnp.int32).at[0].set(first)
+  return jax.lax.fori_loop(1, num, add, (chosen, closest))[0]
 
 
 def sample_dataset(run: generation.TrainedRun, options: ExportOptions, evaluator=None):
