@@ -7,7 +7,9 @@ string: the run's config (with the noise scale sampled at), the checkpoint step,
 filter and the evaluator's hash when one was used. A PNG grid per class is written beside it. Conditional
 runs are labelled by their own conditioning; unconditional runs by the evaluator classifier's prediction
 (recorded as label_source); a semi_supervised run's samples by its critic (ganjax/ssl/synthesis.py); a few_labels
-run's by its namer, or by a semi_supervised run's critic (namer_workdir, ganjax/ssl/namer.py).
+run's by its namer, or by a semi_supervised run's critic (namer_workdir, ganjax/ssl/namer.py). A filter keeps
+num_per_class of 1 / keep_fraction candidates per digit: the best by a score, or a cover of them (diverse).
+Several exports mix into one with ganjax/synth/mixing.py.
 """
 
 import dataclasses
@@ -31,7 +33,7 @@ from ganjax.ssl import synthesis as ssl_synthesis
 from ganjax.synth import generation
 
 FILTERS = ("none", "evaluator", "critic", "diverse")
-COVER_KEY_TAG = 7919  # folded into an export's key for the diverse filter's k-means, apart from its noise's rounds
+COVER_KEY_TAG = 7919  # folded into an export's key for the diverse filter's first pick, apart from its noise's rounds
 
 
 @dataclasses.dataclass(frozen=True)
