@@ -1,4 +1,4 @@
-"""Export a labelled synthetic MNIST dataset from a trained run (ganjax/export.py says what the file holds).
+"""Export a labelled synthetic MNIST dataset from a trained run (ganjax/synth/export.py says what the file holds).
 
 python export.py --workdir=runs/cwgan_gp --num_per_class=1000 --out=synthetic/cwgan_gp.npz
 python export.py ... --filter=evaluator --keep_fraction=0.5   # keep the evaluator's most confident half
@@ -6,6 +6,7 @@ python export.py --workdir=runs/ssl_gan --out=synthetic/ssl_gan.npz   # semi_sup
 python export.py --workdir=runs/ssl_gan --recognizer=cnn --min_confidence=0.99 --out=x.npz  # named by the CNN it teaches
 python export.py --workdir=runs/few_labels --namer_workdir=runs/ssl_gan --out=x.npz  # few_labels, named by that critic
 python export.py --workdir=runs/few_labels --namer_workdir=runs/ssl_gan --recognizer=cnn --out=x.npz  # ... by its CNN
+python export.py --workdir=runs/ssl_gan --recognizer=cnn --filter=diverse --keep_fraction=0.25 --out=x.npz  # a cover of 4x
 python export.py --mix=ssl.npz:0.7,few.npz:0.3 --out=mixed.npz   # each digit 70 % from one export, 30 % from another
 """
 
