@@ -111,7 +111,7 @@ def run_export(*args):
   return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
 
 
-def test_the_cli_writes_the_mix_and_evaluate_reads_it(two_exports, tmp_path):
+def test_the_cli_writes_the_mix_and_says_what_it_took_from_each_source(two_exports, tmp_path):
   a, b = two_exports
   out = str(tmp_path / "mixed.npz")
   result = run_export(f"--mix={a}:0.8,{b}:0.2", "--num_per_class=5", f"--out={out}")

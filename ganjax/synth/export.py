@@ -45,6 +45,11 @@ class ExportOptions:
   keep_fraction: float = 0.5  # with a filter: keep this fraction of 1 / keep_fraction candidates
   latent_scale: float | None = None  # the std of G's noise (None: the run's config.sampling_latent_scale)
 
+  @property
+  def candidates_per_class(self) -> int:
+    """How many candidates of each digit are drawn: num_per_class, or 1 / keep_fraction as many with a filter."""
+    return math.ceil(self.num_per_class / (self.keep_fraction if self.filter != "none" else 1.0))
+
   def validate(self) -> None:
     if self.num_per_class < 1:
       raise ConfigError(f"num_per_class={self.num_per_class}; it must be >= 1")
@@ -69,7 +74,7 @@ def _critic_scores(run: generation.TrainedRun, candidates: np.ndarray, labels: n
 
 def _candidates(run: generation.TrainedRun, options: ExportOptions, evaluator) -> tuple[np.ndarray, np.ndarray, str]:
   """(images, labels, label source) before any filtering; at least num_per_class / keep_fraction per class."""
-  per_class = math.ceil(options.num_per_class / (options.keep_fraction if options.filter != "none" else 1.0))
+  per_class = options.candidates_per_class
   key = jax.random.key(options.seed)
   if run.setup.conditioning.num_digits:
     labels = conditioning.balanced_labels(per_class * mnist.NUM_DIGITS, mnist.NUM_DIGITS)
@@ -155,14 +160,14 @@ def sample_dataset(run: generation.TrainedRun, options: ExportOptions, evaluator
   candidates, labels, label_source = _candidates(run, options, evaluator)
   if options.filter == "diverse":
     keep = select_diverse(candidates, labels, options.num_per_class, cover_key(options.seed))
-    return candidates[keep], labels[keep], label_source, (evaluator.sha256 if needs_evaluator else None)
-  if options.filter == "evaluator":
-    scores = evaluator.probabilities(candidates)[np.arange(len(labels)), labels]
-  elif options.filter == "critic":
-    scores = _critic_scores(run, candidates, labels)
   else:
-    scores = np.zeros(len(labels))  # stable sort: the first num_per_class of each class
-  keep = select(scores, labels, options.num_per_class)
+    if options.filter == "evaluator":
+      scores = evaluator.probabilities(candidates)[np.arange(len(labels)), labels]
+    elif options.filter == "critic":
+      scores = _critic_scores(run, candidates, labels)
+    else:
+      scores = np.zeros(len(labels))  # stable sort: the first num_per_class of each class
+    keep = select(scores, labels, options.num_per_class)
   return candidates[keep], labels[keep], label_source, (evaluator.sha256 if needs_evaluator else None)
 
 
@@ -248,10 +253,9 @@ def _export_semi_supervised(
   if options.latent_scale is not None:
     raise ConfigError(f"latent_scale={options.latent_scale} {where}: its G draws z ~ U[0, 1]; leave it out")
   run = ssl_synthesis.load(workdir, naming)
-  diverse = options.filter == "diverse"
-  quotas = np.full(mnist.NUM_DIGITS, math.ceil(options.num_per_class / (options.keep_fraction if diverse else 1.0)))
+  quotas = np.full(mnist.NUM_DIGITS, options.candidates_per_class)
   images_, labels = ssl_synthesis.generate_digits(run, jax.random.key(options.seed), quotas)
-  if diverse:
+  if options.filter == "diverse":
     keep = select_diverse(images_, labels, options.num_per_class, cover_key(options.seed))
     images_, labels = images_[keep], labels[keep]
   provenance = {
