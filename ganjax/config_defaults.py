@@ -87,6 +87,8 @@ def get_config() -> ml_collections.ConfigDict:
   # The semi-supervised GAN (conditioning semi_supervised, ganjax/ssl/; Improved GAN's MLPs, with loss
   # feature_matching): read by no other run.
   config.ssl_critic_features = (1000, 500, 250, 250, 250)  # weight-normalised dense layers (data-dependent init)
+  config.ssl_critic_conv_features = ()  # e.g. (64, 128): the paper's critic's 5x5 stride-2 convolutions first
+  config.critic_conv_dropout = 0.3  # after each of those convolutions' LeakyReLU, in training
   config.ssl_generator_features = (500, 500)  # dense -> batch norm without scale -> softplus
   config.critic_input_noise = 0.3  # Gaussian noise std on the critic's input in training
   config.critic_hidden_noise = 0.5  # and after each hidden layer

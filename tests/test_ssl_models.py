@@ -96,3 +96,41 @@ def test_generator_makes_images_in_the_unit_interval():
   images = generator.apply(params, z)
   assert images.shape == (8, 28, 28, 1)
   assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+
+
+def test_conv_critic_standardises_every_channel_on_the_init_batch_and_matches_its_flat_features(init_batch):
+  critic = models.SslCritic(hidden_features=(), conv_features=(8, 16))
+  params, frozen = models.init_critic(critic, jax.random.key(0), init_batch)
+  _, noise_key = jax.random.split(jax.random.key(0))  # the init pass's noise and dropout, drawn again
+  output, captured = critic.apply(
+    {"params": params, models.FROZEN: frozen},
+    init_batch,
+    train=True,
+    rngs={models.NOISE: noise_key},
+    capture_intermediates=lambda module, _: isinstance(module, (models.WeightNormConv, models.WeightNormDense)),
+  )
+  shapes = {name: value["__call__"][0].shape for name, value in captured["intermediates"].items()}
+  assert shapes == {"conv_0": (200, 14, 14, 8), "conv_1": (200, 7, 7, 16), "logits": (200, 10)}
+  for name, value in captured["intermediates"].items():
+    pre_activations = value["__call__"][0]
+    axes = tuple(range(pre_activations.ndim - 1))  # per channel, over the batch and every position
+    np.testing.assert_allclose(jnp.mean(pre_activations, axis=axes), 0.0, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(jnp.var(pre_activations, axis=axes), 1.0, rtol=1e-4, err_msg=name)
+  slope = critic.leaky_relu_slope
+  convolved = captured["intermediates"]["conv_1"]["__call__"][0]
+  expected = jnp.where(convolved > 0, convolved, slope * convolved).reshape(200, -1)  # before the dropout
+  np.testing.assert_allclose(output.features, expected, rtol=1e-6)
+  assert sorted(frozen) == ["conv_0", "conv_1"] and [n for n in params if "scale" in params[n]] == ["logits"]
+
+
+def test_conv_critic_drops_out_only_in_training(init_batch):
+  critic = models.SslCritic(hidden_features=(), conv_features=(8,), input_noise=0.0, conv_dropout=0.5)
+  variables = dict(zip(("params", models.FROZEN), models.init_critic(critic, jax.random.key(0), init_batch)))
+  images = init_batch[:4]
+  quiet = critic.apply(variables, images, train=False).logits
+  np.testing.assert_array_equal(quiet, critic.apply(variables, images, train=False).logits)
+  dropped = critic.apply(variables, images, train=True, rngs={models.NOISE: jax.random.key(5)}).logits
+  assert not np.allclose(dropped, quiet)
+  no_dropout = models.SslCritic(hidden_features=(), conv_features=(8,), input_noise=0.0, conv_dropout=0.0)
+  kept = no_dropout.apply(variables, images, train=True, rngs={models.NOISE: jax.random.key(5)}).logits
+  np.testing.assert_allclose(kept, quiet, rtol=1e-6)

@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import ssl_gan
+from configs import ssl_gan, ssl_gan_conv
 from ganjax import config as config_lib
 from ganjax import metric_writers, periodic, saved_run, train
 from ganjax.errors import ConfigError, TrainingDiverged, WorkdirError
@@ -147,6 +147,8 @@ def test_resume_refuses_another_labelled_subset(ssl_run, tmp_path):
     ("num_critic_steps", 2, "semi_supervised takes 1"),
     ("collapse_patience", -1, "an integer >= 0"),
     ("ssl_critic_features", (), "one or more positive widths"),
+    ("ssl_critic_conv_features", (8, 0), "config.ssl_critic_conv_features=(8, 0) is not allowed; positive channel"),
+    ("critic_conv_dropout", 1.0, "config.critic_conv_dropout=1.0 is not allowed; it must be in "),
     ("consistency_weight", -1.0, "config.consistency_weight=-1.0 is not allowed"),
     ("class_balance_weight", -0.5, "config.class_balance_weight=-0.5 is not allowed"),
     ("pseudo_label_weight", -1.0, "config.pseudo_label_weight=-1.0 is not allowed"),
@@ -166,6 +168,26 @@ def test_bad_semi_supervised_config_is_one_line(mnist_data_dir, field, value, me
   with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as error:
     config_lib.validate(config)
   assert "\n" not in str(error.value)
+
+
+@pytest.mark.slow
+def test_a_conv_critic_trains_end_to_end_with_its_logits_after_the_convolutions(mnist_data_dir, tmp_path):
+  config = tiny_ssl_config(mnist_data_dir, num_epochs=1)
+  config.ssl_critic_conv_features, config.ssl_critic_features = (4, 8), ()  # configs/ssl_gan_conv.py, narrow
+  config_lib.validate(config)
+  state = train.train_and_evaluate(config.copy_and_resolve_references(), str(tmp_path / "conv"))
+  assert int(state.step) == 8
+  assert sorted(state.critic_params) == ["conv_0", "conv_1", "logits"]
+  assert state.critic_params["logits"]["direction"].shape == (7 * 7 * 8, 10)  # 28 -> 14 -> 7 pixels, 8 channels
+  assert sorted(state.critic_frozen) == ["conv_0", "conv_1"]
+  with open(tmp_path / "conv" / "eval.json") as f:
+    assert 0.0 <= json.load(f)["test_accuracy"] <= 1.0
+
+
+def test_the_conv_recipe_validates_with_no_dense_layer():
+  config = ssl_gan_conv.get_config()
+  config_lib.validate(config)
+  assert tuple(config.ssl_critic_conv_features) == (64, 128) and tuple(config.ssl_critic_features) == ()
 
 
 def test_feature_matching_is_only_for_semi_supervised(tiny_config):

@@ -1,9 +1,10 @@
 """The semi-supervised GAN's networks (Improved GAN, Salimans et al. 2016, MNIST): an MLP critic that is a
-K-class classifier, and an MLP generator of images in [0, 1].
+K-class classifier (optionally after the paper's conv critic's convolutions), and an MLP generator of images in
+[0, 1].
 
 Pure Flax linen modules with explicit keys: the critic's Gaussian noise draws from the 'noise' RNG stream.
 The critic's variables come in two collections: 'params' (what Adam trains and the EMA averages) and
-FROZEN, the hidden layers' weight-norm scales, which the data-dependent init sets and nothing updates.
+FROZEN, the hidden layers' (and convolutions') weight-norm scales, which the data-dependent init sets and nothing updates.
 """
 
 import math
@@ -18,6 +19,26 @@ FROZEN = "frozen"  # the variable collection of the weight-norm scales that are 
 NOISE = "noise"  # the RNG stream of the critic's Gaussian noise
 
 glorot_uniform = nn.initializers.xavier_uniform()
+
+
+def _scale_and_bias(module: nn.Module, y: jax.Array, trainable_scale: bool, data_dependent_init: bool) -> jax.Array:
+  """y * g + b per output channel (the last axis): with data_dependent_init, `init` sets g and b so that every
+  channel of y has mean 0 and variance 1 over all other axes; otherwise g = 1, b = 0. A scale that is not
+  trainable lives in the FROZEN collection."""
+  channels = y.shape[-1]
+  scale_init, bias_init = jnp.ones((channels,)), jnp.zeros((channels,))
+  if data_dependent_init and module.is_initializing():
+    if y.shape[0] < 2:
+      raise ValueError(f"the data-dependent init needs a batch of images, got {y.shape[0]}")
+    axes = tuple(range(y.ndim - 1))
+    mean = jnp.mean(y, axis=axes)
+    inv_std = jax.lax.rsqrt(jnp.mean(jnp.square(y - mean), axis=axes))
+    scale_init, bias_init = inv_std, -mean * inv_std
+  if trainable_scale:
+    scale = module.param("scale", lambda _: scale_init)
+  else:
+    scale = module.variable(FROZEN, "scale", lambda: scale_init).value
+  return y * scale + module.param("bias", lambda _: bias_init)
 
 
 class WeightNormDense(nn.Module):
@@ -39,18 +60,28 @@ class WeightNormDense(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     v = self.param("direction", self.direction_init, (x.shape[-1], self.features))
     y = (x @ v) * jax.lax.rsqrt(jnp.sum(jnp.square(v), axis=0) + self.epsilon)
-    scale_init, bias_init = jnp.ones((self.features,)), jnp.zeros((self.features,))
-    if self.data_dependent_init and self.is_initializing():
-      if x.shape[0] < 2:
-        raise ValueError(f"the data-dependent init needs a batch of images, got {x.shape[0]}")
-      mean = jnp.mean(y, axis=0)
-      inv_std = jax.lax.rsqrt(jnp.mean(jnp.square(y - mean), axis=0))
-      scale_init, bias_init = inv_std, -mean * inv_std
-    if self.trainable_scale:
-      scale = self.param("scale", lambda _: scale_init)
-    else:
-      scale = self.variable(FROZEN, "scale", lambda: scale_init).value
-    return y * scale + self.param("bias", lambda _: bias_init)
+    return _scale_and_bias(self, y, self.trainable_scale, self.data_dependent_init)
+
+
+class WeightNormConv(nn.Module):
+  """WeightNormDense's convolution: 'SAME' padding, ||v|| per output channel over its kernel, and the
+  data-dependent init standardising each channel over the batch and every position."""
+
+  features: int
+  kernel_size: int = 5
+  stride: int = 2
+  trainable_scale: bool = True
+  data_dependent_init: bool = False
+  direction_init: nn.initializers.Initializer = nn.initializers.normal(0.05)
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    shape = (self.kernel_size, self.kernel_size, x.shape[-1], self.features)
+    v = self.param("direction", self.direction_init, shape)
+    strides = (self.stride, self.stride)
+    y = jax.lax.conv_general_dilated(x, v, strides, "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = y * jax.lax.rsqrt(jnp.sum(jnp.square(v), axis=(0, 1, 2)))
+    return _scale_and_bias(self, y, self.trainable_scale, self.data_dependent_init)
 
 
 class GaussianNoise(nn.Module):
@@ -76,9 +107,12 @@ class SslCriticOutput:
 class SslCritic(nn.Module):
   """images [B, 28, 28, 1] in [0, 1] -> SslCriticOutput.
 
-  Noise on the input; weight-normalised dense layers with ReLU, each followed by noise; K logits. Every layer
-  has the data-dependent init; with freeze_hidden_scales only the logits' scale trains, as the reference.
-  No batch statistics: a batch's samples are independent, so several batches may go through as one.
+  Noise on the input; then, with conv_features, the paper's conv critic's body (5x5 stride-2 convolutions with
+  LeakyReLU and dropout, weight-normalised here); weight-normalised dense layers with ReLU, each followed by
+  noise; K logits. Every layer has the data-dependent init; with freeze_hidden_scales only the logits' scale
+  trains, as the reference. The features G matches are the last hidden layer's (the flattened convolutions'
+  when there is no dense layer). No batch statistics: a batch's samples are independent, so several batches
+  may go through as one.
   """
 
   hidden_features: Sequence[int] = (1000, 500, 250, 250, 250)
@@ -86,13 +120,22 @@ class SslCritic(nn.Module):
   input_noise: float = 0.3
   hidden_noise: float = 0.5
   freeze_hidden_scales: bool = True
+  conv_features: Sequence[int] = ()  # e.g. (64, 128): the paper's critic's convolutions before the dense layers
+  conv_dropout: float = 0.3  # after each convolution's LeakyReLU, in training (from the NOISE stream)
+  leaky_relu_slope: float = 0.3  # the paper's critic's (Keras' default)
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool) -> SslCriticOutput:
-    x = GaussianNoise(self.input_noise)(images.reshape(images.shape[0], -1), train)
-    features = x
+    trainable = not self.freeze_hidden_scales
+    x = features = GaussianNoise(self.input_noise)(images.reshape(images.shape[0], -1), train)
+    if self.conv_features:
+      x = x.reshape(images.shape)
+      for i, channels in enumerate(self.conv_features):
+        convolved = WeightNormConv(channels, 5, 2, trainable, data_dependent_init=True, name=f"conv_{i}")(x)
+        features = nn.leaky_relu(convolved, self.leaky_relu_slope)
+        x = nn.Dropout(self.conv_dropout, rng_collection=NOISE)(features, deterministic=not train)
+      x, features = x.reshape(images.shape[0], -1), features.reshape(images.shape[0], -1)
     for i, width in enumerate(self.hidden_features):
-      trainable = not self.freeze_hidden_scales
       features = nn.relu(WeightNormDense(width, trainable, data_dependent_init=True, name=f"hidden_{i}")(x))
       x = GaussianNoise(self.hidden_noise)(features, train)
     logits = WeightNormDense(self.num_classes, data_dependent_init=True, name="logits")(x)

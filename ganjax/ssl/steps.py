@@ -88,6 +88,8 @@ def make_setup(config: ml_collections.ConfigDict, total_steps: int = 0, steps_pe
     input_noise=config.critic_input_noise,
     hidden_noise=config.critic_hidden_noise,
     freeze_hidden_scales=config.freeze_hidden_scales,
+    conv_features=tuple(config.ssl_critic_conv_features),
+    conv_dropout=config.critic_conv_dropout,
   )
   return SslSetup(
     critic=critic,

@@ -1,0 +1,21 @@
+"""The semi-supervised GAN with the paper's conv critic: configs/ssl_gan_anchored.py whose critic is the DCGAN
+critic's body (Conv 64 5x5 s2 -> LeakyReLU -> Dropout 0.3 -> Conv 128 5x5 s2 -> LeakyReLU -> Dropout 0.3),
+weight-normalised with the data-dependent init, under the same head (10 logits and the implicit fake logit);
+G matches the flattened convolutions' features. Everything else is the anchored recipe's.
+
+A lever for a GPU: on 2 CPU cores the critic costs ~17x the MLP's per image (docs/few_labels.md), hours for 96
+epochs.
+
+python main.py --config=configs/ssl_gan_conv.py --workdir=runs/ssl_gan_conv
+python recognize.py --workdir=runs/ssl_gan_conv
+"""
+
+from configs import ssl_gan_anchored
+
+
+def get_config():
+  config = ssl_gan_anchored.get_config()
+  config.ssl_critic_conv_features = (64, 128)
+  config.ssl_critic_features = ()
+  config.critic_conv_dropout = 0.3
+  return config
