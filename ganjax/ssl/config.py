@@ -9,10 +9,13 @@ from ganjax.validation import is_int, is_number, positive_ints, require
 def validate(config: ml_collections.ConfigDict) -> None:
   """The semi-supervised GAN's models and losses (ganjax/ssl/): one device, one critic step per generator step."""
   for field in ("ssl_critic_features", "ssl_generator_features"):
-    widths, allowed = config[field], "one or more positive widths"
-    if field == "ssl_critic_features" and config.ssl_critic_conv_features:
-      widths, allowed = tuple(widths) or (1,), "positive widths (none: the logits follow the convolutions)"
-    require(len(widths) >= 1 and all(is_int(w) and w >= 1 for w in widths), field, config[field], allowed)
+    widths = config[field]
+    may_be_empty = field == "ssl_critic_features" and bool(config.ssl_critic_conv_features)
+    allowed = (
+      "positive widths (none: the logits follow the convolutions)" if may_be_empty else "one or more positive widths"
+    )
+    valid = (len(widths) >= 1 or may_be_empty) and all(is_int(w) and w >= 1 for w in widths)
+    require(valid, field, widths, allowed)
   channels = config.ssl_critic_conv_features
   require(all(is_int(c) and c >= 1 for c in channels), "ssl_critic_conv_features", channels, "positive channel counts")
   dropout = config.critic_conv_dropout

@@ -4,7 +4,8 @@ K-class classifier (optionally after the paper's conv critic's convolutions), an
 
 Pure Flax linen modules with explicit keys: the critic's Gaussian noise draws from the 'noise' RNG stream.
 The critic's variables come in two collections: 'params' (what Adam trains and the EMA averages) and
-FROZEN, the hidden layers' (and convolutions') weight-norm scales, which the data-dependent init sets and nothing updates.
+FROZEN, the hidden layers' (and convolutions') weight-norm scales, which the data-dependent init sets and
+nothing updates.
 """
 
 import math
