@@ -72,6 +72,16 @@ def _critic_scores(run: generation.TrainedRun, candidates: np.ndarray, labels: n
   return np.concatenate(scores)
 
 
+def _filter_scores(run: generation.TrainedRun, filter_name: str, candidates, labels, evaluator) -> np.ndarray:
+  """Each candidate's score under a score filter (evaluator, critic); zeros for none, so that select's stable
+  sort keeps the first num_per_class of each class."""
+  if filter_name == "evaluator":
+    return evaluator.probabilities(candidates)[np.arange(len(labels)), labels]
+  if filter_name == "critic":
+    return _critic_scores(run, candidates, labels)
+  return np.zeros(len(labels))
+
+
 def _candidates(run: generation.TrainedRun, options: ExportOptions, evaluator) -> tuple[np.ndarray, np.ndarray, str]:
   """(images, labels, label source) before any filtering; at least num_per_class / keep_fraction per class."""
   per_class = options.candidates_per_class
@@ -161,13 +171,7 @@ def sample_dataset(run: generation.TrainedRun, options: ExportOptions, evaluator
   if options.filter == "diverse":
     keep = select_diverse(candidates, labels, options.num_per_class, cover_key(options.seed))
   else:
-    if options.filter == "evaluator":
-      scores = evaluator.probabilities(candidates)[np.arange(len(labels)), labels]
-    elif options.filter == "critic":
-      scores = _critic_scores(run, candidates, labels)
-    else:
-      scores = np.zeros(len(labels))  # stable sort: the first num_per_class of each class
-    keep = select(scores, labels, options.num_per_class)
+    keep = select(_filter_scores(run, options.filter, candidates, labels, evaluator), labels, options.num_per_class)
   return candidates[keep], labels[keep], label_source, (evaluator.sha256 if needs_evaluator else None)
 
 
