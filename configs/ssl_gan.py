@@ -5,7 +5,7 @@ The reference recipe (openai/improved-gan train_mnist_feature_matching.py): an M
 data-dependent init, hidden scales frozen) and Gaussian noise, 10 logits and an implicit fake logit; an MLP
 generator of images in [0, 1] trained by feature matching; Adam 3e-3, beta1 0.5; batches of 100 labelled, 100
 unlabelled and 100 generated images, 600 iterations per epoch, 300 epochs; the test accuracy is read from a
-0.9999 moving average of the critic. docs/few_labels.md has the measurements.
+0.9999 moving average of the critic. docs/ssl_gan.md has the measurements.
 
 python main.py --config=configs/ssl_gan.py --workdir=runs/ssl_gan
 python main.py --config=configs/ssl_gan.py --config.num_epochs=64 --config.label_seed=1 --workdir=runs/ssl_gan_s1

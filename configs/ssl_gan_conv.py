@@ -5,7 +5,7 @@ G matches the flattened convolutions' features. Everything else is the anchored 
 
 A lever for a GPU, best beside a conv G: on 2 CPU cores a run is ~8x slower than the MLP's (~6 h for 96 epochs),
 and at 32-64 channels it fell behind the MLP critic by epoch 6 as the MLP G's digits became too easy to tell
-from real ones (docs/few_labels.md).
+from real ones (docs/ssl_gan.md).
 
 python main.py --config=configs/ssl_gan_conv.py --workdir=runs/ssl_gan_conv
 python recognize.py --workdir=runs/ssl_gan_conv

@@ -2,7 +2,7 @@
 random shifts of up to 2 pixels of every real image the critic sees, labelled and unlabelled, for 64 epochs.
 
 The lever chosen by measurement on 2 CPU cores; the other levers tried (a consistency term, class entropy,
-affine + elastic augmentation, short decayed runs) and the per-subset numbers are in docs/few_labels.md.
+affine + elastic augmentation, short decayed runs) and the per-subset numbers are in docs/ssl_gan.md.
 
 python main.py --config=configs/ssl_gan_fast.py --workdir=runs/ssl_gan_fast   # ~15 min on 2 CPU cores
 python main.py --config=configs/ssl_gan_fast.py --config.label_seed=1 --workdir=runs/ssl_gan_fast_s1

@@ -5,7 +5,7 @@ Spread from a single image per digit, the labels beyond the most confident third
 read as an 8, a 7 as a 9) that the critic then learns: the 35 % kept are ~99.7 % right on two subsets of three.
 Where a labelled image looks like another digit no fraction is right (one subset: ~85 %); the run warns of it
 in its log (ganjax/ssl/pseudo_labels.py uneven_digits). What each setting gave per subset is in
-docs/few_labels.md.
+docs/ssl_gan.md.
 
 python main.py --config=configs/ssl_gan_one_label.py --workdir=runs/ssl_one_label   # ~45 min on 2 CPU cores
 python main.py --config=configs/ssl_gan_one_label.py --config.label_seed=1 --workdir=runs/ssl_one_label_s1

@@ -2,7 +2,7 @@
 run's labelled few and every other training image with the critic's digit (its argmax, no threshold), the
 few-labels benchmark's ssl_pseudo_cnn treatment, with the same data order and key (the run's label_seed), so on
 the same machine it is that cell's CNN. It reads digits better than the critic it learns from
-(docs/few_labels.md). `recognize.py --recognizer=cnn` trains it once per critic checkpoint and keeps it in the
+(docs/ssl_gan.md). `recognize.py --recognizer=cnn` trains it once per critic checkpoint and keeps it in the
 run's workdir as KEPT_FILE; a later call reads it back, and trains it afresh when the run has moved on, the recipe
 differs, or the file does not read.
 """

@@ -5,7 +5,7 @@ confident fraction, and of those only the ones spread with probability >= min_pr
 none (-1).
 
 Why: a run's largest error is a whole style of one digit learnt as another early in training
-(docs/few_labels.md); the graph's confident labels are mostly right, and its mistakes are not the critic's.
+(docs/ssl_gan.md); the graph's confident labels are mostly right, and its mistakes are not the critic's.
 """
 
 import hashlib
@@ -71,7 +71,7 @@ def spread_pseudo_labels(
 def uneven_digits(labels: np.ndarray, num_classes: int = 10) -> str | None:
   """A one-line warning naming each digit whose share of the pseudo-labels `labels` (NO_LABEL: none) lies outside
   EVEN_SHARE_BOUNDS times an even share, else None. Label-free: with one label per digit, a labelled image that
-  looks like another digit pulls that digit's images to its own (docs/few_labels.md) and the critic learns it."""
+  looks like another digit pulls that digit's images to its own (docs/ssl_gan.md) and the critic learns it."""
   given = np.asarray(labels)[np.asarray(labels) != NO_LABEL]
   shares = np.bincount(given, minlength=num_classes) / max(len(given) / num_classes, 1)
   low, high = EVEN_SHARE_BOUNDS

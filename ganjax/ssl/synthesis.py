@@ -1,6 +1,6 @@
 """Labelled digits from a semi-supervised GAN (conditioning semi_supervised): its unconditional G's samples, each
 named by the run's critic, or by the strong CNN the critic teaches (ganjax/ssl/cnn_recognizer.py; stricter with G's
-ambiguous samples: docs/few_labels.md), and kept when it reads a digit with probability >= min_confidence (the
+ambiguous samples: docs/ssl_gan.md), and kept when it reads a digit with probability >= min_confidence (the
 run's few_labels_min_confidence unless given).
 
 G cannot be asked for a digit, so its samples are drawn in rounds, named, and poured into one bucket per digit

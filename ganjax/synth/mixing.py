@@ -2,8 +2,8 @@
 
   python export.py --mix=synthetic/ssl_gan.npz:0.7,synthetic/few_labels.npz:0.3 --out=synthetic/mixed.npz
 
-Two generators' digits together can train a better classifier than either's alone (docs/few_labels.md,
-"Labelled synthetic digits"). The mix is an export like any other (ganjax/synth/export.py's format): its
+Two generators' digits together can train a better classifier than either's alone (docs/ssl_gan.md,
+"Labelled digits"). The mix is an export like any other (ganjax/synth/export.py's format): its
 provenance says `label_source: "mix"` and keeps each source's path, share, count per digit and whole provenance.
 Of each source it takes the first images of each digit in file order: an export's order is its random draw.
 """
