@@ -173,6 +173,18 @@ def _row(treatment, n, seed, accuracy, **extra):
   return {"treatment": treatment, "n_per_class": n, "label_seed": seed, "accuracy": accuracy, "wall_s": 1.0} | extra
 
 
+def test_the_report_pairs_gs_digits_with_the_same_cnn_without_them_subset_by_subset():
+  rows = [_row("ssl_pseudo_cnn", 10, s, a) for s, a in enumerate((0.9902, 0.9938))]
+  rows += [_row("ssl_pseudo_cnn_gan", 10, s, a, label_agreement=0.91, cas=0.97) for s, a in enumerate((0.9897, 0.9927))]
+  treatments = benchmark.Settings(ssl_workdirs=PATTERN, strong_steps=5).treatments
+  table = report.ssl_table(report.summarize(rows, treatments), treatments, [10], rows)
+  assert table[0].endswith("| Δ errors vs critic's labels, strong CNN |")
+  assert table[2] == "| critic's labels, strong CNN | 10 | 80 ± 25 | – | – | – |"
+  assert table[3] == "| critic's labels + its GAN, strong CNN | 10 | 88 ± 21 | – | – | +8 ± 4 (s0 +5, s1 +11) |"
+  only_gan = tuple(t for t in treatments if t[0] != "ssl_pseudo_cnn")  # without the CNN alone: no such column
+  assert "critic's labels, strong CNN |" not in report.ssl_table(report.summarize(rows, only_gan), only_gan, [10], rows)[0]
+
+
 def test_the_report_pairs_each_semi_supervised_treatment_with_label_spreading_subset_by_subset():
   rows = [_row("pseudo", 10, s, a) for s, a in enumerate((0.9750, 0.9700, 0.9800))]
   rows += [_row("pseudo:strong", 10, 0, 0.9765)]
@@ -184,9 +196,10 @@ def test_the_report_pairs_each_semi_supervised_treatment_with_label_spreading_su
   summary = report.summarize(rows, treatments)
   table = report.ssl_table(summary, treatments, [10], rows)
   references = "Δ errors vs pseudo-labels + classic | Δ errors vs pseudo-labels, strong CNN"
+  references += " | Δ errors vs critic's labels, strong CNN"  # both CNN treatments asked for: G's digits paired too
   assert table[0] == f"| treatment | N / class | errors per 10k | {references} |"
-  assert table[2] == "| semi-supervised critic | 10 | 187 ± 71 | -63 ± 71 (s0 -140, s1 -50, s2 +0) | -125 (s0 -125) |"
-  assert table[3] == "| critic's labels + its GAN, strong CNN | 10 | 100 | -150 (s0 -150) | -135 (s0 -135) |"
+  assert table[2] == "| semi-supervised critic | 10 | 187 ± 71 | -63 ± 71 (s0 -140, s1 -50, s2 +0) | -125 (s0 -125) | – |"
+  assert table[3] == "| critic's labels + its GAN, strong CNN | 10 | 100 | -150 (s0 -150) | -135 (s0 -135) | – |"
   assert len(table) == 4  # no ssl_pseudo_cnn row: it ran on no subset
   section = "\n".join(report.tables(summary, treatments, [10], rows))
   assert "## Semi-supervised GAN" in section and "| 10 | 97.00 | 95.00 | 1 |" in section

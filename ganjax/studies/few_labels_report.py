@@ -16,6 +16,7 @@ PUBLISHED_N10 = (
 )
 # The label-spreading treatments (the shipped labeller's) a semi-supervised one is paired with, subset by subset.
 REFERENCES = ("pseudo", "pseudo:strong")
+GAN_REFERENCE = ("ssl_pseudo_cnn_gan", "ssl_pseudo_cnn")  # (G's digits added, the same CNN without them)
 
 
 def summarize(rows: list[dict], treatments: tuple) -> dict:
@@ -105,16 +106,20 @@ def _paired_cell(differences: dict[int, float]) -> str:
 
 def ssl_table(summary: dict, treatments: tuple, per_class: list[int], rows: list[dict]) -> list[str]:
   """The semi-supervised treatments, a row per treatment and N: test errors per 10k (mean ± std) and the paired
-  difference from each label-spreading treatment run (mean ± std over the subsets both ran, then each one's)."""
+  difference from each label-spreading treatment run (mean ± std over the subsets both ran, then each one's);
+  when both CNN treatments are asked for, a last column pairs G's digits' treatment with the CNN without them."""
   titles = dict(treatments)
   references = [r for r in REFERENCES if r in titles]
+  with_gan = [GAN_REFERENCE] if {"ssl_pseudo_cnn", GAN_REFERENCE[0]} <= titles.keys() else []
   lines = []
   for treatment in (t for t in ssl.KEYS if t in titles):
     for n in (n for n in per_class if (treatment, n) in summary):
       entry = summary[treatment, n]
       deltas = [_paired_cell(paired_differences(rows, treatment, r, n)) for r in references]
+      deltas += [_paired_cell(paired_differences(rows, t, r, n) if t == treatment else {}) for t, r in with_gan]
       lines.append([titles[treatment], str(n), _cell(entry, True, entry["subsets"]), *deltas])
   header = ["treatment", "N / class", "errors per 10k", *(f"Δ errors vs {titles[r]}" for r in references)]
+  header += [f"Δ errors vs {titles[r]}" for _, r in with_gan]
   return cells.markdown_table(header, lines)
 
 
