@@ -182,7 +182,9 @@ def test_the_report_pairs_gs_digits_with_the_same_cnn_without_them_subset_by_sub
   assert table[2] == "| critic's labels, strong CNN | 10 | 80 ± 25 | – | – | – |"
   assert table[3] == "| critic's labels + its GAN, strong CNN | 10 | 88 ± 21 | – | – | +8 ± 4 (s0 +5, s1 +11) |"
   only_gan = tuple(t for t in treatments if t[0] != "ssl_pseudo_cnn")  # without the CNN alone: no such column
-  assert "critic's labels, strong CNN |" not in report.ssl_table(report.summarize(rows, only_gan), only_gan, [10], rows)[0]
+  assert (
+    "critic's labels, strong CNN |" not in report.ssl_table(report.summarize(rows, only_gan), only_gan, [10], rows)[0]
+  )
 
 
 def test_the_report_pairs_each_semi_supervised_treatment_with_label_spreading_subset_by_subset():
@@ -198,7 +200,9 @@ def test_the_report_pairs_each_semi_supervised_treatment_with_label_spreading_su
   references = "Δ errors vs pseudo-labels + classic | Δ errors vs pseudo-labels, strong CNN"
   references += " | Δ errors vs critic's labels, strong CNN"  # both CNN treatments asked for: G's digits paired too
   assert table[0] == f"| treatment | N / class | errors per 10k | {references} |"
-  assert table[2] == "| semi-supervised critic | 10 | 187 ± 71 | -63 ± 71 (s0 -140, s1 -50, s2 +0) | -125 (s0 -125) | – |"
+  assert (
+    table[2] == "| semi-supervised critic | 10 | 187 ± 71 | -63 ± 71 (s0 -140, s1 -50, s2 +0) | -125 (s0 -125) | – |"
+  )
   assert table[3] == "| critic's labels + its GAN, strong CNN | 10 | 100 | -150 (s0 -150) | -135 (s0 -135) | – |"
   assert len(table) == 4  # no ssl_pseudo_cnn row: it ran on no subset
   section = "\n".join(report.tables(summary, treatments, [10], rows))
