@@ -110,16 +110,18 @@ def ssl_table(summary: dict, treatments: tuple, per_class: list[int], rows: list
   when both CNN treatments are asked for, a last column pairs G's digits' treatment with the CNN without them."""
   titles = dict(treatments)
   references = [r for r in REFERENCES if r in titles]
-  with_gan = [GAN_REFERENCE] if {"ssl_pseudo_cnn", GAN_REFERENCE[0]} <= titles.keys() else []
+  with_gan, without_gan = GAN_REFERENCE
+  pair_gan = {with_gan, without_gan} <= titles.keys()
   lines = []
   for treatment in (t for t in ssl.KEYS if t in titles):
     for n in (n for n in per_class if (treatment, n) in summary):
       entry = summary[treatment, n]
       deltas = [_paired_cell(paired_differences(rows, treatment, r, n)) for r in references]
-      deltas += [_paired_cell(paired_differences(rows, t, r, n) if t == treatment else {}) for t, r in with_gan]
+      if pair_gan:
+        deltas.append(_paired_cell(paired_differences(rows, with_gan, without_gan, n) if treatment == with_gan else {}))
       lines.append([titles[treatment], str(n), _cell(entry, True, entry["subsets"]), *deltas])
   header = ["treatment", "N / class", "errors per 10k", *(f"Δ errors vs {titles[r]}" for r in references)]
-  header += [f"Δ errors vs {titles[r]}" for _, r in with_gan]
+  header += [f"Δ errors vs {titles[without_gan]}"] if pair_gan else []
   return cells.markdown_table(header, lines)
 
 
